@@ -1,0 +1,23 @@
+# Install rules: headers, both libraries, the CMake package (mpimr::mpimr,
+# mpimr::mpimr_static) and a pkg-config file.
+include(CMakePackageConfigHelpers)
+
+install(TARGETS mpimr mpimr_static EXPORT mpimrTargets
+  LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
+  ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
+  RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+install(DIRECTORY "${PROJECT_SOURCE_DIR}/include/mpimr" DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+install(FILES "${PROJECT_BINARY_DIR}/include/mpimr/version.h" DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/mpimr)
+install(TARGETS mpimr-wordcount mpimr-gentext RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+
+set(MPIMR_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/mpimr)
+install(EXPORT mpimrTargets NAMESPACE mpimr:: DESTINATION ${MPIMR_CMAKE_DIR})
+configure_package_config_file(cmake/mpimrConfig.cmake.in
+  "${PROJECT_BINARY_DIR}/mpimrConfig.cmake" INSTALL_DESTINATION ${MPIMR_CMAKE_DIR})
+write_basic_package_version_file("${PROJECT_BINARY_DIR}/mpimrConfigVersion.cmake"
+  VERSION ${PROJECT_VERSION} COMPATIBILITY SameMajorVersion)
+install(FILES "${PROJECT_BINARY_DIR}/mpimrConfig.cmake" "${PROJECT_BINARY_DIR}/mpimrConfigVersion.cmake"
+  DESTINATION ${MPIMR_CMAKE_DIR})
+
+configure_file(cmake/mpimr.pc.in "${PROJECT_BINARY_DIR}/mpimr.pc" @ONLY)
+install(FILES "${PROJECT_BINARY_DIR}/mpimr.pc" DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)

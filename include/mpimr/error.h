@@ -1,0 +1,45 @@
+/*
+ * mpimr/error.h — status codes shared by every mpimr call.
+ *
+ * Every function that can fail returns an int: MPIMR_OK (zero) on success or
+ * one of the negative codes below. mpimr_strerror() names a code. Functions
+ * that fail inside a collective agree on the failure across the communicator,
+ * so every rank returns an error (the rank that failed returns its own code,
+ * the others MPIMR_ERR_REMOTE unless they failed too).
+ */
+#ifndef MPIMR_ERROR_H
+#define MPIMR_ERROR_H
+
+#include "mpimr/export.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Status codes. Zero is success; every failure is negative. */
+enum mpimr_status {
+  MPIMR_OK = 0,
+  MPIMR_ERR_NOMEM = -1,     /**< An allocation failed. */
+  MPIMR_ERR_INVAL = -2,     /**< An argument or option value is invalid. */
+  MPIMR_ERR_IO = -3,        /**< Reading or writing a file failed (see the job's message). */
+  MPIMR_ERR_MPI = -4,       /**< An MPI call returned an error. */
+  MPIMR_ERR_EXISTS = -5,    /**< The output directory exists and overwrite was not asked for. */
+  MPIMR_ERR_USER = -6,      /**< A user callback (map, combine, reduce, format) returned an error. */
+  MPIMR_ERR_REMOTE = -7,    /**< Another rank failed; this rank stopped to stay in step. */
+  MPIMR_ERR_TOO_LARGE = -8, /**< A key, value or message exceeds a hard limit. */
+  MPIMR_ERR_CORRUPT = -9,   /**< Received or stored data failed to decode. */
+  MPIMR_ERR_TOPOLOGY = -10, /**< hwloc could not read the topology or bind. */
+  MPIMR_ERR_STATE = -11     /**< The call is not allowed in the object's current state. */
+};
+
+/**
+ * Returns a short, static, human-readable description of a status code.
+ * Unknown codes give "unknown mpimr status". Never returns NULL.
+ */
+MPIMR_API const char *mpimr_strerror(int status);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MPIMR_ERROR_H */

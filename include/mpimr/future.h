@@ -1,0 +1,196 @@
+/*
+ * mpimr/future.h — a single-threaded executor of stackless futures whose
+ * reactor polls MPI requests.
+ *
+ * A future is a struct that embeds `mpimr_future` (usually as its first
+ * member) and a poll function. The executor polls a future when it is woken;
+ * the poll function advances a state machine (the `state` field is free for
+ * its switch) and returns MPIMR_READY when finished or MPIMR_PENDING when it
+ * must wait. Returning PENDING is a promise that something will wake the
+ * future later: either it called mpimr_future_wake() on itself (a compute
+ * future yielding its slice), or it registered MPI requests with
+ * mpimr_future_await_requests(), or it is waiting on another future with
+ * mpimr_future_join(). A future that returns PENDING with no waker is never
+ * polled again.
+ *
+ * Waking is idempotent: a future that is already queued is not queued twice,
+ * and one woken while it is being polled is queued again after the poll
+ * returns. Each tick polls at most `tasks_per_tick` queued futures (those
+ * woken during the tick run in the next one), then tests every outstanding
+ * request once with MPI_Testsome, so neither compute nor communication
+ * starves the other.
+ *
+ * Rules: one executor per thread, every call on the thread that created it;
+ * the memory of a future, its request group and the buffers of its pending
+ * requests must stay where they are until the future is READY.
+ *
+ * Example — drive an application's own nonblocking exchange:
+ *
+ *   struct halo { mpimr_future base; mpimr_request_group reqs; ... };
+ *   static mpimr_poll_result halo_poll(mpimr_future *f, mpimr_executor *ex) {
+ *     struct halo *h = (struct halo *)f;
+ *     switch (f->state) {
+ *     case 0: post MPI_Irecv/MPI_Isend into r[0..3];
+ *             mpimr_future_await_requests(ex, f, &h->reqs, r, 4);
+ *             f->state = 1; return MPIMR_PENDING;
+ *     case 1: f->result = h->reqs.error == MPI_SUCCESS ? MPIMR_OK : MPIMR_ERR_MPI;
+ *             return MPIMR_READY;
+ *     }
+ *   }
+ *   ... mpimr_future_init(&h.base, halo_poll); mpimr_executor_block_on(ex, &h.base);
+ */
+#ifndef MPIMR_FUTURE_H
+#define MPIMR_FUTURE_H
+
+#include <mpi.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mpimr/export.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct mpimr_executor mpimr_executor;
+typedef struct mpimr_future mpimr_future;
+
+/** What a poll function returns. */
+typedef enum mpimr_poll_result { MPIMR_PENDING = 0, MPIMR_READY = 1 } mpimr_poll_result;
+
+/** Advances a future; see the header comment for the contract. */
+typedef mpimr_poll_result (*mpimr_poll_fn)(mpimr_future *self, mpimr_executor *executor);
+
+/**
+ * The part of every future the executor uses. Fields below `result` are the
+ * executor's own: initialise them with mpimr_future_init() and do not touch.
+ */
+struct mpimr_future {
+  mpimr_poll_fn poll; /**< Called when the future is woken. */
+  int state;          /**< Free for the poll function's state machine; starts at 0. */
+  int result;         /**< Set by the poll function before it returns READY (an mpimr status). */
+  /* Executor-private. */
+  unsigned flags;
+  mpimr_future *next_queued;
+  mpimr_future *joiner;
+};
+
+/**
+ * A countdown over a set of MPI requests owned by one future. When the last
+ * request completes, the owner is woken once. `error` holds MPI_SUCCESS or
+ * the MPI error class of the first request that failed.
+ */
+typedef struct mpimr_request_group {
+  mpimr_future *owner; /**< The future woken at zero. */
+  int remaining;       /**< Requests not yet complete. */
+  int error;           /**< MPI_SUCCESS, or the first failing request's error code. */
+} mpimr_request_group;
+
+/** How the executor behaves when nothing is ready. */
+typedef enum mpimr_idle_policy {
+  MPIMR_IDLE_AUTO = 0,  /**< Spin briefly, then yield, then sleep with back-off; yield at once when oversubscribed. */
+  MPIMR_IDLE_SPIN = 1,  /**< Never sleep (lowest latency, burns the core). */
+  MPIMR_IDLE_YIELD = 2  /**< sched_yield() on every idle tick (for oversubscribed runs). */
+} mpimr_idle_policy;
+
+/** Executor settings; fill with mpimr_executor_options_init() and change what you need. */
+typedef struct mpimr_executor_options {
+  int tasks_per_tick;          /**< Queued futures polled per tick before the reactor runs (default 4). */
+  mpimr_idle_policy idle;      /**< Idle behaviour (default AUTO). */
+  int oversubscribed;          /**< Non-zero when ranks outnumber cores; AUTO then yields at once. */
+  int initial_request_capacity;/**< Reactor slots allocated up front (default 64; grows as needed). */
+} mpimr_executor_options;
+
+/** Counters an executor keeps, for tests and tuning. */
+typedef struct mpimr_executor_counters {
+  uint64_t ticks;           /**< Calls to mpimr_executor_tick(). */
+  uint64_t polls;           /**< Poll-function calls. */
+  uint64_t testsome_calls;  /**< MPI_Testsome calls made by the reactor. */
+  uint64_t requests_completed;
+  uint64_t idle_ticks;      /**< Ticks in which nothing was polled and no request completed. */
+} mpimr_executor_counters;
+
+/** Fills `options` with the defaults. */
+MPIMR_API void mpimr_executor_options_init(mpimr_executor_options *options);
+
+/**
+ * Creates an executor. `options` may be NULL for the defaults. Returns
+ * MPIMR_OK and sets `*executor`, or MPIMR_ERR_NOMEM / MPIMR_ERR_INVAL.
+ */
+MPIMR_API int mpimr_executor_create(mpimr_executor **executor, const mpimr_executor_options *options);
+
+/**
+ * Frees an executor. Requests still registered are cancelled and freed; their
+ * futures are not polled again. NULL is allowed.
+ */
+MPIMR_API void mpimr_executor_free(mpimr_executor *executor);
+
+/** Prepares a future for use with `poll` as its poll function; state and result are zeroed. */
+MPIMR_API void mpimr_future_init(mpimr_future *future, mpimr_poll_fn poll);
+
+/**
+ * Hands a future to the executor and queues it for its first poll. The
+ * future stays owned by the caller. Spawning a future that is already
+ * spawned and not finished returns MPIMR_ERR_STATE.
+ */
+MPIMR_API int mpimr_executor_spawn(mpimr_executor *executor, mpimr_future *future);
+
+/**
+ * Queues `future` to be polled. Idempotent: waking a queued future does
+ * nothing; waking the future being polled queues it again after its poll
+ * returns. Waking a finished future does nothing.
+ */
+MPIMR_API void mpimr_future_wake(mpimr_executor *executor, mpimr_future *future);
+
+/** Non-zero once `future` has returned READY. */
+MPIMR_API int mpimr_future_is_done(const mpimr_future *future);
+
+/**
+ * Called from `self`'s poll function to wait for `child` (a spawned future).
+ * Returns non-zero if `child` is already done (continue at once); otherwise
+ * registers `self` to be woken when `child` finishes and returns zero (then
+ * return MPIMR_PENDING). One future may join a given child at a time.
+ */
+MPIMR_API int mpimr_future_join(mpimr_future *self, mpimr_future *child);
+
+/**
+ * Hands `count` requests to the reactor; `owner` is woken once, when all of
+ * them have completed. The handles are copied: the caller's array may be
+ * reused at once, but the requests' buffers must stay valid until the owner
+ * is woken. `group` belongs to the owner and must outlive the wait; its
+ * `error` field tells the outcome. A `count` of zero wakes the owner at once.
+ * MPI_REQUEST_NULL entries count as complete. Returns MPIMR_OK or
+ * MPIMR_ERR_NOMEM (then no request was taken).
+ */
+MPIMR_API int mpimr_future_await_requests(mpimr_executor *executor, mpimr_future *owner,
+                                          mpimr_request_group *group, const MPI_Request *requests,
+                                          int count);
+
+/**
+ * One tick: polls up to `tasks_per_tick` queued futures, then tests the
+ * outstanding requests once. Returns the number of polls made plus requests
+ * completed (zero means the tick was idle), or a negative mpimr status if MPI
+ * failed outside any request (MPIMR_ERR_MPI).
+ */
+MPIMR_API int mpimr_executor_tick(mpimr_executor *executor);
+
+/**
+ * Runs ticks until `future` (spawned here if it was not yet) is done, backing
+ * off by the idle policy when ticks are idle. Returns the future's result, or
+ * MPIMR_ERR_STATE if nothing can ever wake it again (no queued future and no
+ * outstanding request: a lost wake-up in the caller's futures).
+ */
+MPIMR_API int mpimr_executor_block_on(mpimr_executor *executor, mpimr_future *future);
+
+/** Number of requests the reactor is waiting on. */
+MPIMR_API int mpimr_executor_pending_requests(const mpimr_executor *executor);
+
+/** Copies the executor's counters into `counters`. */
+MPIMR_API void mpimr_executor_get_counters(const mpimr_executor *executor,
+                                           mpimr_executor_counters *counters);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MPIMR_FUTURE_H */

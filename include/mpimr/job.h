@@ -1,0 +1,206 @@
+/*
+ * mpimr/job.h — a MapReduce job across the ranks of a communicator.
+ *
+ * A job maps its input (files split at record boundaries across ranks, or an
+ * integer range), shuffles the emitted pairs to the rank their key
+ * partitions to in rounds of nonblocking all-to-all that overlap the map
+ * work, optionally combines them on both sides of the shuffle, groups them
+ * by key, reduces, and writes one part file per rank in key order.
+ *
+ *   mpimr_job_config cfg;
+ *   mpimr_job_config_init(&cfg);
+ *   cfg.map_record = my_map;          // called once per input record
+ *   cfg.combine = mpimr_combine_sum_u64;
+ *   cfg.inputs = argv + 1; cfg.input_count = argc - 1;
+ *   cfg.output_dir = "out";
+ *   mpimr_job *job;
+ *   int rc = mpimr_job_create(&job, MPI_COMM_WORLD, &cfg);
+ *   if (rc == MPIMR_OK) rc = mpimr_job_run(job);
+ *   if (rc != MPIMR_OK) fprintf(stderr, "%s\n", mpimr_job_error_message(job));
+ *   mpimr_job_free(job);
+ *
+ * Every job function except the accessors is collective over the job's
+ * communicator. MPI must be initialised by the caller (any thread level:
+ * mpimr calls MPI only from the calling thread). The communicator is
+ * duplicated; the caller may free its own at once.
+ */
+#ifndef MPIMR_JOB_H
+#define MPIMR_JOB_H
+
+#include <mpi.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "mpimr/export.h"
+#include "mpimr/kv.h"
+#include "mpimr/pin.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct mpimr_job mpimr_job;
+
+/** Called once per input record (the record excludes its '\n' and a '\r' before it). */
+typedef int (*mpimr_map_record_fn)(void *user, const void *record, size_t record_len,
+                                   mpimr_emitter *out);
+
+/** Called once per index of an integer-range input. */
+typedef int (*mpimr_map_index_fn)(void *user, uint64_t index, mpimr_emitter *out);
+
+/**
+ * Merges value `in` into the accumulated value `acc` of the same key. `acc`
+ * holds `acc_len` bytes and has room for `acc_cap`. Write the merged value
+ * into `acc` and return its length; if it needs more than `acc_cap` bytes,
+ * return the length needed without touching `acc` (the library makes room
+ * and calls again). A negative return is an error (the job fails with
+ * MPIMR_ERR_USER). The combiner must be associative and commutative: it is
+ * applied to map output before it is sent and to received pairs.
+ */
+typedef long long (*mpimr_combine_fn)(void *user, const void *key, size_t key_len, void *acc,
+                                      size_t acc_len, size_t acc_cap, const void *in, size_t in_len);
+
+/**
+ * Called once per distinct key on the rank the key partitions to, in
+ * bytewise key order, with an iterator over all of its values (one value
+ * when a combiner is set). Emit output pairs through `out`.
+ */
+typedef int (*mpimr_reduce_fn)(void *user, const void *key, size_t key_len, mpimr_values *values,
+                               mpimr_emitter *out);
+
+/**
+ * Chooses the rank in [0, nranks) a key is sent to. `hash` is
+ * mpimr_hash64(key, key_len, 0), computed once by the library.
+ */
+typedef int (*mpimr_partition_fn)(void *user, const void *key, size_t key_len, uint64_t hash,
+                                  int nranks);
+
+/**
+ * Formats a value as text for the text output format. Write at most `cap`
+ * bytes into `buf` and return the full length of the text; if that is more
+ * than `cap`, the library grows the buffer and calls again. Negative: error.
+ */
+typedef long long (*mpimr_format_fn)(void *user, const void *value, size_t value_len, char *buf,
+                                     size_t cap);
+
+/** The combiner that adds values as little-endian unsigned 64-bit integers (recognised and inlined). */
+MPIMR_API long long mpimr_combine_sum_u64(void *user, const void *key, size_t key_len, void *acc,
+                                          size_t acc_len, size_t acc_cap, const void *in,
+                                          size_t in_len);
+
+/** The value formatter that prints an 8-byte little-endian unsigned integer in decimal. */
+MPIMR_API long long mpimr_format_u64(void *user, const void *value, size_t value_len, char *buf,
+                                     size_t cap);
+
+/** Output file layouts. */
+typedef enum mpimr_output_format {
+  /** One line per pair: key bytes, a TAB, the formatted value, '\n'. */
+  MPIMR_OUTPUT_TEXT = 0,
+  /** Per pair: key length and value length as 8-byte little-endian integers, then key, then value. */
+  MPIMR_OUTPUT_BINARY = 1,
+  /** Nothing is written (the result is only counted; for benchmarks). */
+  MPIMR_OUTPUT_NONE = 2
+} mpimr_output_format;
+
+/**
+ * Everything a job needs. Initialise with mpimr_job_config_init(), then set
+ * one map function with its input, and whatever else you need. Pointers are
+ * borrowed: they must stay valid until mpimr_job_free().
+ */
+typedef struct mpimr_job_config {
+  void *user; /**< Passed to every callback. */
+
+  /* Input: either files (map_record) or an integer range (map_index). */
+  mpimr_map_record_fn map_record;
+  const char *const *inputs; /**< Files and directories (read recursively, in name order). */
+  int input_count;
+  mpimr_map_index_fn map_index;
+  uint64_t index_count; /**< map_index is called for every index in [0, index_count). */
+
+  mpimr_combine_fn combine;     /**< Optional. */
+  mpimr_reduce_fn reduce;       /**< Optional: without it every (key, value) is written as it is. */
+  mpimr_partition_fn partition; /**< Optional: default hashes the key. */
+
+  /* Output. */
+  const char *output_dir;       /**< Required unless output_format is MPIMR_OUTPUT_NONE. */
+  int overwrite;                /**< Non-zero: replace an existing output directory's results. */
+  mpimr_output_format output_format;
+  mpimr_format_fn format_value; /**< Text format only; default writes the value bytes as they are. */
+
+  /* Tuning. */
+  size_t round_bytes;      /**< Bytes a rank sends per shuffle round (default 4 MiB). */
+  int rounds_in_flight;    /**< Shuffle rounds outstanding at once, 1..8 (default 2). */
+  size_t read_bytes;       /**< Input read buffer per slice of map work (default 256 KiB). */
+  mpimr_pin_mode pin;      /**< Core binding (default MPIMR_PIN_AUTO). */
+  int verbose;             /**< Non-zero: rank 0 reports settings and binding on stderr. */
+} mpimr_job_config;
+
+/** Per-rank figures of one job. Times are seconds of wall clock. */
+typedef struct mpimr_job_stats {
+  double time_total;
+  double time_map;           /**< Reading and mapping (shuffle rounds overlap it). */
+  double time_shuffle;       /**< From the end of map until the last round completed. */
+  double time_reduce;        /**< Grouping, sorting and reducing. */
+  double time_output;        /**< Writing and committing the part file. */
+  double time_send_wait;     /**< Map work stalled waiting for a free send buffer. */
+  uint64_t input_bytes;      /**< Input bytes this rank mapped. */
+  uint64_t input_records;
+  uint64_t pairs_emitted;    /**< Pairs emitted by map. */
+  uint64_t bytes_emitted;    /**< Key + value bytes emitted by map. */
+  uint64_t pairs_sent;       /**< Pairs sent after map-side combining (self included). */
+  uint64_t bytes_sent;       /**< Encoded bytes sent (self included). */
+  uint64_t pairs_received;
+  uint64_t bytes_received;
+  uint64_t rounds;           /**< Shuffle rounds taken part in. */
+  uint64_t keys_reduced;     /**< Distinct keys on this rank. */
+  uint64_t pairs_output;
+  uint64_t bytes_output;     /**< Bytes written to this rank's part file. */
+} mpimr_job_stats;
+
+/** Fills `config` with the defaults and no callbacks. */
+MPIMR_API void mpimr_job_config_init(mpimr_job_config *config);
+
+/**
+ * Creates a job on a duplicate of `comm` and checks the configuration
+ * (collective). Binds the rank to a core per `config->pin`. On failure
+ * `*job` may still be set so that mpimr_job_error_message() can explain; free
+ * it with mpimr_job_free() either way.
+ */
+MPIMR_API int mpimr_job_create(mpimr_job **job, MPI_Comm comm, const mpimr_job_config *config);
+
+/**
+ * Runs the job to completion (collective). Returns MPIMR_OK when every rank
+ * succeeded and the output is committed (`_SUCCESS` written); otherwise an
+ * error status on every rank, and no `_SUCCESS`. A job runs once.
+ */
+MPIMR_API int mpimr_job_run(mpimr_job *job);
+
+/**
+ * The error of the last failing call on this rank, as one line naming the
+ * rank, the file or phase and the cause ("rank 2: input 'x.txt': No such
+ * file or directory"); "" if none. Valid until the next call on the job.
+ */
+MPIMR_API const char *mpimr_job_error_message(const mpimr_job *job);
+
+/** This rank's figures (complete after mpimr_job_run()). */
+MPIMR_API const mpimr_job_stats *mpimr_job_get_stats(const mpimr_job *job);
+
+/**
+ * Writes a one-line summary of the job (times and volumes, with the minimum
+ * and maximum over ranks) to `stream` on rank 0 (collective). If `json_path`
+ * is not NULL, rank 0 also writes every figure of every rank there as JSON.
+ */
+MPIMR_API int mpimr_job_report(mpimr_job *job, FILE *stream, const char *json_path);
+
+/** What pinning did on this rank (after mpimr_job_create()). */
+MPIMR_API const mpimr_pin_report *mpimr_job_get_pin_report(const mpimr_job *job);
+
+/** Frees a job; NULL is allowed. Not collective. */
+MPIMR_API void mpimr_job_free(mpimr_job *job);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MPIMR_JOB_H */

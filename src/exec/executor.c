@@ -1,0 +1,223 @@
+/*
+ * exec/executor.c — the per-rank executor: a FIFO ready queue of futures
+ * (intrusive, so queueing never allocates), a bounded number of polls per
+ * tick, then one pass of the reactor over the outstanding MPI requests.
+ */
+#include <sched.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "exec/reactor.h"
+#include "mpimr/error.h"
+#include "mpimr/future.h"
+
+enum future_flags {
+  FUTURE_SPAWNED = 1u << 0,
+  FUTURE_QUEUED = 1u << 1,
+  FUTURE_RUNNING = 1u << 2,
+  FUTURE_WOKEN_WHILE_RUNNING = 1u << 3,
+  FUTURE_DONE = 1u << 4
+};
+
+/* Idle ticks spent spinning, then yielding, before sleeping with back-off. */
+enum { IDLE_SPIN_TICKS = 64, IDLE_YIELD_TICKS = 256, IDLE_MAX_SLEEP_NS = 50000 };
+
+struct mpimr_executor {
+  mpimr_executor_options options;
+  reactor requests;
+  mpimr_future *queue_head;
+  mpimr_future *queue_tail;
+  int queue_length;
+  unsigned idle_streak;
+  mpimr_executor_counters counters;
+};
+
+void mpimr_executor_options_init(mpimr_executor_options *options) {
+  options->tasks_per_tick = 4;
+  options->idle = MPIMR_IDLE_AUTO;
+  options->oversubscribed = 0;
+  options->initial_request_capacity = 64;
+}
+
+int mpimr_executor_create(mpimr_executor **executor, const mpimr_executor_options *options) {
+  *executor = NULL;
+  mpimr_executor_options defaults;
+  if (options == NULL) {
+    mpimr_executor_options_init(&defaults);
+    options = &defaults;
+  }
+  if (options->tasks_per_tick < 1 || options->initial_request_capacity < 1 ||
+      options->idle < MPIMR_IDLE_AUTO || options->idle > MPIMR_IDLE_YIELD)
+    return MPIMR_ERR_INVAL;
+  mpimr_executor *ex = calloc(1, sizeof *ex);
+  if (ex == NULL) return MPIMR_ERR_NOMEM;
+  ex->options = *options;
+  if (reactor_init(&ex->requests, options->initial_request_capacity) != MPIMR_OK) {
+    free(ex);
+    return MPIMR_ERR_NOMEM;
+  }
+  *executor = ex;
+  return MPIMR_OK;
+}
+
+void mpimr_executor_free(mpimr_executor *executor) {
+  if (executor == NULL) return;
+  reactor_destroy(&executor->requests);
+  free(executor);
+}
+
+void mpimr_future_init(mpimr_future *future, mpimr_poll_fn poll) {
+  future->poll = poll;
+  future->state = 0;
+  future->result = MPIMR_OK;
+  future->flags = 0;
+  future->next_queued = NULL;
+  future->joiner = NULL;
+}
+
+static void queue_push(mpimr_executor *ex, mpimr_future *future) {
+  future->flags |= FUTURE_QUEUED;
+  future->next_queued = NULL;
+  if (ex->queue_tail) ex->queue_tail->next_queued = future;
+  else ex->queue_head = future;
+  ex->queue_tail = future;
+  ex->queue_length++;
+}
+
+static mpimr_future *queue_pop(mpimr_executor *ex) {
+  mpimr_future *future = ex->queue_head;
+  ex->queue_head = future->next_queued;
+  if (ex->queue_head == NULL) ex->queue_tail = NULL;
+  future->next_queued = NULL;
+  future->flags &= ~FUTURE_QUEUED;
+  ex->queue_length--;
+  return future;
+}
+
+int mpimr_executor_spawn(mpimr_executor *executor, mpimr_future *future) {
+  if ((future->flags & FUTURE_SPAWNED) && !(future->flags & FUTURE_DONE)) return MPIMR_ERR_STATE;
+  future->flags = FUTURE_SPAWNED;
+  future->joiner = NULL;
+  queue_push(executor, future);
+  return MPIMR_OK;
+}
+
+void mpimr_future_wake(mpimr_executor *executor, mpimr_future *future) {
+  unsigned flags = future->flags;
+  if (flags & (FUTURE_DONE | FUTURE_QUEUED)) return;
+  if (flags & FUTURE_RUNNING) {
+    future->flags |= FUTURE_WOKEN_WHILE_RUNNING;
+    return;
+  }
+  queue_push(executor, future);
+}
+
+static void wake_from_reactor(void *context, mpimr_future *owner) {
+  mpimr_future_wake(context, owner);
+}
+
+int mpimr_future_is_done(const mpimr_future *future) { return (future->flags & FUTURE_DONE) != 0; }
+
+int mpimr_future_join(mpimr_future *self, mpimr_future *child) {
+  if (child->flags & FUTURE_DONE) return 1;
+  child->joiner = self;
+  return 0;
+}
+
+int mpimr_future_await_requests(mpimr_executor *executor, mpimr_future *owner,
+                                mpimr_request_group *group, const MPI_Request *requests,
+                                int count) {
+  group->owner = owner;
+  group->error = MPI_SUCCESS;
+  group->remaining = 0;
+  int stored = count > 0 ? reactor_add(&executor->requests, group, requests, count) : 0;
+  if (stored < 0) return MPIMR_ERR_NOMEM;
+  group->remaining = stored;
+  if (stored == 0) mpimr_future_wake(executor, owner);
+  return MPIMR_OK;
+}
+
+static void poll_one(mpimr_executor *ex, mpimr_future *future) {
+  future->flags |= FUTURE_RUNNING;
+  mpimr_poll_result outcome = future->poll(future, ex);
+  ex->counters.polls++;
+  unsigned woken = future->flags & FUTURE_WOKEN_WHILE_RUNNING;
+  future->flags &= ~(FUTURE_RUNNING | FUTURE_WOKEN_WHILE_RUNNING);
+  if (outcome == MPIMR_READY) {
+    future->flags |= FUTURE_DONE;
+    mpimr_future *joiner = future->joiner;
+    future->joiner = NULL;
+    if (joiner) mpimr_future_wake(ex, joiner);
+  } else if (woken) {
+    queue_push(ex, future);
+  }
+}
+
+int mpimr_executor_tick(mpimr_executor *executor) {
+  executor->counters.ticks++;
+  /* Only futures queued before this tick run in it: a future that keeps
+   * waking itself cannot hold the reactor off for more than one slice. */
+  int budget = executor->queue_length;
+  if (budget > executor->options.tasks_per_tick) budget = executor->options.tasks_per_tick;
+  for (int i = 0; i < budget; i++) poll_one(executor, queue_pop(executor));
+
+  int completed = 0;
+  if (executor->requests.count > 0) {
+    executor->counters.testsome_calls++;
+    completed = reactor_poll(&executor->requests, wake_from_reactor, executor);
+    if (completed < 0) return completed;
+    executor->counters.requests_completed += (uint64_t)completed;
+  }
+  int work = budget + completed;
+  if (work == 0) executor->counters.idle_ticks++;
+  return work;
+}
+
+static void idle_back_off(mpimr_executor *ex) {
+  unsigned streak = ex->idle_streak++;
+  mpimr_idle_policy policy = ex->options.idle;
+  if (policy == MPIMR_IDLE_SPIN) return;
+  if (policy == MPIMR_IDLE_YIELD || ex->options.oversubscribed) {
+    sched_yield();
+    return;
+  }
+  if (streak < IDLE_SPIN_TICKS) return;
+  if (streak < IDLE_YIELD_TICKS) {
+    sched_yield();
+    return;
+  }
+  unsigned doublings = streak - IDLE_YIELD_TICKS;
+  long ns = doublings >= 16 ? IDLE_MAX_SLEEP_NS : (1000L << doublings);
+  if (ns > IDLE_MAX_SLEEP_NS) ns = IDLE_MAX_SLEEP_NS;
+  struct timespec pause = {0, ns};
+  nanosleep(&pause, NULL);
+}
+
+int mpimr_executor_block_on(mpimr_executor *executor, mpimr_future *future) {
+  if (!(future->flags & FUTURE_SPAWNED)) {
+    int rc = mpimr_executor_spawn(executor, future);
+    if (rc != MPIMR_OK) return rc;
+  }
+  while (!(future->flags & FUTURE_DONE)) {
+    int work = mpimr_executor_tick(executor);
+    if (work < 0) return work;
+    if (future->flags & FUTURE_DONE) break;
+    if (work > 0) {
+      executor->idle_streak = 0;
+      continue;
+    }
+    if (executor->queue_length == 0 && executor->requests.count == 0) return MPIMR_ERR_STATE;
+    idle_back_off(executor);
+  }
+  executor->idle_streak = 0;
+  return future->result;
+}
+
+int mpimr_executor_pending_requests(const mpimr_executor *executor) {
+  return executor->requests.count;
+}
+
+void mpimr_executor_get_counters(const mpimr_executor *executor,
+                                 mpimr_executor_counters *counters) {
+  *counters = executor->counters;
+}

@@ -1,0 +1,284 @@
+/* job/input.c — listing, splitting and reading the job's input; see input.h. */
+#include "job/input.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "mpimr/error.h"
+
+static int list_append(input_list *list, const char *path, uint64_t size) {
+  if (list->count == list->capacity) {
+    size_t capacity = list->capacity ? list->capacity * 2 : 16;
+    input_file *grown = realloc(list->files, capacity * sizeof *grown);
+    if (grown == NULL) return MPIMR_ERR_NOMEM;
+    list->files = grown;
+    list->capacity = capacity;
+  }
+  char *copy = strdup(path);
+  if (copy == NULL) return MPIMR_ERR_NOMEM;
+  list->files[list->count].path = copy;
+  list->files[list->count].size = size;
+  list->count++;
+  list->total_bytes += size;
+  return MPIMR_OK;
+}
+
+static int compare_names(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int list_path(input_list *list, const char *path, int named_by_user, char *message, size_t message_size);
+
+static int list_directory(input_list *list, const char *path, char *message, size_t message_size) {
+  DIR *dir = opendir(path);
+  if (dir == NULL) {
+    snprintf(message, message_size, "input '%s': %s", path, strerror(errno));
+    return MPIMR_ERR_IO;
+  }
+  char **names = NULL;
+  size_t count = 0, capacity = 0;
+  int rc = MPIMR_OK;
+  struct dirent *entry;
+  errno = 0;
+  while (rc == MPIMR_OK && (entry = readdir(dir)) != NULL) {
+    if (entry->d_name[0] == '.') continue; /* ".", "..", hidden and temporary files */
+    if (count == capacity) {
+      capacity = capacity ? capacity * 2 : 32;
+      char **grown = realloc(names, capacity * sizeof *grown);
+      if (grown == NULL) {
+        rc = MPIMR_ERR_NOMEM;
+        break;
+      }
+      names = grown;
+    }
+    names[count] = strdup(entry->d_name);
+    if (names[count] == NULL) rc = MPIMR_ERR_NOMEM;
+    else count++;
+  }
+  if (rc == MPIMR_OK && errno != 0) {
+    snprintf(message, message_size, "input '%s': %s", path, strerror(errno));
+    rc = MPIMR_ERR_IO;
+  }
+  closedir(dir);
+  if (rc == MPIMR_ERR_NOMEM) snprintf(message, message_size, "input '%s': out of memory listing it", path);
+  qsort(names, count, sizeof *names, compare_names);
+  for (size_t i = 0; i < count && rc == MPIMR_OK; i++) {
+    size_t length = strlen(path) + strlen(names[i]) + 2;
+    char *child = malloc(length);
+    if (child == NULL) {
+      rc = MPIMR_ERR_NOMEM;
+      break;
+    }
+    snprintf(child, length, "%s%s%s", path, path[strlen(path) - 1] == '/' ? "" : "/", names[i]);
+    rc = list_path(list, child, 0, message, message_size);
+    free(child);
+  }
+  for (size_t i = 0; i < count; i++) free(names[i]);
+  free(names);
+  return rc;
+}
+
+static int list_path(input_list *list, const char *path, int named_by_user, char *message, size_t message_size) {
+  struct stat st;
+  if (stat(path, &st) != 0) {
+    snprintf(message, message_size, "input '%s': %s", path, strerror(errno));
+    return MPIMR_ERR_IO;
+  }
+  if (S_ISDIR(st.st_mode)) return list_directory(list, path, message, message_size);
+  if (S_ISREG(st.st_mode)) {
+    /* Check readability now, so the error names the file before any work starts. */
+    if (access(path, R_OK) != 0) {
+      snprintf(message, message_size, "input '%s': %s", path, strerror(errno));
+      return MPIMR_ERR_IO;
+    }
+    int rc = list_append(list, path, (uint64_t)st.st_size);
+    if (rc != MPIMR_OK) snprintf(message, message_size, "input '%s': out of memory", path);
+    return rc;
+  }
+  if (named_by_user) {
+    snprintf(message, message_size, "input '%s': not a regular file or directory", path);
+    return MPIMR_ERR_IO;
+  }
+  return MPIMR_OK; /* Sockets, fifos and devices inside a directory are passed over. */
+}
+
+int input_list_build(input_list *list, const char *const *paths, int path_count, char *message,
+                     size_t message_size) {
+  memset(list, 0, sizeof *list);
+  for (int i = 0; i < path_count; i++) {
+    int rc = list_path(list, paths[i], 1, message, message_size);
+    if (rc != MPIMR_OK) return rc;
+  }
+  return MPIMR_OK;
+}
+
+void input_list_destroy(input_list *list) {
+  for (size_t i = 0; i < list->count; i++) free(list->files[i].path);
+  free(list->files);
+  memset(list, 0, sizeof *list);
+}
+
+unsigned char *input_list_pack(const input_list *list, size_t *packed_size) {
+  size_t size = 8;
+  for (size_t i = 0; i < list->count; i++) size += 16 + strlen(list->files[i].path);
+  unsigned char *packed = malloc(size);
+  if (packed == NULL) return NULL;
+  unsigned char *p = packed;
+  uint64_t count = list->count;
+  memcpy(p, &count, 8);
+  p += 8;
+  for (size_t i = 0; i < list->count; i++) {
+    uint64_t length = strlen(list->files[i].path);
+    memcpy(p, &list->files[i].size, 8);
+    memcpy(p + 8, &length, 8);
+    memcpy(p + 16, list->files[i].path, length);
+    p += 16 + length;
+  }
+  *packed_size = size;
+  return packed;
+}
+
+int input_list_unpack(input_list *list, const unsigned char *packed, size_t packed_size) {
+  memset(list, 0, sizeof *list);
+  const unsigned char *p = packed, *end = packed + packed_size;
+  uint64_t count;
+  if (packed_size < 8) return MPIMR_ERR_CORRUPT;
+  memcpy(&count, p, 8);
+  p += 8;
+  char *path = NULL;
+  for (uint64_t i = 0; i < count; i++) {
+    uint64_t size, length;
+    if ((size_t)(end - p) < 16) goto corrupt;
+    memcpy(&size, p, 8);
+    memcpy(&length, p + 8, 8);
+    p += 16;
+    if ((size_t)(end - p) < length) goto corrupt;
+    path = strndup((const char *)p, (size_t)length);
+    if (path == NULL || list_append(list, path, size) != MPIMR_OK) {
+      free(path);
+      input_list_destroy(list);
+      return MPIMR_ERR_NOMEM;
+    }
+    free(path);
+    p += length;
+  }
+  return MPIMR_OK;
+corrupt:
+  input_list_destroy(list);
+  return MPIMR_ERR_CORRUPT;
+}
+
+/* total × numerator / denominator without overflow. */
+static uint64_t scale(uint64_t total, int numerator, int denominator) {
+  return (uint64_t)(((__uint128_t)total * (unsigned)numerator) / (unsigned)denominator);
+}
+
+size_t input_split(const input_list *list, int rank, int nranks, input_piece *pieces) {
+  uint64_t lo = scale(list->total_bytes, rank, nranks);
+  uint64_t hi = scale(list->total_bytes, rank + 1, nranks);
+  size_t count = 0;
+  uint64_t base = 0;
+  for (size_t i = 0; i < list->count && base < hi; i++) {
+    uint64_t size = list->files[i].size;
+    uint64_t start = lo > base ? lo - base : 0;
+    uint64_t end = hi - base < size ? hi - base : size;
+    if (start < end) pieces[count++] = (input_piece){i, start, end};
+    base += size;
+  }
+  return count;
+}
+
+int record_reader_open(record_reader *r, const char *path, uint64_t start, uint64_t end,
+                       size_t buffer_bytes) {
+  memset(r, 0, sizeof *r);
+  r->fd = -1;
+  r->path = path;
+  r->end = end;
+  /* Start one byte early and drop the first record: it began in the previous range (or is the
+   * empty record that ends there), unless we start at the file's beginning. */
+  r->skip_first = start > 0;
+  r->read_offset = r->window_offset = start > 0 ? start - 1 : 0;
+  r->capacity = buffer_bytes < 64 ? 64 : buffer_bytes;
+  r->buffer = malloc(r->capacity);
+  if (r->buffer == NULL) return MPIMR_ERR_NOMEM;
+  r->fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (r->fd < 0) {
+    r->error = errno;
+    return MPIMR_ERR_IO;
+  }
+  posix_fadvise(r->fd, (off_t)r->read_offset, 0, POSIX_FADV_SEQUENTIAL);
+  return MPIMR_OK;
+}
+
+/* Reads more bytes after the window, moving or growing the buffer when it is full. */
+static int reader_fill(record_reader *r) {
+  if (r->head > 0 && r->tail == r->capacity) {
+    memmove(r->buffer, r->buffer + r->head, r->tail - r->head);
+    r->window_offset += r->head;
+    r->tail -= r->head;
+    r->head = 0;
+  }
+  if (r->tail == r->capacity) {
+    unsigned char *grown = realloc(r->buffer, r->capacity * 2);
+    if (grown == NULL) return MPIMR_ERR_NOMEM;
+    r->buffer = grown;
+    r->capacity *= 2;
+  }
+  for (;;) {
+    ssize_t n = pread(r->fd, r->buffer + r->tail, r->capacity - r->tail, (off_t)r->read_offset);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      r->error = errno;
+      return MPIMR_ERR_IO;
+    }
+    if (n == 0) r->eof = 1;
+    r->tail += (size_t)n;
+    r->read_offset += (uint64_t)n;
+    return MPIMR_OK;
+  }
+}
+
+int record_reader_next(record_reader *r, const unsigned char **record, size_t *length,
+                       uint64_t *consumed) {
+  for (;;) {
+    if (r->window_offset + r->head >= r->end && !r->skip_first) return 0;
+    if (r->head == r->tail && r->eof) return 0;
+    size_t scanned_from = r->head;
+    unsigned char *newline = NULL;
+    for (;;) {
+      newline = memchr(r->buffer + scanned_from, '\n', r->tail - scanned_from);
+      if (newline != NULL || r->eof) break;
+      size_t scanned = r->tail - r->head;
+      int rc = reader_fill(r);
+      if (rc != MPIMR_OK) return rc;
+      scanned_from = r->head + scanned;
+    }
+    unsigned char *start = r->buffer + r->head;
+    size_t record_length = newline ? (size_t)(newline - start) : r->tail - r->head;
+    size_t taken = newline ? record_length + 1 : record_length;
+    r->head += taken;
+    if (r->skip_first) {
+      r->skip_first = 0;
+      continue;
+    }
+    if (taken == 0) return 0; /* At end of file with nothing left. */
+    if (consumed) *consumed += taken;
+    if (newline && record_length > 0 && start[record_length - 1] == '\r') record_length--;
+    *record = start;
+    *length = record_length;
+    return 1;
+  }
+}
+
+void record_reader_close(record_reader *r) {
+  if (r->fd >= 0) close(r->fd);
+  free(r->buffer);
+  r->fd = -1;
+  r->buffer = NULL;
+}

@@ -1,0 +1,94 @@
+/*
+ * job/input.h — the job's input: files found under the given paths, split
+ * into byte ranges across ranks, read as newline-terminated records.
+ *
+ * The files are listed once, in name order, so every rank sees the same list
+ * (directories are walked recursively; dot files are skipped). Their
+ * concatenation is cut into nranks equal byte ranges; a record belongs to
+ * the range holding its first byte, so a reader starts one byte early,
+ * drops the first (partial or foreign) record, and reads past its end to
+ * finish the last record it owns. Every record thus reaches exactly one
+ * rank, whatever the split.
+ */
+#ifndef MPIMR_JOB_INPUT_H
+#define MPIMR_JOB_INPUT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct input_file {
+  char *path;
+  uint64_t size;
+} input_file;
+
+typedef struct input_list {
+  input_file *files;
+  size_t count;
+  size_t capacity;
+  uint64_t total_bytes;
+} input_list;
+
+/**
+ * Lists the regular files under `paths`. Returns MPIMR_OK, or an error with
+ * a message naming the path and the cause in `message`.
+ */
+int input_list_build(input_list *list, const char *const *paths, int path_count, char *message,
+                     size_t message_size);
+
+void input_list_destroy(input_list *list);
+
+/** Flattens a list into one buffer (for MPI_Bcast). Returns NULL on allocation failure. */
+unsigned char *input_list_pack(const input_list *list, size_t *packed_size);
+
+/** Rebuilds a list from input_list_pack()'s bytes. Returns MPIMR_OK, NOMEM or CORRUPT. */
+int input_list_unpack(input_list *list, const unsigned char *packed, size_t packed_size);
+
+/** One file's part of a rank's range: bytes [start, end) of files[file]. */
+typedef struct input_piece {
+  size_t file;
+  uint64_t start;
+  uint64_t end;
+} input_piece;
+
+/**
+ * The pieces of rank `rank` of `nranks` (at most one per file), written to
+ * `pieces` (room for list->count). Returns how many.
+ */
+size_t input_split(const input_list *list, int rank, int nranks, input_piece *pieces);
+
+/** Reads the records of one piece. */
+typedef struct record_reader {
+  int fd;
+  const char *path;
+  uint64_t end;          /**< Records starting at or after this offset are not ours. */
+  uint64_t read_offset;  /**< File offset of the next byte to read. */
+  uint64_t window_offset;/**< File offset of buffer[head]. */
+  unsigned char *buffer;
+  size_t capacity;
+  size_t head;
+  size_t tail;
+  int eof;
+  int skip_first;
+  int error;             /**< errno of a failed read, else 0. */
+} record_reader;
+
+/**
+ * Opens `path` to read the records that start in [start, end). The buffer
+ * starts at `buffer_bytes` and grows to hold any record. Returns MPIMR_OK,
+ * MPIMR_ERR_IO (errno set) or MPIMR_ERR_NOMEM.
+ */
+int record_reader_open(record_reader *r, const char *path, uint64_t start, uint64_t end,
+                       size_t buffer_bytes);
+
+/**
+ * Finds the next record. Returns 1 with the record (without its '\n' or a
+ * "\r\n") in *record and *length, valid until the next call; 0 at the end of the
+ * piece; or a negative status (MPIMR_ERR_IO with r->error, MPIMR_ERR_NOMEM).
+ * `consumed` (if not NULL) is increased by the bytes the record took.
+ */
+int record_reader_next(record_reader *r, const unsigned char **record, size_t *length,
+                       uint64_t *consumed);
+
+void record_reader_close(record_reader *r);
+
+#endif

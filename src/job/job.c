@@ -1,0 +1,807 @@
+/*
+ * job/job.c — the job pipeline: prepare output, list and split input, map
+ * (as a compute future) while the shuffle driver moves rounds, then sort,
+ * reduce, write and commit. Every collective step ends with all ranks
+ * agreeing on the outcome, so a failure on one rank stops all of them.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "job/job_internal.h"
+#include "job/output.h"
+#include "kv/codec.h"
+#include "kv/values.h"
+#include "mpimr/error.h"
+#include "util/clock.h"
+
+enum {
+  DEFAULT_ROUND_BYTES = 4 << 20,
+  DEFAULT_ROUNDS_IN_FLIGHT = 2,
+  DEFAULT_READ_BYTES = 256 << 10,
+  INDICES_PER_SLICE = 4096,
+  MAX_ROUNDS_IN_FLIGHT = 8
+};
+
+void mpimr_job_config_init(mpimr_job_config *config) {
+  memset(config, 0, sizeof *config);
+  config->round_bytes = DEFAULT_ROUND_BYTES;
+  config->rounds_in_flight = DEFAULT_ROUNDS_IN_FLIGHT;
+  config->read_bytes = DEFAULT_READ_BYTES;
+  config->pin = MPIMR_PIN_AUTO;
+  config->output_format = MPIMR_OUTPUT_TEXT;
+}
+
+static void set_error(mpimr_job *job, const char *format, ...) __attribute__((format(printf, 2, 3)));
+
+/* Keeps the first error: later ones are usually its consequences. */
+static void set_error(mpimr_job *job, const char *format, ...) {
+  if (job->error_message[0] != '\0') return;
+  int n = snprintf(job->error_message, sizeof job->error_message, "rank %d: ", job->rank);
+  va_list args;
+  va_start(args, format);
+  vsnprintf(job->error_message + n, sizeof job->error_message - (size_t)n, format, args);
+  va_end(args);
+}
+
+static void note_remote_failure(mpimr_job *job) {
+  set_error(job, "stopped because another rank failed (its message names the cause)");
+}
+
+/* Agrees on a status across the job: returns the rank's own error, REMOTE, or OK. */
+static int agree(mpimr_job *job, int status) {
+  int agreed;
+  if (MPI_Allreduce(&status, &agreed, 1, MPI_INT, MPI_MIN, job->comm) != MPI_SUCCESS) {
+    set_error(job, "MPI_Allreduce failed while agreeing on the job's status");
+    return MPIMR_ERR_MPI;
+  }
+  if (agreed == MPIMR_OK) return MPIMR_OK;
+  if (status != MPIMR_OK) return status;
+  note_remote_failure(job);
+  return MPIMR_ERR_REMOTE;
+}
+
+static int validate_config(const mpimr_job_config *c, char *why, size_t why_size) {
+  if ((c->map_record == NULL) == (c->map_index == NULL)) {
+    snprintf(why, why_size, "exactly one of map_record and map_index must be set");
+    return MPIMR_ERR_INVAL;
+  }
+  if (c->map_record && (c->input_count < 1 || c->inputs == NULL)) {
+    snprintf(why, why_size, "no input files were given");
+    return MPIMR_ERR_INVAL;
+  }
+  for (int i = 0; c->map_record && i < c->input_count; i++)
+    if (c->inputs[i] == NULL || c->inputs[i][0] == '\0') {
+      snprintf(why, why_size, "input %d is empty", i);
+      return MPIMR_ERR_INVAL;
+    }
+  if (c->output_format != MPIMR_OUTPUT_TEXT && c->output_format != MPIMR_OUTPUT_BINARY &&
+      c->output_format != MPIMR_OUTPUT_NONE) {
+    snprintf(why, why_size, "unknown output format %d", (int)c->output_format);
+    return MPIMR_ERR_INVAL;
+  }
+  if (c->output_format != MPIMR_OUTPUT_NONE && (c->output_dir == NULL || c->output_dir[0] == '\0')) {
+    snprintf(why, why_size, "no output directory was given");
+    return MPIMR_ERR_INVAL;
+  }
+  if (c->round_bytes < 4096 || c->round_bytes > ((size_t)1 << 30)) {
+    snprintf(why, why_size, "round size %zu is outside [4 KiB, 1 GiB]", c->round_bytes);
+    return MPIMR_ERR_INVAL;
+  }
+  if (c->rounds_in_flight < 1 || c->rounds_in_flight > MAX_ROUNDS_IN_FLIGHT) {
+    snprintf(why, why_size, "rounds in flight %d is outside [1, %d]", c->rounds_in_flight, MAX_ROUNDS_IN_FLIGHT);
+    return MPIMR_ERR_INVAL;
+  }
+  if (c->read_bytes < 4096 || c->read_bytes > ((size_t)1 << 30)) {
+    snprintf(why, why_size, "read size %zu is outside [4 KiB, 1 GiB]", c->read_bytes);
+    return MPIMR_ERR_INVAL;
+  }
+  if (c->pin != MPIMR_PIN_AUTO && c->pin != MPIMR_PIN_CORE && c->pin != MPIMR_PIN_NONE) {
+    snprintf(why, why_size, "unknown pin mode %d", (int)c->pin);
+    return MPIMR_ERR_INVAL;
+  }
+  return MPIMR_OK;
+}
+
+/* ---- map side ---------------------------------------------------------- */
+
+static inline int partition_of(mpimr_job *job, const void *key, size_t key_len, uint64_t hash) {
+  if (job->config.partition == NULL)
+    return (int)(((__uint128_t)hash * (unsigned)job->nranks) >> 64);
+  int dest = job->config.partition(job->config.user, key, key_len, hash, job->nranks);
+  return dest >= 0 && dest < job->nranks ? dest : -1;
+}
+
+static int emit_failed(mpimr_job *job, int status, const char *what) {
+  set_error(job, "emit: %s", what);
+  if (job->emit_status == MPIMR_OK) job->emit_status = status;
+  return status;
+}
+
+/* Without a combiner a pair goes straight into its destination's region of the send set. */
+static int emit_to_send_set(mpimr_emitter *emitter, const void *key, size_t key_len, const void *value,
+                            size_t value_len) {
+  mpimr_job *job = emitter->sink_state;
+  if (key_len + value_len > MPIMR_MAX_PAIR_BYTES)
+    return emit_failed(job, MPIMR_ERR_TOO_LARGE, "a pair is larger than 1 GiB");
+  uint64_t hash = mpimr_hash64(key, key_len, 0);
+  int dest = partition_of(job, key, key_len, hash);
+  if (dest < 0) return emit_failed(job, MPIMR_ERR_USER, "the partitioner returned a rank out of range");
+  size_t size = codec_pair_size(key_len, value_len);
+  send_set *set = shuffle_fill_set(job->shuffle);
+  unsigned char *at = send_set_reserve(set, dest, size);
+  if (at == NULL) return emit_failed(job, MPIMR_ERR_NOMEM, "no memory for the send buffer");
+  codec_put_pair(at, key, key_len, value, value_len);
+  set->pairs++;
+  job->stats.pairs_emitted++;
+  job->stats.bytes_emitted += key_len + value_len;
+  if (set->full) job->map.needs_flush = 1;
+  return MPIMR_OK;
+}
+
+/* With a combiner a pair is folded into the map-side table, which is sent when it reaches a round. */
+static int emit_to_table(mpimr_emitter *emitter, const void *key, size_t key_len, const void *value,
+                         size_t value_len) {
+  mpimr_job *job = emitter->sink_state;
+  uint64_t hash = mpimr_hash64(key, key_len, 0);
+  int dest = partition_of(job, key, key_len, hash);
+  if (dest < 0) return emit_failed(job, MPIMR_ERR_USER, "the partitioner returned a rank out of range");
+  int rc = table_upsert(&job->map_table, hash, key, key_len, value, value_len, dest);
+  if (rc != MPIMR_OK) return emit_failed(job, rc, rc == MPIMR_ERR_USER ? "the combiner failed" : mpimr_strerror(rc));
+  job->stats.pairs_emitted++;
+  job->stats.bytes_emitted += key_len + value_len;
+  if (table_memory(&job->map_table) >= job->config.round_bytes) job->map.needs_flush = 1;
+  return MPIMR_OK;
+}
+
+/* Moves the map-side table into the fill set with regions sized exactly, then empties it. */
+static int drain_map_table(mpimr_job *job, size_t *dest_bytes) {
+  kv_table *t = &job->map_table;
+  memset(dest_bytes, 0, sizeof *dest_bytes * (size_t)job->nranks);
+  size_t total = 0;
+  for (table_entry *e = table_first(t); e; e = table_next(t, e)) {
+    size_t size = codec_pair_size(e->key_len, e->value_len);
+    dest_bytes[e->dest] += size;
+    total += size;
+  }
+  send_set *set = shuffle_fill_set(job->shuffle);
+  int rc = send_set_layout_exact(set, dest_bytes, total);
+  if (rc != MPIMR_OK) {
+    set_error(job, "map: cannot lay out a round of %zu bytes: %s", total, mpimr_strerror(rc));
+    return rc;
+  }
+  for (table_entry *e = table_first(t); e; e = table_next(t, e)) {
+    unsigned char *at = send_set_reserve(set, e->dest, codec_pair_size(e->key_len, e->value_len));
+    codec_put_pair(at, e->data, e->key_len, e->data + e->key_len, e->value_len);
+  }
+  set->pairs = t->live_entries;
+  table_clear(t);
+  return MPIMR_OK;
+}
+
+/* A map function that fails because emit failed passes that status on; otherwise it is a user error. */
+static int map_call_failed(mpimr_job *job, int returned) {
+  if (job->emit_status != MPIMR_OK) return job->emit_status;
+  set_error(job, "the map function returned %d", returned);
+  return MPIMR_ERR_USER;
+}
+
+/* Maps records until a slice's worth of input is read, a round is due, or the input ends. */
+static int map_record_slice(map_task *m, int *more) {
+  mpimr_job *job = m->job;
+  uint64_t consumed = 0;
+  *more = 1;
+  while (consumed < job->config.read_bytes && !m->needs_flush) {
+    if (!m->reader_open) {
+      if (m->next_piece == m->piece_count) {
+        *more = 0;
+        break;
+      }
+      const input_piece *piece = &m->pieces[m->next_piece];
+      const char *path = job->inputs.files[piece->file].path;
+      int rc = record_reader_open(&m->reader, path, piece->start, piece->end, job->config.read_bytes);
+      if (rc != MPIMR_OK) {
+        set_error(job, "input '%s': %s", path, rc == MPIMR_ERR_IO ? strerror(m->reader.error) : mpimr_strerror(rc));
+        record_reader_close(&m->reader);
+        return rc;
+      }
+      m->reader_open = 1;
+    }
+    const unsigned char *record;
+    size_t length;
+    int rc = record_reader_next(&m->reader, &record, &length, &consumed);
+    if (rc == 0) {
+      record_reader_close(&m->reader);
+      m->reader_open = 0;
+      m->next_piece++;
+      continue;
+    }
+    if (rc < 0) {
+      set_error(job, "input '%s': %s", m->reader.path,
+                rc == MPIMR_ERR_IO ? strerror(m->reader.error) : mpimr_strerror(rc));
+      return rc;
+    }
+    job->stats.input_records++;
+    int returned = job->config.map_record(job->config.user, record, length, &job->map_emitter);
+    if (returned != 0) return map_call_failed(job, returned);
+  }
+  job->stats.input_bytes += consumed;
+  return MPIMR_OK;
+}
+
+static int map_index_slice(map_task *m, int *more) {
+  mpimr_job *job = m->job;
+  uint64_t stop = m->next_index + INDICES_PER_SLICE;
+  if (stop > m->end_index) stop = m->end_index;
+  while (m->next_index < stop && !m->needs_flush) {
+    int returned = job->config.map_index(job->config.user, m->next_index, &job->map_emitter);
+    m->next_index++;
+    job->stats.input_records++;
+    if (returned != 0) return map_call_failed(job, returned);
+  }
+  *more = m->next_index < m->end_index;
+  return MPIMR_OK;
+}
+
+static mpimr_poll_result map_finish(map_task *m, mpimr_executor *ex, int status) {
+  if (m->reader_open) {
+    record_reader_close(&m->reader);
+    m->reader_open = 0;
+  }
+  m->base.result = status;
+  shuffle_finish_map(m->job->shuffle, ex, status);
+  return MPIMR_READY;
+}
+
+static mpimr_poll_result map_poll(mpimr_future *self, mpimr_executor *ex) {
+  map_task *m = (map_task *)self;
+  mpimr_job *job = m->job;
+  int status = shuffle_status(job->shuffle);
+  if (status != MPIMR_OK) return map_finish(m, ex, status);
+  if (m->needs_flush) {
+    if (!shuffle_can_seal(job->shuffle)) {
+      if (m->wait_started == 0) m->wait_started = clock_now();
+      shuffle_wake_on_progress(job->shuffle, self);
+      return MPIMR_PENDING;
+    }
+    if (m->wait_started != 0) {
+      job->stats.time_send_wait += clock_now() - m->wait_started;
+      m->wait_started = 0;
+    }
+    int rc = job->combining ? drain_map_table(job, job->map_table_dest_bytes) : MPIMR_OK;
+    if (rc == MPIMR_OK) rc = shuffle_seal(job->shuffle, ex);
+    if (rc != MPIMR_OK) return map_finish(m, ex, rc);
+    m->needs_flush = 0;
+  }
+  int more = 1;
+  int rc = job->config.map_record ? map_record_slice(m, &more) : map_index_slice(m, &more);
+  if (rc != MPIMR_OK) return map_finish(m, ex, rc);
+  if (!more && !m->needs_flush) {
+    /* The fill set is empty when combining (drains are sent at once), so the last table fits in it. */
+    if (job->combining && job->map_table.live_entries > 0) rc = drain_map_table(job, job->map_table_dest_bytes);
+    job->stats.time_map = clock_now() - job->started_at;
+    return map_finish(m, ex, rc);
+  }
+  mpimr_future_wake(ex, self);
+  return MPIMR_PENDING;
+}
+
+/* ---- receive side ------------------------------------------------------ */
+
+static int store_add_chunk(received_store *store, unsigned char *chunk) {
+  if (store->chunk_count == store->chunk_capacity) {
+    size_t capacity = store->chunk_capacity ? store->chunk_capacity * 2 : 16;
+    unsigned char **grown = realloc(store->chunks, capacity * sizeof *grown);
+    if (grown == NULL) return MPIMR_ERR_NOMEM;
+    store->chunks = grown;
+    store->chunk_capacity = capacity;
+  }
+  store->chunks[store->chunk_count++] = chunk;
+  return MPIMR_OK;
+}
+
+static int store_reserve_items(received_store *store, size_t more) {
+  if (store->item_count + more <= store->item_capacity) return MPIMR_OK;
+  size_t capacity = store->item_capacity ? store->item_capacity * 2 : 4096;
+  while (capacity < store->item_count + more) capacity *= 2;
+  sort_item *grown = realloc(store->items, capacity * sizeof *grown);
+  if (grown == NULL) return MPIMR_ERR_NOMEM;
+  store->items = grown;
+  store->item_capacity = capacity;
+  return MPIMR_OK;
+}
+
+static int received_corrupt(mpimr_job *job, size_t offset, size_t length) {
+  set_error(job, "shuffle: received round is corrupt at byte %zu of %zu", offset, length);
+  return MPIMR_ERR_CORRUPT;
+}
+
+/* The shuffle's receive callback: fold pairs into the reduce table, or keep the round and index it. */
+static int job_receive(void *context, unsigned char *data, size_t length, int *kept) {
+  mpimr_job *job = context;
+  const unsigned char *p = data, *end = data + length;
+  codec_pair pair;
+  if (job->combining) {
+    while (p < end) {
+      const unsigned char *next = codec_get_pair(p, end, &pair);
+      if (next == NULL) return received_corrupt(job, (size_t)(p - data), length);
+      int rc = table_upsert(&job->reduce_table, mpimr_hash64(pair.key, pair.key_len, 0), pair.key,
+                            pair.key_len, pair.value, pair.value_len, -1);
+      if (rc != MPIMR_OK) {
+        set_error(job, "reduce store: %s", rc == MPIMR_ERR_USER ? "the combiner failed" : mpimr_strerror(rc));
+        return rc;
+      }
+      job->stats.pairs_received++;
+      p = next;
+    }
+    return MPIMR_OK;
+  }
+  received_store *store = &job->received;
+  if (store_add_chunk(store, data) != MPIMR_OK) return MPIMR_ERR_NOMEM;
+  *kept = 1;
+  while (p < end) {
+    const unsigned char *next = codec_get_pair(p, end, &pair);
+    if (next == NULL) return received_corrupt(job, (size_t)(p - data), length);
+    if (store->item_count == store->item_capacity && store_reserve_items(store, 1) != MPIMR_OK) {
+      set_error(job, "reduce store: out of memory indexing received pairs");
+      return MPIMR_ERR_NOMEM;
+    }
+    store->items[store->item_count++] = (sort_item){sort_key_prefix(pair.key, pair.key_len), pair.key,
+                                                    (uint32_t)pair.key_len, (uint32_t)pair.value_len};
+    job->stats.pairs_received++;
+    p = next;
+  }
+  return MPIMR_OK;
+}
+
+/* ---- reduce and output ------------------------------------------------- */
+
+/* Where reducers' output pairs collect before they are written (in key order). */
+typedef struct output_collector {
+  unsigned char *data;
+  size_t used;
+  size_t capacity;
+  size_t pairs;
+  int sorted;
+  const unsigned char *last_key;
+  size_t last_key_offset;
+  size_t last_key_len;
+} output_collector;
+
+static int collect_output(mpimr_emitter *emitter, const void *key, size_t key_len, const void *value,
+                          size_t value_len) {
+  mpimr_job *job = ((void **)emitter->sink_state)[0];
+  output_collector *out = ((void **)emitter->sink_state)[1];
+  if (key_len + value_len > MPIMR_MAX_PAIR_BYTES)
+    return emit_failed(job, MPIMR_ERR_TOO_LARGE, "a reduce output pair is larger than 1 GiB");
+  size_t size = codec_pair_size(key_len, value_len);
+  if (out->capacity - out->used < size) {
+    size_t capacity = out->capacity ? out->capacity * 2 : 1 << 20;
+    while (capacity - out->used < size) capacity *= 2;
+    unsigned char *grown = realloc(out->data, capacity);
+    if (grown == NULL) return emit_failed(job, MPIMR_ERR_NOMEM, "no memory for reduce output");
+    out->data = grown;
+    out->capacity = capacity;
+  }
+  unsigned char *at = out->data + out->used;
+  codec_put_pair(at, key, key_len, value, value_len);
+  size_t key_offset = out->used + codec_varint_size(key_len) + codec_varint_size(value_len);
+  if (out->pairs > 0 &&
+      codec_compare_keys(out->data + out->last_key_offset, out->last_key_len, key, key_len) > 0)
+    out->sorted = 0;
+  out->last_key_offset = key_offset;
+  out->last_key_len = key_len;
+  out->used += size;
+  out->pairs++;
+  return MPIMR_OK;
+}
+
+static int write_text_pair(mpimr_job *job, part_writer *w, const sort_item *item, char **scratch,
+                           size_t *scratch_size) {
+  const unsigned char *value = item->key + item->key_len;
+  size_t text_len = item->value_len;
+  const void *text = value;
+  if (job->config.format_value) {
+    long long n = job->config.format_value(job->config.user, value, item->value_len, *scratch, *scratch_size);
+    if (n >= 0 && (size_t)n > *scratch_size) {
+      char *grown = realloc(*scratch, (size_t)n);
+      if (grown == NULL) return MPIMR_ERR_NOMEM;
+      *scratch = grown;
+      *scratch_size = (size_t)n;
+      n = job->config.format_value(job->config.user, value, item->value_len, *scratch, *scratch_size);
+    }
+    if (n < 0 || (size_t)n > *scratch_size) {
+      set_error(job, "the value format function failed (returned %lld)", n);
+      return MPIMR_ERR_USER;
+    }
+    text = *scratch;
+    text_len = (size_t)n;
+  }
+  unsigned char *at = part_writer_reserve(w, item->key_len + text_len + 2);
+  if (at == NULL) return MPIMR_ERR_IO;
+  memcpy(at, item->key, item->key_len);
+  at += item->key_len;
+  *at++ = '\t';
+  memcpy(at, text, text_len);
+  at[text_len] = '\n';
+  return MPIMR_OK;
+}
+
+static int write_binary_pair(part_writer *w, const sort_item *item) {
+  unsigned char *at = part_writer_reserve(w, 16 + (size_t)item->key_len + item->value_len);
+  if (at == NULL) return MPIMR_ERR_IO;
+  mpimr_put_u64(at, item->key_len);
+  mpimr_put_u64(at + 8, item->value_len);
+  memcpy(at + 16, item->key, (size_t)item->key_len + item->value_len);
+  return MPIMR_OK;
+}
+
+static int write_items(mpimr_job *job, part_writer *w, const sort_item *items, size_t count) {
+  job->stats.pairs_output += count;
+  if (job->config.output_format == MPIMR_OUTPUT_NONE) return MPIMR_OK;
+  char *scratch = NULL;
+  size_t scratch_size = 0;
+  if (job->config.format_value) {
+    scratch_size = 64;
+    scratch = malloc(scratch_size);
+    if (scratch == NULL) return MPIMR_ERR_NOMEM;
+  }
+  int rc = MPIMR_OK;
+  for (size_t i = 0; i < count && rc == MPIMR_OK; i++)
+    rc = job->config.output_format == MPIMR_OUTPUT_TEXT
+             ? write_text_pair(job, w, &items[i], &scratch, &scratch_size)
+             : write_binary_pair(w, &items[i]);
+  free(scratch);
+  if (rc == MPIMR_ERR_IO) set_error(job, "output '%s': %s", w->temporary_path, strerror(w->error));
+  else if (rc == MPIMR_ERR_NOMEM) set_error(job, "output: out of memory formatting values");
+  return rc;
+}
+
+static int sort_all(mpimr_job *job, sort_item *items, size_t count) {
+  sort_item *scratch = malloc((count ? count : 1) * sizeof *scratch);
+  if (scratch == NULL) {
+    set_error(job, "reduce: out of memory sorting %zu keys", count);
+    return MPIMR_ERR_NOMEM;
+  }
+  sort_items(items, scratch, count);
+  free(scratch);
+  return MPIMR_OK;
+}
+
+/* Items for every pair the reduce side holds, sorted by key. The caller frees *items if *owned. */
+static int gather_reduce_items(mpimr_job *job, sort_item **items, size_t *count) {
+  if (!job->combining) {
+    *items = job->received.items;
+    *count = job->received.item_count;
+    return sort_all(job, *items, *count);
+  }
+  kv_table *t = &job->reduce_table;
+  sort_item *list = malloc((t->live_entries ? t->live_entries : 1) * sizeof *list);
+  if (list == NULL) {
+    set_error(job, "reduce: out of memory listing %zu keys", t->live_entries);
+    return MPIMR_ERR_NOMEM;
+  }
+  size_t n = 0;
+  for (table_entry *e = table_first(t); e; e = table_next(t, e))
+    list[n++] = (sort_item){sort_key_prefix(e->data, e->key_len), e->data, e->key_len, e->value_len};
+  *items = list;
+  *count = n;
+  return sort_all(job, list, n);
+}
+
+static int run_reducer(mpimr_job *job, const sort_item *items, size_t count, output_collector *out) {
+  void *sink_state[2] = {job, out};
+  mpimr_emitter emitter = {collect_output, sink_state};
+  size_t start = 0;
+  while (start < count) {
+    size_t end = start + 1;
+    while (end < count && items[end].prefix == items[start].prefix &&
+           codec_compare_keys(items[end].key, items[end].key_len, items[start].key, items[start].key_len) == 0)
+      end++;
+    mpimr_values values = {items + start, end - start, 0};
+    job->stats.keys_reduced++;
+    int returned = job->config.reduce(job->config.user, items[start].key, items[start].key_len, &values, &emitter);
+    if (returned != 0) {
+      if (job->emit_status != MPIMR_OK) return job->emit_status;
+      set_error(job, "the reduce function returned %d", returned);
+      return MPIMR_ERR_USER;
+    }
+    start = end;
+  }
+  return MPIMR_OK;
+}
+
+/* Turns collected reduce output into items (sorting them only if the reducer emitted out of order). */
+static int index_output(mpimr_job *job, output_collector *out, sort_item **items) {
+  sort_item *list = malloc((out->pairs ? out->pairs : 1) * sizeof *list);
+  if (list == NULL) {
+    set_error(job, "reduce: out of memory indexing output");
+    return MPIMR_ERR_NOMEM;
+  }
+  const unsigned char *p = out->data, *end = out->data + out->used;
+  codec_pair pair;
+  for (size_t i = 0; i < out->pairs; i++) {
+    p = codec_get_pair(p, end, &pair);
+    if (p == NULL) {
+      free(list);
+      set_error(job, "reduce: collected output is corrupt");
+      return MPIMR_ERR_CORRUPT;
+    }
+    list[i] = (sort_item){sort_key_prefix(pair.key, pair.key_len), pair.key, (uint32_t)pair.key_len,
+                          (uint32_t)pair.value_len};
+  }
+  *items = list;
+  return out->sorted ? MPIMR_OK : sort_all(job, list, out->pairs);
+}
+
+/* Sorts, reduces and writes this rank's part; fills the reduce and output times. */
+static int reduce_and_write(mpimr_job *job, part_writer *w) {
+  double started = clock_now();
+  sort_item *items = NULL, *output_items = NULL;
+  size_t count = 0, output_count = 0;
+  output_collector out = {.sorted = 1};
+  int rc = gather_reduce_items(job, &items, &count);
+  if (rc == MPIMR_OK && job->config.reduce == NULL) {
+    for (size_t i = 0; i < count; i++)
+      if (i == 0 || sort_item_compare(&items[i - 1], &items[i]) != 0) job->stats.keys_reduced++;
+  } else if (rc == MPIMR_OK) {
+    rc = run_reducer(job, items, count, &out);
+    if (rc == MPIMR_OK) rc = index_output(job, &out, &output_items);
+    output_count = out.pairs;
+  }
+  double reduced = clock_now();
+  job->stats.time_reduce = reduced - started;
+  if (rc == MPIMR_OK)
+    rc = job->config.reduce ? write_items(job, w, output_items, output_count) : write_items(job, w, items, count);
+  job->stats.time_output = clock_now() - reduced;
+  free(output_items);
+  free(out.data);
+  if (job->combining) free(items);
+  return rc;
+}
+
+/* ---- the job ----------------------------------------------------------- */
+
+static int share_input_list(mpimr_job *job) {
+  int status = MPIMR_OK;
+  unsigned char *packed = NULL;
+  uint64_t packed_size = 0;
+  char message[512] = "";
+  if (job->rank == 0) {
+    status = input_list_build(&job->inputs, job->config.inputs, job->config.input_count, message, sizeof message);
+    if (status == MPIMR_OK) {
+      size_t size;
+      packed = input_list_pack(&job->inputs, &size);
+      packed_size = size;
+      if (packed == NULL) status = MPIMR_ERR_NOMEM;
+    }
+  }
+  struct {
+    int status;
+    uint64_t size;
+    char message[512];
+  } header = {status, packed_size, ""};
+  snprintf(header.message, sizeof header.message, "%s", message);
+  if (MPI_Bcast(&header, (int)sizeof header, MPI_BYTE, 0, job->comm) != MPI_SUCCESS) {
+    free(packed);
+    set_error(job, "MPI_Bcast of the input list failed");
+    return MPIMR_ERR_MPI;
+  }
+  if (header.status != MPIMR_OK) {
+    free(packed);
+    if (job->rank == 0) set_error(job, "%s", header.message);
+    else set_error(job, "stopped: rank 0 could not list the input: %s", header.message);
+    return header.status;
+  }
+  if (job->rank != 0) packed = malloc(header.size ? header.size : 1);
+  int ok = packed != NULL;
+  int all_ok;
+  MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, job->comm);
+  if (!all_ok) {
+    free(packed);
+    set_error(job, "out of memory receiving the input list");
+    return MPIMR_ERR_NOMEM;
+  }
+  int rc = MPI_Bcast(packed, (int)header.size, MPI_BYTE, 0, job->comm) == MPI_SUCCESS ? MPIMR_OK : MPIMR_ERR_MPI;
+  if (rc == MPIMR_OK && job->rank != 0) rc = input_list_unpack(&job->inputs, packed, header.size);
+  free(packed);
+  if (rc != MPIMR_OK) set_error(job, "receiving the input list: %s", mpimr_strerror(rc));
+  return agree(job, rc);
+}
+
+static int plan_map(mpimr_job *job) {
+  map_task *m = &job->map;
+  m->job = job;
+  mpimr_future_init(&m->base, map_poll);
+  if (job->config.map_index) {
+    uint64_t n = job->config.index_count;
+    m->next_index = (uint64_t)(((__uint128_t)n * (unsigned)job->rank) / (unsigned)job->nranks);
+    m->end_index = (uint64_t)(((__uint128_t)n * (unsigned)(job->rank + 1)) / (unsigned)job->nranks);
+    return MPIMR_OK;
+  }
+  int rc = share_input_list(job);
+  if (rc != MPIMR_OK) return rc;
+  m->pieces = malloc((job->inputs.count ? job->inputs.count : 1) * sizeof *m->pieces);
+  rc = m->pieces ? MPIMR_OK : MPIMR_ERR_NOMEM;
+  if (rc == MPIMR_OK) m->piece_count = input_split(&job->inputs, job->rank, job->nranks, m->pieces);
+  else set_error(job, "out of memory planning the input split");
+  return agree(job, rc);
+}
+
+/* Map and shuffle together on the executor; returns the agreed outcome. */
+static int map_and_shuffle(mpimr_job *job) {
+  mpimr_future *driver = shuffle_driver(job->shuffle);
+  mpimr_executor_spawn(job->executor, driver);
+  mpimr_executor_spawn(job->executor, &job->map.base);
+  int rc = mpimr_executor_block_on(job->executor, &job->map.base);
+  double map_end = clock_now();
+  if (job->stats.time_map == 0) job->stats.time_map = map_end - job->started_at;
+  int driver_rc = mpimr_executor_block_on(job->executor, driver);
+  job->stats.time_shuffle = clock_now() - map_end;
+  const shuffle_counters *counters = shuffle_get_counters(job->shuffle);
+  job->stats.rounds = counters->rounds;
+  job->stats.pairs_sent = counters->pairs_sent;
+  job->stats.bytes_sent = counters->bytes_sent;
+  job->stats.bytes_received = counters->bytes_received;
+  int status = shuffle_status(job->shuffle);
+  if (status == MPIMR_OK && rc != MPIMR_OK) status = rc;
+  if (status == MPIMR_OK && driver_rc != MPIMR_OK) status = driver_rc;
+  if (status == MPIMR_ERR_MPI || driver_rc == MPIMR_ERR_MPI) {
+    /* The protocol lost step with the other ranks: no collective can be trusted to finish. */
+    set_error(job, "%s", shuffle_error_detail(job->shuffle));
+    return MPIMR_ERR_MPI;
+  }
+  if (status == MPIMR_ERR_REMOTE) note_remote_failure(job);
+  else if (status != MPIMR_OK && shuffle_error_detail(job->shuffle)[0])
+    set_error(job, "%s", shuffle_error_detail(job->shuffle));
+  /* Every rank knows of errors flagged in round headers; one that came after the last round
+   * (while folding it in) is known only here, so agree once more. */
+  return agree(job, status);
+}
+
+/* Writes this rank's part and commits the output (collective). */
+static int write_and_commit(mpimr_job *job) {
+  int writing = job->config.output_format != MPIMR_OUTPUT_NONE;
+  part_writer writer;
+  memset(&writer, 0, sizeof writer);
+  writer.fd = -1;
+  int rc = MPIMR_OK;
+  if (writing) {
+    rc = part_writer_open(&writer, job->config.output_dir, job->rank);
+    if (rc != MPIMR_OK)
+      set_error(job, "output '%s': %s", writer.temporary_path ? writer.temporary_path : job->config.output_dir,
+                rc == MPIMR_ERR_IO ? strerror(writer.error) : mpimr_strerror(rc));
+  }
+  if (rc == MPIMR_OK) rc = reduce_and_write(job, &writer);
+  double commit_started = clock_now();
+  if (writing && rc == MPIMR_OK) {
+    char *path = strdup(writer.final_path);
+    rc = part_writer_commit(&writer);
+    job->stats.bytes_output = writer.bytes_written;
+    if (rc != MPIMR_OK) set_error(job, "output '%s': %s", path ? path : "part", strerror(writer.error));
+    free(path);
+  }
+  if (writing) part_writer_abandon(&writer);
+  if (!writing) return agree(job, rc);
+  char message[512] = "";
+  int agreed = output_commit(job->comm, job->config.output_dir, rc, message, sizeof message);
+  job->stats.time_output += clock_now() - commit_started;
+  if (agreed == MPIMR_ERR_REMOTE) note_remote_failure(job);
+  else if (agreed != MPIMR_OK && rc == MPIMR_OK) set_error(job, "%s", message);
+  return agreed;
+}
+
+int mpimr_job_run(mpimr_job *job) {
+  if (job == NULL) return MPIMR_ERR_INVAL;
+  if (job->ran) {
+    set_error(job, "a job runs only once");
+    return MPIMR_ERR_STATE;
+  }
+  job->ran = 1;
+  job->started_at = clock_now();
+  int rc = MPIMR_OK;
+  if (job->config.output_format != MPIMR_OUTPUT_NONE) {
+    char message[512] = "";
+    rc = output_prepare(job->comm, job->config.output_dir, job->config.overwrite, message, sizeof message);
+    if (rc != MPIMR_OK) set_error(job, "%s", message);
+  }
+  if (rc == MPIMR_OK) rc = plan_map(job);
+  if (rc == MPIMR_OK) rc = map_and_shuffle(job);
+  if (rc == MPIMR_OK) rc = write_and_commit(job);
+  job->stats.time_total = clock_now() - job->started_at;
+  return rc;
+}
+
+static int job_setup(mpimr_job *job) {
+  int rc = mpimr_pin(job->comm, job->config.pin, &job->pin_report);
+  if (rc != MPIMR_OK) {
+    set_error(job, "pinning: %s", mpimr_strerror(rc));
+    job->pin_report.local_size = 1;
+    job->pin_report.cores = 1;
+  }
+  mpimr_executor_options options;
+  mpimr_executor_options_init(&options);
+  options.oversubscribed = job->pin_report.local_size > job->pin_report.cores;
+  int step = mpimr_executor_create(&job->executor, &options);
+  if (step != MPIMR_OK && rc == MPIMR_OK) {
+    set_error(job, "creating the executor: %s", mpimr_strerror(step));
+    rc = step;
+  }
+  /* Collective: every rank creates its shuffle whatever happened above. */
+  step = shuffle_create(&job->shuffle, job->comm, job->config.rounds_in_flight, job->config.round_bytes,
+                        job_receive, job);
+  if (step != MPIMR_OK && rc == MPIMR_OK) {
+    set_error(job, "creating the shuffle: %s", mpimr_strerror(step));
+    rc = step;
+  }
+  if (rc == MPIMR_OK && job->combining) {
+    size_t expected = job->config.round_bytes / 64;
+    rc = table_init(&job->map_table, expected, job->config.combine, job->config.user);
+    if (rc == MPIMR_OK) rc = table_init(&job->reduce_table, expected, job->config.combine, job->config.user);
+    job->map_table_dest_bytes = malloc(sizeof(size_t) * (size_t)job->nranks);
+    if (rc == MPIMR_OK && job->map_table_dest_bytes == NULL) rc = MPIMR_ERR_NOMEM;
+    if (rc != MPIMR_OK) set_error(job, "allocating the combining tables: %s", mpimr_strerror(rc));
+  }
+  job->map_emitter.sink = job->combining ? emit_to_table : emit_to_send_set;
+  job->map_emitter.sink_state = job;
+  return rc;
+}
+
+int mpimr_job_create(mpimr_job **out, MPI_Comm comm, const mpimr_job_config *config) {
+  *out = NULL;
+  if (config == NULL) return MPIMR_ERR_INVAL;
+  mpimr_job *job = calloc(1, sizeof *job);
+  if (job == NULL) return MPIMR_ERR_NOMEM;
+  job->comm = MPI_COMM_NULL;
+  job->config = *config;
+  job->combining = config->combine != NULL;
+  *out = job;
+  if (MPI_Comm_dup(comm, &job->comm) != MPI_SUCCESS) {
+    snprintf(job->error_message, sizeof job->error_message, "MPI_Comm_dup failed");
+    return MPIMR_ERR_MPI;
+  }
+  MPI_Comm_set_errhandler(job->comm, MPI_ERRORS_RETURN);
+  MPI_Comm_rank(job->comm, &job->rank);
+  MPI_Comm_size(job->comm, &job->nranks);
+  char why[256] = "";
+  int rc = validate_config(config, why, sizeof why);
+  if (rc != MPIMR_OK) set_error(job, "invalid job configuration: %s", why);
+  rc = agree(job, rc);
+  if (rc != MPIMR_OK) return rc;
+  rc = agree(job, job_setup(job));
+  if (rc == MPIMR_OK && config->verbose && job->rank == 0) {
+    const mpimr_pin_report *pin = &job->pin_report;
+    fprintf(stderr,
+            "mpimr: %d ranks; rank 0: %s (cpuset %s; %d local ranks, %d cores); round %zu bytes, "
+            "%d in flight; read %zu bytes a slice; combiner %s\n",
+            job->nranks, mpimr_pin_action_name(pin->action), pin->cpuset, pin->local_size, pin->cores,
+            config->round_bytes, config->rounds_in_flight, config->read_bytes, job->combining ? "on" : "off");
+  }
+  return rc;
+}
+
+void mpimr_job_free(mpimr_job *job) {
+  if (job == NULL) return;
+  mpimr_executor_free(job->executor);
+  shuffle_free(job->shuffle);
+  if (job->combining) {
+    table_destroy(&job->map_table);
+    table_destroy(&job->reduce_table);
+  }
+  free(job->map_table_dest_bytes);
+  for (size_t i = 0; i < job->received.chunk_count; i++) free(job->received.chunks[i]);
+  free(job->received.chunks);
+  free(job->received.items);
+  if (job->map.reader_open) record_reader_close(&job->map.reader);
+  free(job->map.pieces);
+  input_list_destroy(&job->inputs);
+  if (job->comm != MPI_COMM_NULL) MPI_Comm_free(&job->comm);
+  free(job);
+}
+
+const char *mpimr_job_error_message(const mpimr_job *job) { return job ? job->error_message : ""; }
+
+const mpimr_job_stats *mpimr_job_get_stats(const mpimr_job *job) { return &job->stats; }
+
+const mpimr_pin_report *mpimr_job_get_pin_report(const mpimr_job *job) { return &job->pin_report; }

@@ -1,0 +1,63 @@
+/*
+ * job/job_internal.h — the job object, shared by the pipeline (job.c) and
+ * its report (report.c).
+ */
+#ifndef MPIMR_JOB_INTERNAL_H
+#define MPIMR_JOB_INTERNAL_H
+
+#include "job/input.h"
+#include "kv/sort.h"
+#include "kv/table.h"
+#include "mpimr/future.h"
+#include "mpimr/job.h"
+#include "shuffle/shuffle.h"
+
+/** The map work: a compute future that reads and maps one slice of input per poll. */
+typedef struct map_task {
+  mpimr_future base;
+  struct mpimr_job *job;
+  input_piece *pieces;
+  size_t piece_count;
+  size_t next_piece;
+  record_reader reader;
+  int reader_open;
+  uint64_t next_index; /**< Integer-range input: the next index and the end. */
+  uint64_t end_index;
+  int needs_flush;     /**< The send set or combining table is full: send a round first. */
+  double wait_started;
+} map_task;
+
+/** Received pairs kept for reduce when there is no combiner: the round buffers and an index. */
+typedef struct received_store {
+  unsigned char **chunks;
+  size_t chunk_count;
+  size_t chunk_capacity;
+  sort_item *items;
+  size_t item_count;
+  size_t item_capacity;
+} received_store;
+
+struct mpimr_job {
+  mpimr_job_config config;
+  MPI_Comm comm;
+  int rank;
+  int nranks;
+  int ran;
+  mpimr_executor *executor;
+  shuffle *shuffle;
+  int combining;
+  kv_table map_table;
+  kv_table reduce_table;
+  received_store received;
+  mpimr_emitter map_emitter;
+  int emit_status;            /**< The first failure of an emit on this rank. */
+  size_t *map_table_dest_bytes; /**< Scratch: bytes per destination when draining the map table. */
+  double started_at;
+  map_task map;
+  input_list inputs;
+  mpimr_job_stats stats;
+  mpimr_pin_report pin_report;
+  char error_message[640];
+};
+
+#endif

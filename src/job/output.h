@@ -1,0 +1,57 @@
+/*
+ * job/output.h — the output directory and the part files in it.
+ *
+ * Rank 0 prepares the directory (refusing an existing one unless asked to
+ * overwrite, in which case it first removes `_SUCCESS`, then old parts).
+ * Each rank writes its part under a hidden temporary name, flushes it to
+ * disk and renames it to part-RRRRR; rank 0 writes `_SUCCESS` only after
+ * every rank has renamed its part, so a directory with `_SUCCESS` is always
+ * complete and one without it never looks complete.
+ */
+#ifndef MPIMR_JOB_OUTPUT_H
+#define MPIMR_JOB_OUTPUT_H
+
+#include <mpi.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/**
+ * Collective: makes `dir` ready for a job's parts. Returns the same status on
+ * every rank; on failure `message` holds the cause (on every rank).
+ */
+int output_prepare(MPI_Comm comm, const char *dir, int overwrite, char *message, size_t message_size);
+
+typedef struct part_writer {
+  int fd;
+  char *temporary_path;
+  char *final_path;
+  unsigned char *buffer;
+  size_t used;
+  size_t capacity;
+  uint64_t bytes_written;
+  int error; /**< errno of the first failed write. */
+} part_writer;
+
+/** Opens this rank's part for writing. Returns MPIMR_OK, IO (errno in w->error) or NOMEM. */
+int part_writer_open(part_writer *w, const char *dir, int rank);
+
+/** Appends bytes (buffered). Returns MPIMR_OK or MPIMR_ERR_IO. */
+int part_writer_write(part_writer *w, const void *data, size_t length);
+
+/** Room for `length` bytes in the buffer, flushing first if needed; NULL on a write error. */
+unsigned char *part_writer_reserve(part_writer *w, size_t length);
+
+/** Flushes, syncs, closes and renames the part into place. Returns MPIMR_OK or IO. */
+int part_writer_commit(part_writer *w);
+
+/** Closes and removes the temporary file (after a failure). */
+void part_writer_abandon(part_writer *w);
+
+/**
+ * Collective: agrees on `status` (the minimum over ranks) and, if all
+ * succeeded, has rank 0 write `_SUCCESS`. Returns the agreed status (or the
+ * error writing `_SUCCESS`, on every rank).
+ */
+int output_commit(MPI_Comm comm, const char *dir, int status, char *message, size_t message_size);
+
+#endif

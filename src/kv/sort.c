@@ -1,0 +1,70 @@
+/* kv/sort.c — radix sort of items by key prefix, then exact order inside ties; see sort.h. */
+#include "kv/sort.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "kv/codec.h"
+
+int sort_item_compare(const void *a, const void *b) {
+  const sort_item *x = a, *y = b;
+  if (x->prefix != y->prefix) return x->prefix < y->prefix ? -1 : 1;
+  return codec_compare_keys(x->key, x->key_len, y->key, y->key_len);
+}
+
+/* Below this many items a comparison sort beats eight counting passes. */
+enum { RADIX_MIN_ITEMS = 256 };
+
+static void radix_sort_prefix(sort_item *items, sort_item *scratch, size_t count) {
+  static const unsigned PASSES = 8;
+  size_t histogram[8][256];
+  memset(histogram, 0, sizeof histogram);
+  for (size_t i = 0; i < count; i++) {
+    uint64_t p = items[i].prefix;
+    for (unsigned pass = 0; pass < PASSES; pass++) histogram[pass][(p >> (8 * pass)) & 0xff]++;
+  }
+  sort_item *from = items, *to = scratch;
+  for (unsigned pass = 0; pass < PASSES; pass++) {
+    size_t *counts = histogram[pass];
+    /* A byte that is the same in every item leaves the order as it is: skip its pass. */
+    if (counts[(from[0].prefix >> (8 * pass)) & 0xff] == count) continue;
+    size_t offset = 0;
+    for (unsigned b = 0; b < 256; b++) {
+      size_t c = counts[b];
+      counts[b] = offset;
+      offset += c;
+    }
+    for (size_t i = 0; i < count; i++) to[counts[(from[i].prefix >> (8 * pass)) & 0xff]++] = from[i];
+    sort_item *swap = from;
+    from = to;
+    to = swap;
+  }
+  if (from != items) memcpy(items, from, count * sizeof *items);
+}
+
+/* Runs of one repeated key (a hot key without a combiner) are common and already in order. */
+static int run_is_sorted(const sort_item *items, size_t count) {
+  for (size_t i = 1; i < count; i++)
+    if (sort_item_compare(&items[i - 1], &items[i]) > 0) return 0;
+  return 1;
+}
+
+int sort_items(sort_item *items, sort_item *scratch, size_t count) {
+  if (count < 2) return 0;
+  if (count < RADIX_MIN_ITEMS) {
+    qsort(items, count, sizeof *items, sort_item_compare);
+    return 0;
+  }
+  radix_sort_prefix(items, scratch, count);
+  /* Items with equal prefixes are in arrival order; keys longer than 8 bytes (or shorter ones
+   * differing only in trailing zero bytes) still need ordering within each such run. */
+  size_t start = 0;
+  while (start < count) {
+    size_t end = start + 1;
+    while (end < count && items[end].prefix == items[start].prefix) end++;
+    if (end - start > 1 && !run_is_sorted(items + start, end - start))
+      qsort(items + start, end - start, sizeof *items, sort_item_compare);
+    start = end;
+  }
+  return 0;
+}

@@ -1,0 +1,40 @@
+/*
+ * kv/sort.h — sorting pairs by key, bytewise.
+ *
+ * Pairs are sorted as 24-byte items (an 8-byte big-endian key prefix, the
+ * key's address, key and value lengths); both the table and the codec keep
+ * a value right after its key, so an item reaches both. The sort is an LSD
+ * radix sort on the prefix (passes over constant bytes skipped), then a
+ * comparison sort within each run of equal prefixes that needs one.
+ */
+#ifndef MPIMR_KV_SORT_H
+#define MPIMR_KV_SORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct sort_item {
+  uint64_t prefix;          /**< First 8 key bytes, big-endian, zero-padded. */
+  const unsigned char *key; /**< The key; its value follows it directly. */
+  uint32_t key_len;
+  uint32_t value_len;
+} sort_item;
+
+/** The prefix of a key, so that prefix order agrees with bytewise key order. */
+static inline uint64_t sort_key_prefix(const unsigned char *key, size_t len) {
+  uint64_t prefix = 0;
+  size_t n = len < 8 ? len : 8;
+  for (size_t i = 0; i < n; i++) prefix |= (uint64_t)key[i] << (56 - 8 * i);
+  return prefix;
+}
+
+/**
+ * Sorts `items` by key; `scratch` must hold `count` items. Returns 0, or -1 if
+ * a comparison-sort buffer could not be allocated (items are then unsorted).
+ */
+int sort_items(sort_item *items, sort_item *scratch, size_t count);
+
+/** Compares two items' keys bytewise (shorter first on a common prefix). */
+int sort_item_compare(const void *a, const void *b);
+
+#endif

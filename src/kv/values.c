@@ -1,0 +1,12 @@
+/* kv/values.c — the reducer's value iterator; see values.h. */
+#include "kv/values.h"
+
+int mpimr_values_next(mpimr_values *values, const void **value, size_t *value_len) {
+  if (values->next >= values->count) return 0;
+  const sort_item *item = &values->items[values->next++];
+  *value = item->key + item->key_len;
+  *value_len = item->value_len;
+  return 1;
+}
+
+size_t mpimr_values_count(const mpimr_values *values) { return values->count; }

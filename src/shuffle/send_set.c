@@ -1,0 +1,115 @@
+/* shuffle/send_set.c — per-destination regions in one round buffer; see send_set.h. */
+#include "shuffle/send_set.h"
+
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mpimr/error.h"
+
+/* Regions start at no less than this, so tiny rounds at large rank counts still batch. */
+enum { MIN_REGION_BYTES = 256 };
+
+static void layout_uniform(send_set *s) {
+  size_t region = s->nominal_capacity / (2 * (size_t)s->nranks);
+  if (region < MIN_REGION_BYTES) region = MIN_REGION_BYTES;
+  if (region * (size_t)s->nranks > s->capacity) region = s->capacity / (size_t)s->nranks;
+  for (int d = 0; d < s->nranks; d++) {
+    s->offsets[d] = (int)(region * (size_t)d);
+    s->room[d] = (int)region;
+    s->lengths[d] = 0;
+  }
+  s->bump = region * (size_t)s->nranks;
+  s->total = 0;
+  s->pairs = 0;
+  s->full = 0;
+}
+
+int send_set_init(send_set *s, int nranks, size_t round_bytes) {
+  memset(s, 0, sizeof *s);
+  size_t minimum = (size_t)nranks * MIN_REGION_BYTES * 2;
+  if (round_bytes < minimum) round_bytes = minimum;
+  if (round_bytes > INT_MAX) return MPIMR_ERR_TOO_LARGE;
+  s->nranks = nranks;
+  s->nominal_capacity = s->capacity = round_bytes;
+  s->buffer = malloc(round_bytes);
+  s->offsets = malloc(sizeof(int) * (size_t)nranks);
+  s->lengths = malloc(sizeof(int) * (size_t)nranks);
+  s->room = malloc(sizeof(int) * (size_t)nranks);
+  if (!s->buffer || !s->offsets || !s->lengths || !s->room) {
+    send_set_destroy(s);
+    return MPIMR_ERR_NOMEM;
+  }
+  layout_uniform(s);
+  return MPIMR_OK;
+}
+
+void send_set_destroy(send_set *s) {
+  free(s->buffer);
+  free(s->offsets);
+  free(s->lengths);
+  free(s->room);
+  memset(s, 0, sizeof *s);
+}
+
+int send_set_reset(send_set *s) {
+  if (s->capacity > s->nominal_capacity) {
+    unsigned char *smaller = malloc(s->nominal_capacity);
+    if (smaller == NULL) return MPIMR_ERR_NOMEM;
+    free(s->buffer);
+    s->buffer = smaller;
+    s->capacity = s->nominal_capacity;
+  }
+  layout_uniform(s);
+  return MPIMR_OK;
+}
+
+static int grow_buffer(send_set *s, size_t needed) {
+  if (needed <= s->capacity) return 0;
+  size_t capacity = s->capacity * 2;
+  if (capacity < needed) capacity = needed;
+  if (capacity > INT_MAX) capacity = INT_MAX;
+  if (needed > capacity) return -1;
+  unsigned char *grown = realloc(s->buffer, capacity);
+  if (grown == NULL) return -1;
+  s->buffer = grown;
+  s->capacity = capacity;
+  return 0;
+}
+
+int send_set_layout_exact(send_set *s, const size_t *lengths, size_t total) {
+  if (total > INT_MAX) return MPIMR_ERR_TOO_LARGE;
+  if (grow_buffer(s, total) != 0) return MPIMR_ERR_NOMEM;
+  size_t offset = 0;
+  for (int d = 0; d < s->nranks; d++) {
+    s->offsets[d] = (int)offset;
+    s->room[d] = (int)lengths[d];
+    s->lengths[d] = 0;
+    offset += lengths[d];
+  }
+  s->bump = offset;
+  s->total = 0;
+  s->pairs = 0;
+  s->full = 0;
+  return MPIMR_OK;
+}
+
+unsigned char *send_set_reserve_slow(send_set *s, int dest, size_t bytes) {
+  size_t used = (size_t)s->lengths[dest];
+  size_t room = (size_t)s->room[dest] * 2;
+  if (room < used + bytes) room = used + bytes;
+  if (s->bump + room > s->capacity) {
+    /* The set is out of space: this round should go; make room for this one pair anyway. */
+    s->full = 1;
+    room = used + bytes;
+    if (s->bump + room > s->capacity && grow_buffer(s, s->bump + room) != 0) return NULL;
+  }
+  memmove(s->buffer + s->bump, s->buffer + s->offsets[dest], used);
+  s->offsets[dest] = (int)s->bump;
+  s->room[dest] = (int)room;
+  s->bump += room;
+  unsigned char *at = s->buffer + s->offsets[dest] + used;
+  s->lengths[dest] += (int)bytes;
+  s->total += bytes;
+  return at;
+}

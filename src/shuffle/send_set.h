@@ -1,0 +1,64 @@
+/*
+ * shuffle/send_set.h — the buffer one shuffle round sends from.
+ *
+ * One contiguous buffer holds a region per destination rank, so a round is a
+ * single MPI_Ialltoallv (displacements index the buffer). Regions are handed
+ * out by a bump pointer and need not be in rank order: every region starts
+ * at capacity/(2·nranks), and a region that fills is moved to the free space
+ * at the end with twice its room, so skewed destinations get the space
+ * without reserving it for every rank. When nothing is left, the set is full
+ * and its round should be sent; a pair that does not fit a full set still
+ * goes in (the buffer grows), so emit never has to wait.
+ */
+#ifndef MPIMR_SHUFFLE_SEND_SET_H
+#define MPIMR_SHUFFLE_SEND_SET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct send_set {
+  unsigned char *buffer;
+  size_t capacity;         /**< Bytes allocated. */
+  size_t nominal_capacity; /**< The round size; capacity returns to it on reset. */
+  size_t bump;             /**< First byte not yet given to a region. */
+  int nranks;
+  int *offsets;            /**< Region start per destination (MPI sdispls). */
+  int *lengths;            /**< Bytes used per destination (MPI sendcounts). */
+  int *room;               /**< Region capacity per destination. */
+  size_t total;            /**< Sum of lengths. */
+  uint64_t pairs;          /**< Pairs in the set. */
+  int full;                /**< Set when a pair had to grow the buffer: send the round now. */
+} send_set;
+
+/** A set for `nranks` destinations with `round_bytes` of room. Returns MPIMR_OK or NOMEM/TOO_LARGE. */
+int send_set_init(send_set *s, int nranks, size_t round_bytes);
+void send_set_destroy(send_set *s);
+
+/** Empties the set and lays out uniform regions again (shrinking a buffer that grew). */
+int send_set_reset(send_set *s);
+
+/**
+ * Lays the set out with regions of exactly `lengths[d]` bytes (whose sum is
+ * `total`), growing the buffer if needed; lengths are set to zero, ready for
+ * send_set_reserve(). Used to drain a combining table without waste.
+ */
+int send_set_layout_exact(send_set *s, const size_t *lengths, size_t total);
+
+/**
+ * Returns room for `bytes` more bytes in `dest`'s region, moving or growing
+ * as described above; the caller writes exactly `bytes` there. NULL on
+ * allocation failure or if the set would pass 2 GiB.
+ */
+unsigned char *send_set_reserve_slow(send_set *s, int dest, size_t bytes);
+
+static inline unsigned char *send_set_reserve(send_set *s, int dest, size_t bytes) {
+  if ((size_t)(s->room[dest] - s->lengths[dest]) >= bytes) {
+    unsigned char *at = s->buffer + s->offsets[dest] + s->lengths[dest];
+    s->lengths[dest] += (int)bytes;
+    s->total += bytes;
+    return at;
+  }
+  return send_set_reserve_slow(s, dest, bytes);
+}
+
+#endif

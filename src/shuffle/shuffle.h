@@ -1,0 +1,95 @@
+/*
+ * shuffle/shuffle.h — the round protocol.
+ *
+ * Pairs are moved in rounds. A round is two nonblocking collectives on two
+ * duplicated communicators: an MPI_Ialltoall of a header per peer (byte
+ * count and flags) on the control communicator, then an MPI_Ialltoallv of
+ * the bytes on the data communicator. Keeping them on separate
+ * communicators lets round r+1's header exchange be posted while round r's
+ * data is still in flight without the collectives' order differing between
+ * ranks; data exchanges are posted strictly in round order.
+ *
+ * Up to `depth` rounds are in flight while map work fills the next send set
+ * (depth + 1 sets in all). Each header carries FINAL once its sender has no
+ * more map output and ERROR once it has failed. All ranks see the same
+ * headers, so they agree on the end: the first round whose headers are all
+ * FINAL is the last; if any header carries ERROR at round r, every rank
+ * sends empty rounds up to r + depth - 1 (as far as any rank can already
+ * have posted) and the shuffle ends with MPIMR_ERR_REMOTE (or the rank's own
+ * error). A rank that finishes mapping early keeps sending empty FINAL
+ * rounds, one at a time, until the end is agreed.
+ *
+ * All of this is driven by one future (shuffle_driver()) on the job's
+ * executor; the map future fills sets and seals rounds between records.
+ */
+#ifndef MPIMR_SHUFFLE_SHUFFLE_H
+#define MPIMR_SHUFFLE_SHUFFLE_H
+
+#include <mpi.h>
+
+#include "mpimr/future.h"
+#include "shuffle/send_set.h"
+
+/**
+ * Receives one round's bytes (pairs from every rank, concatenated). Set
+ * `*kept` to keep the buffer (the shuffle then allocates a new one).
+ * Returns an mpimr status.
+ */
+typedef int (*shuffle_receive_fn)(void *context, unsigned char *data, size_t length, int *kept);
+
+typedef struct shuffle shuffle;
+
+/** Figures the shuffle keeps. */
+typedef struct shuffle_counters {
+  uint64_t rounds;
+  uint64_t bytes_sent;
+  uint64_t pairs_sent;
+  uint64_t bytes_received;
+} shuffle_counters;
+
+/**
+ * Creates a shuffle over `comm` (duplicated twice, errors returned). Collective.
+ * Returns MPIMR_OK, NOMEM, MPI, or TOO_LARGE (round size over 1 GiB).
+ */
+int shuffle_create(shuffle **out, MPI_Comm comm, int depth, size_t round_bytes,
+                   shuffle_receive_fn receive, void *context);
+
+/** Frees the shuffle (not collective; the driver must be done or never spawned). */
+void shuffle_free(shuffle *sh);
+
+/** The driver future: spawn it; it is READY when the end of the shuffle is agreed. */
+mpimr_future *shuffle_driver(shuffle *sh);
+
+/** The set map output goes into now. */
+send_set *shuffle_fill_set(shuffle *sh);
+
+/** Non-zero if a round can be sealed now (fewer than `depth` in flight). */
+int shuffle_can_seal(const shuffle *sh);
+
+/**
+ * Sends the fill set as the next round and makes the next set current.
+ * Only when shuffle_can_seal(). Returns an mpimr status.
+ */
+int shuffle_seal(shuffle *sh, mpimr_executor *ex);
+
+/** Wakes `waiter` when a round completes (so a set frees up). */
+void shuffle_wake_on_progress(shuffle *sh, mpimr_future *waiter);
+
+/**
+ * Map is over on this rank: `status` is MPIMR_OK or its error. The driver
+ * sends what is left in the fill set and takes the protocol to its end.
+ */
+void shuffle_finish_map(shuffle *sh, mpimr_executor *ex, int status);
+
+/** The first error this rank saw (its own, or MPIMR_ERR_REMOTE), or MPIMR_OK. */
+int shuffle_status(const shuffle *sh);
+
+/** A one-line description of this rank's own failure, if the shuffle caused it ("" otherwise). */
+const char *shuffle_error_detail(const shuffle *sh);
+
+const shuffle_counters *shuffle_get_counters(const shuffle *sh);
+
+/** The control communicator (for collectives after the shuffle has ended). */
+MPI_Comm shuffle_control_comm(const shuffle *sh);
+
+#endif

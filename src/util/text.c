@@ -1,0 +1,30 @@
+/* util/text.c — the built-in combiner and value formatter for 64-bit counts. */
+#include <string.h>
+
+#include "mpimr/job.h"
+#include "mpimr/kv.h"
+
+long long mpimr_combine_sum_u64(void *user, const void *key, size_t key_len, void *acc,
+                                size_t acc_len, size_t acc_cap, const void *in, size_t in_len) {
+  (void)user;
+  (void)key;
+  (void)key_len;
+  if (acc_len != 8 || in_len != 8 || acc_cap < 8) return -1;
+  mpimr_put_u64(acc, mpimr_get_u64(acc) + mpimr_get_u64(in));
+  return 8;
+}
+
+long long mpimr_format_u64(void *user, const void *value, size_t value_len, char *buf, size_t cap) {
+  (void)user;
+  if (value_len != 8) return -1;
+  uint64_t v = mpimr_get_u64(value);
+  char digits[20];
+  int n = 0;
+  do {
+    digits[n++] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v != 0);
+  if ((size_t)n <= cap)
+    for (int i = 0; i < n; i++) buf[i] = digits[n - 1 - i];
+  return n;
+}
