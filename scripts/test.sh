@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The whole test suite, from nothing: installs what is missing, then
+#   1. a Release build (-Werror) and every test: unit, MPI at np 1-4, the
+#      programs end to end;
+#   2. an AddressSanitizer + UndefinedBehaviorSanitizer build and the unit and
+#      MPI tests again (leak checks in the MPI-free unit tests only: Open MPI's
+#      own allocations look like leaks);
+#   3. the unit tests and one MPI test under valgrind with Open MPI's
+#      suppression file.
+# usage: scripts/test.sh     (exits non-zero if anything fails)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh
+source scripts/mpi-env.sh
+jobs=$(nproc)
+
+echo "== release build and all tests"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DMPIMR_VALGRIND_TESTS=ON > /dev/null
+cmake --build build -j "$jobs" > /dev/null
+(cd build && ctest --output-on-failure -LE valgrind)
+
+echo "== AddressSanitizer + UndefinedBehaviorSanitizer"
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DMPIMR_SANITIZE=address,undefined > /dev/null
+cmake --build build-asan -j "$jobs" > /dev/null
+(cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -L unit)
+(cd build-asan && ASAN_OPTIONS=detect_leaks=0 ctest --output-on-failure -L mpi)
+
+echo "== valgrind"
+(cd build && ctest --output-on-failure -L valgrind)
+echo "test.sh: all tests passed"
