@@ -19,5 +19,8 @@ write_basic_package_version_file("${PROJECT_BINARY_DIR}/mpimrConfigVersion.cmake
 install(FILES "${PROJECT_BINARY_DIR}/mpimrConfig.cmake" "${PROJECT_BINARY_DIR}/mpimrConfigVersion.cmake"
   DESTINATION ${MPIMR_CMAKE_DIR})
 
+# The .pc file finds its prefix relative to itself, whatever the library directory is called.
+file(RELATIVE_PATH MPIMR_PC_TO_PREFIX "${CMAKE_INSTALL_FULL_LIBDIR}/pkgconfig" "${CMAKE_INSTALL_PREFIX}")
+string(REGEX REPLACE "/$" "" MPIMR_PC_TO_PREFIX "${MPIMR_PC_TO_PREFIX}")
 configure_file(cmake/mpimr.pc.in "${PROJECT_BINARY_DIR}/mpimr.pc" @ONLY)
 install(FILES "${PROJECT_BINARY_DIR}/mpimr.pc" DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)

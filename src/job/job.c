@@ -496,9 +496,7 @@ static int run_reducer(mpimr_job *job, const sort_item *items, size_t count, out
   size_t start = 0;
   while (start < count) {
     size_t end = start + 1;
-    while (end < count && items[end].prefix == items[start].prefix &&
-           codec_compare_keys(items[end].key, items[end].key_len, items[start].key, items[start].key_len) == 0)
-      end++;
+    while (end < count && sort_item_compare(&items[start], &items[end]) == 0) end++;
     mpimr_values values = {items + start, end - start, 0};
     job->stats.keys_reduced++;
     int returned = job->config.reduce(job->config.user, items[start].key, items[start].key_len, &values, &emitter);

@@ -1,8 +1,9 @@
 /*
  * kv/hash.c — mpimr_hash64: a multiply-fold hash. Each 16-byte block is
  * folded into the state with one 64×64→128-bit multiply whose halves are
- * xor-ed together, which mixes every input bit into every output bit in two
- * rounds; short keys (the common case: words) take a single fold.
+ * xor-ed together; the last block's product keeps both halves, which are
+ * multiplied together, so every input bit reaches every output bit. Short
+ * keys (the common case: words) take two multiplies.
  */
 #include <string.h>
 
@@ -66,6 +67,9 @@ uint64_t mpimr_hash64(const void *data, size_t len, uint64_t seed) {
     a = load64(p + remaining - 16);
     b = load64(p + remaining - 8);
   }
-  state = fold_multiply(a ^ HASH_K2 ^ state, b ^ HASH_K3);
-  return fold_multiply(state ^ HASH_K0, (uint64_t)len ^ HASH_K3);
+  /* Keep both halves of the last product and multiply them together: with a constant second
+   * factor (short keys have b == 0) one fold alone would leave low output bits poorly mixed. */
+  __uint128_t product = (__uint128_t)(a ^ HASH_K2) * (b ^ state ^ HASH_K3);
+  uint64_t low = (uint64_t)product, high = (uint64_t)(product >> 64);
+  return fold_multiply(low ^ HASH_K0 ^ (uint64_t)len, high ^ HASH_K1);
 }

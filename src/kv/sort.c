@@ -9,6 +9,8 @@
 int sort_item_compare(const void *a, const void *b) {
   const sort_item *x = a, *y = b;
   if (x->prefix != y->prefix) return x->prefix < y->prefix ? -1 : 1;
+  /* Equal prefixes and both keys within 8 bytes: the prefix held every byte; only the lengths differ. */
+  if (x->key_len <= 8 && y->key_len <= 8) return (x->key_len > y->key_len) - (x->key_len < y->key_len);
   return codec_compare_keys(x->key, x->key_len, y->key, y->key_len);
 }
 
