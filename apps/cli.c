@@ -27,9 +27,8 @@ int cli_parse_size(const char *text, uint64_t min, uint64_t max, uint64_t *out) 
   static const struct {
     const char *name;
     unsigned shift;
-  } units[] = {{"", 0},    {"b", 0},    {"k", 10},   {"kb", 10},  {"kib", 10}, {"m", 20},
-               {"mb", 20}, {"mib", 20}, {"g", 30},   {"gb", 30},  {"gib", 30}, {"t", 40},
-               {"tb", 40}, {"tib", 40}};
+  } units[] = {{"", 0},     {"b", 0},  {"k", 10},  {"kb", 10},  {"kib", 10}, {"m", 20},  {"mb", 20},
+               {"mib", 20}, {"g", 30}, {"gb", 30}, {"gib", 30}, {"t", 40},   {"tb", 40}, {"tib", 40}};
   for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
     if (strcasecmp(suffix, units[i].name) != 0) continue;
     if (units[i].shift > 0 && value > (UINT64_MAX >> units[i].shift)) return -1;

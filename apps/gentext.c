@@ -104,9 +104,7 @@ static void rng_seed_block(rng *r, uint64_t seed, uint64_t block) {
  * below n/2^32 (0.002% for the default vocabulary), which demo text can bear
  * in exchange for no division and no rejection loop.
  */
-static inline uint32_t bounded32(uint64_t bits, uint32_t n) {
-  return (uint32_t)(((bits >> 32) * n) >> 32);
-}
+static inline uint32_t bounded32(uint64_t bits, uint32_t n) { return (uint32_t)(((bits >> 32) * n) >> 32); }
 
 /* ---- The vocabulary ---------------------------------------------------- */
 
@@ -359,9 +357,7 @@ static void block_fill(const gen_model *model, uint64_t block, char *buffer, siz
   buffer[length - 1] = '\n';
 }
 
-static uint64_t block_count(uint64_t size) {
-  return size / BLOCK_BYTES + (size % BLOCK_BYTES != 0);
-}
+static uint64_t block_count(uint64_t size) { return size / BLOCK_BYTES + (size % BLOCK_BYTES != 0); }
 
 static size_t block_length(uint64_t size, uint64_t block) {
   uint64_t start = block * BLOCK_BYTES;
@@ -454,18 +450,12 @@ enum option_id {
 
 static const char *option_name(int id) {
   switch (id) {
-    case 'o':
-      return "-o/--output";
-    case OPT_SIZE:
-      return "--size";
-    case OPT_VOCAB:
-      return "--vocab";
-    case OPT_ZIPF:
-      return "--zipf";
-    case OPT_SEED:
-      return "--seed";
-    default:
-      return "--words-per-line";
+    case 'o': return "-o/--output";
+    case OPT_SIZE: return "--size";
+    case OPT_VOCAB: return "--vocab";
+    case OPT_ZIPF: return "--zipf";
+    case OPT_SEED: return "--seed";
+    default: return "--words-per-line";
   }
 }
 
@@ -477,23 +467,14 @@ static int option_value(int id, const char *value, gen_options *options, int ran
       options->output = value;
       bad = value[0] == '\0';
       break;
-    case OPT_SIZE:
-      bad = cli_parse_size(value, 0, SIZE_MAX_BYTES, &options->size);
-      break;
-    case OPT_VOCAB:
-      bad = cli_parse_u64(value, 1, VOCAB_MAX, &options->vocab);
-      break;
-    case OPT_ZIPF:
-      bad = cli_parse_double(value, 0.0, ZIPF_MAX, &options->zipf);
-      break;
-    case OPT_SEED:
-      bad = cli_parse_u64(value, 0, UINT64_MAX, &options->seed);
-      break;
+    case OPT_SIZE: bad = cli_parse_size(value, 0, SIZE_MAX_BYTES, &options->size); break;
+    case OPT_VOCAB: bad = cli_parse_u64(value, 1, VOCAB_MAX, &options->vocab); break;
+    case OPT_ZIPF: bad = cli_parse_double(value, 0.0, ZIPF_MAX, &options->zipf); break;
+    case OPT_SEED: bad = cli_parse_u64(value, 0, UINT64_MAX, &options->seed); break;
     case OPT_WORDS_PER_LINE:
       bad = cli_parse_u64(value, 1, WORDS_PER_LINE_MAX, &options->words_per_line);
       break;
-    default:
-      break;
+    default: break;
   }
   if (bad) {
     cli_usage_error(rank, program, "invalid value '%s' for %s (see --help for the range)", value,
@@ -594,8 +575,7 @@ static int file_open(const char *path, int rank, int *fd) {
 }
 
 /* Writes this rank's blocks to the open file and closes it. */
-static bool file_write(const gen_model *model, uint64_t size, int fd, const char *path, int rank,
-                       int ranks) {
+static bool file_write(const gen_model *model, uint64_t size, int fd, const char *path, int rank, int ranks) {
   bool ok = true;
   int error = blocks_write(model, size, fd, rank, ranks);
   if (error != 0) {
@@ -621,8 +601,7 @@ static bool file_commit(const char *temporary, const char *output, bool failed, 
   int error = 0;
   if (rank == 0 && rename(temporary, output) != 0) {
     error = errno;
-    fprintf(stderr, "%s: rank 0: cannot rename %s to %s: %s\n", program, temporary, output,
-            strerror(error));
+    fprintf(stderr, "%s: rank 0: cannot rename %s to %s: %s\n", program, temporary, output, strerror(error));
     unlink(temporary);
   }
   return from_rank0(error) == 0;
@@ -644,11 +623,12 @@ static int run(const gen_options *options, int rank, int ranks) {
   int fd = -1;
   if (temporary == NULL) fprintf(stderr, "%s: rank %d: out of memory\n", program, rank);
   if (any_rank(temporary == NULL)) {
+    free(temporary);
     model_free(&model);
     return 1;
   }
-  failed = file_open(temporary, rank, &fd) != 0 ||
-           !file_write(&model, options->size, fd, temporary, rank, ranks);
+  failed =
+      file_open(temporary, rank, &fd) != 0 || !file_write(&model, options->size, fd, temporary, rank, ranks);
   bool committed = file_commit(temporary, options->output, any_rank(failed), rank);
   free(temporary);
   model_free(&model);

@@ -66,7 +66,8 @@ static void print_help(void) {
 }
 
 /* Non-zero for the six ASCII whitespace bytes. */
-static const unsigned char is_space[256] = {[' '] = 1, ['\t'] = 1, ['\n'] = 1, ['\v'] = 1, ['\f'] = 1, ['\r'] = 1};
+static const unsigned char is_space[256] = {
+    [' '] = 1, ['\t'] = 1, ['\n'] = 1, ['\v'] = 1, ['\f'] = 1, ['\r'] = 1};
 
 static int map_words(void *user, const void *record, size_t length, mpimr_emitter *out) {
   (void)user;
@@ -141,57 +142,59 @@ static int parse_options(int argc, char **argv, int rank, options *o) {
   uint64_t size;
   while ((c = getopt_long(argc, argv, ":o:fqvh", long_options, NULL)) != -1) {
     switch (c) {
-    case 'o': o->job.output_dir = optarg; break;
-    case 'f': o->job.overwrite = 1; break;
-    case 'q': o->quiet = 1; break;
-    case 'v': o->job.verbose = 1; break;
-    case 'h': o->help = 1; return 0;
-    case OPT_FORMAT:
-      if (strcmp(optarg, "text") == 0) o->job.output_format = MPIMR_OUTPUT_TEXT;
-      else if (strcmp(optarg, "binary") == 0) o->job.output_format = MPIMR_OUTPUT_BINARY;
-      else if (strcmp(optarg, "none") == 0) o->job.output_format = MPIMR_OUTPUT_NONE;
-      else {
-        cli_usage_error(rank, PROGRAM, "--format must be text, binary or none, not '%s'", optarg);
+      case 'o': o->job.output_dir = optarg; break;
+      case 'f': o->job.overwrite = 1; break;
+      case 'q': o->quiet = 1; break;
+      case 'v': o->job.verbose = 1; break;
+      case 'h': o->help = 1; return 0;
+      case OPT_FORMAT:
+        if (strcmp(optarg, "text") == 0)
+          o->job.output_format = MPIMR_OUTPUT_TEXT;
+        else if (strcmp(optarg, "binary") == 0)
+          o->job.output_format = MPIMR_OUTPUT_BINARY;
+        else if (strcmp(optarg, "none") == 0)
+          o->job.output_format = MPIMR_OUTPUT_NONE;
+        else {
+          cli_usage_error(rank, PROGRAM, "--format must be text, binary or none, not '%s'", optarg);
+          return CLI_EXIT_USAGE;
+        }
+        break;
+      case OPT_NO_COMBINER:
+        o->job.combine = NULL;
+        o->job.reduce = reduce_sum;
+        break;
+      case OPT_ROUND_SIZE:
+        if (cli_parse_size(optarg, 4096, (uint64_t)1 << 30, &size) != 0) {
+          cli_usage_error(rank, PROGRAM, "--round-size must be a size from 4K to 1G, not '%s'", optarg);
+          return CLI_EXIT_USAGE;
+        }
+        o->job.round_bytes = (size_t)size;
+        break;
+      case OPT_ROUNDS_IN_FLIGHT:
+        if (cli_parse_int(optarg, 1, 8, &o->job.rounds_in_flight) != 0) {
+          cli_usage_error(rank, PROGRAM, "--rounds-in-flight must be an integer from 1 to 8, not '%s'",
+                          optarg);
+          return CLI_EXIT_USAGE;
+        }
+        break;
+      case OPT_READ_SIZE:
+        if (cli_parse_size(optarg, 4096, (uint64_t)1 << 30, &size) != 0) {
+          cli_usage_error(rank, PROGRAM, "--read-size must be a size from 4K to 1G, not '%s'", optarg);
+          return CLI_EXIT_USAGE;
+        }
+        o->job.read_bytes = (size_t)size;
+        break;
+      case OPT_PIN:
+        if (mpimr_pin_mode_parse(optarg, &o->job.pin) != MPIMR_OK) {
+          cli_usage_error(rank, PROGRAM, "--pin must be auto, core or none, not '%s'", optarg);
+          return CLI_EXIT_USAGE;
+        }
+        break;
+      case OPT_STATS: o->stats_path = optarg; break;
+      case ':':
+        cli_usage_error(rank, PROGRAM, "option '%s' needs a value", argv[optind - 1]);
         return CLI_EXIT_USAGE;
-      }
-      break;
-    case OPT_NO_COMBINER:
-      o->job.combine = NULL;
-      o->job.reduce = reduce_sum;
-      break;
-    case OPT_ROUND_SIZE:
-      if (cli_parse_size(optarg, 4096, (uint64_t)1 << 30, &size) != 0) {
-        cli_usage_error(rank, PROGRAM, "--round-size must be a size from 4K to 1G, not '%s'", optarg);
-        return CLI_EXIT_USAGE;
-      }
-      o->job.round_bytes = (size_t)size;
-      break;
-    case OPT_ROUNDS_IN_FLIGHT:
-      if (cli_parse_int(optarg, 1, 8, &o->job.rounds_in_flight) != 0) {
-        cli_usage_error(rank, PROGRAM, "--rounds-in-flight must be an integer from 1 to 8, not '%s'", optarg);
-        return CLI_EXIT_USAGE;
-      }
-      break;
-    case OPT_READ_SIZE:
-      if (cli_parse_size(optarg, 4096, (uint64_t)1 << 30, &size) != 0) {
-        cli_usage_error(rank, PROGRAM, "--read-size must be a size from 4K to 1G, not '%s'", optarg);
-        return CLI_EXIT_USAGE;
-      }
-      o->job.read_bytes = (size_t)size;
-      break;
-    case OPT_PIN:
-      if (mpimr_pin_mode_parse(optarg, &o->job.pin) != MPIMR_OK) {
-        cli_usage_error(rank, PROGRAM, "--pin must be auto, core or none, not '%s'", optarg);
-        return CLI_EXIT_USAGE;
-      }
-      break;
-    case OPT_STATS: o->stats_path = optarg; break;
-    case ':':
-      cli_usage_error(rank, PROGRAM, "option '%s' needs a value", argv[optind - 1]);
-      return CLI_EXIT_USAGE;
-    default:
-      cli_usage_error(rank, PROGRAM, "unknown option '%s'", argv[optind - 1]);
-      return CLI_EXIT_USAGE;
+      default: cli_usage_error(rank, PROGRAM, "unknown option '%s'", argv[optind - 1]); return CLI_EXIT_USAGE;
     }
   }
   o->job.inputs = (const char *const *)(argv + optind);

@@ -88,26 +88,27 @@ typedef struct mpimr_request_group {
 
 /** How the executor behaves when nothing is ready. */
 typedef enum mpimr_idle_policy {
-  MPIMR_IDLE_AUTO = 0,  /**< Spin briefly, then yield, then sleep with back-off; yield at once when oversubscribed. */
-  MPIMR_IDLE_SPIN = 1,  /**< Never sleep (lowest latency, burns the core). */
-  MPIMR_IDLE_YIELD = 2  /**< sched_yield() on every idle tick (for oversubscribed runs). */
+  MPIMR_IDLE_AUTO =
+      0, /**< Spin briefly, then yield, then sleep with back-off; yield at once when oversubscribed. */
+  MPIMR_IDLE_SPIN = 1, /**< Never sleep (lowest latency, burns the core). */
+  MPIMR_IDLE_YIELD = 2 /**< sched_yield() on every idle tick (for oversubscribed runs). */
 } mpimr_idle_policy;
 
 /** Executor settings; fill with mpimr_executor_options_init() and change what you need. */
 typedef struct mpimr_executor_options {
-  int tasks_per_tick;          /**< Queued futures polled per tick before the reactor runs (default 4). */
-  mpimr_idle_policy idle;      /**< Idle behaviour (default AUTO). */
-  int oversubscribed;          /**< Non-zero when ranks outnumber cores; AUTO then yields at once. */
-  int initial_request_capacity;/**< Reactor slots allocated up front (default 64; grows as needed). */
+  int tasks_per_tick;           /**< Queued futures polled per tick before the reactor runs (default 4). */
+  mpimr_idle_policy idle;       /**< Idle behaviour (default AUTO). */
+  int oversubscribed;           /**< Non-zero when ranks outnumber cores; AUTO then yields at once. */
+  int initial_request_capacity; /**< Reactor slots allocated up front (default 64; grows as needed). */
 } mpimr_executor_options;
 
 /** Counters an executor keeps, for tests and tuning. */
 typedef struct mpimr_executor_counters {
-  uint64_t ticks;           /**< Calls to mpimr_executor_tick(). */
-  uint64_t polls;           /**< Poll-function calls. */
-  uint64_t testsome_calls;  /**< MPI_Testsome calls made by the reactor. */
+  uint64_t ticks;          /**< Calls to mpimr_executor_tick(). */
+  uint64_t polls;          /**< Poll-function calls. */
+  uint64_t testsome_calls; /**< MPI_Testsome calls made by the reactor. */
   uint64_t requests_completed;
-  uint64_t idle_ticks;      /**< Ticks in which nothing was polled and no request completed. */
+  uint64_t idle_ticks; /**< Ticks in which nothing was polled and no request completed. */
 } mpimr_executor_counters;
 
 /** Fills `options` with the defaults. */
@@ -163,8 +164,7 @@ MPIMR_API int mpimr_future_join(mpimr_future *self, mpimr_future *child);
  * MPIMR_ERR_NOMEM (then no request was taken).
  */
 MPIMR_API int mpimr_future_await_requests(mpimr_executor *executor, mpimr_future *owner,
-                                          mpimr_request_group *group, const MPI_Request *requests,
-                                          int count);
+                                          mpimr_request_group *group, const MPI_Request *requests, int count);
 
 /**
  * One tick: polls up to `tasks_per_tick` queued futures, then tests the
@@ -186,8 +186,7 @@ MPIMR_API int mpimr_executor_block_on(mpimr_executor *executor, mpimr_future *fu
 MPIMR_API int mpimr_executor_pending_requests(const mpimr_executor *executor);
 
 /** Copies the executor's counters into `counters`. */
-MPIMR_API void mpimr_executor_get_counters(const mpimr_executor *executor,
-                                           mpimr_executor_counters *counters);
+MPIMR_API void mpimr_executor_get_counters(const mpimr_executor *executor, mpimr_executor_counters *counters);
 
 #ifdef __cplusplus
 }

@@ -43,8 +43,7 @@ extern "C" {
 typedef struct mpimr_job mpimr_job;
 
 /** Called once per input record (the record excludes its '\n' and a '\r' before it). */
-typedef int (*mpimr_map_record_fn)(void *user, const void *record, size_t record_len,
-                                   mpimr_emitter *out);
+typedef int (*mpimr_map_record_fn)(void *user, const void *record, size_t record_len, mpimr_emitter *out);
 
 /** Called once per index of an integer-range input. */
 typedef int (*mpimr_map_index_fn)(void *user, uint64_t index, mpimr_emitter *out);
@@ -58,8 +57,8 @@ typedef int (*mpimr_map_index_fn)(void *user, uint64_t index, mpimr_emitter *out
  * MPIMR_ERR_USER). The combiner must be associative and commutative: it is
  * applied to map output before it is sent and to received pairs.
  */
-typedef long long (*mpimr_combine_fn)(void *user, const void *key, size_t key_len, void *acc,
-                                      size_t acc_len, size_t acc_cap, const void *in, size_t in_len);
+typedef long long (*mpimr_combine_fn)(void *user, const void *key, size_t key_len, void *acc, size_t acc_len,
+                                      size_t acc_cap, const void *in, size_t in_len);
 
 /**
  * Called once per distinct key on the rank the key partitions to, in
@@ -73,25 +72,21 @@ typedef int (*mpimr_reduce_fn)(void *user, const void *key, size_t key_len, mpim
  * Chooses the rank in [0, nranks) a key is sent to. `hash` is
  * mpimr_hash64(key, key_len, 0), computed once by the library.
  */
-typedef int (*mpimr_partition_fn)(void *user, const void *key, size_t key_len, uint64_t hash,
-                                  int nranks);
+typedef int (*mpimr_partition_fn)(void *user, const void *key, size_t key_len, uint64_t hash, int nranks);
 
 /**
  * Formats a value as text for the text output format. Write at most `cap`
  * bytes into `buf` and return the full length of the text; if that is more
  * than `cap`, the library grows the buffer and calls again. Negative: error.
  */
-typedef long long (*mpimr_format_fn)(void *user, const void *value, size_t value_len, char *buf,
-                                     size_t cap);
+typedef long long (*mpimr_format_fn)(void *user, const void *value, size_t value_len, char *buf, size_t cap);
 
 /** The combiner that adds values as little-endian unsigned 64-bit integers (recognised and inlined). */
 MPIMR_API long long mpimr_combine_sum_u64(void *user, const void *key, size_t key_len, void *acc,
-                                          size_t acc_len, size_t acc_cap, const void *in,
-                                          size_t in_len);
+                                          size_t acc_len, size_t acc_cap, const void *in, size_t in_len);
 
 /** The value formatter that prints an 8-byte little-endian unsigned integer in decimal. */
-MPIMR_API long long mpimr_format_u64(void *user, const void *value, size_t value_len, char *buf,
-                                     size_t cap);
+MPIMR_API long long mpimr_format_u64(void *user, const void *value, size_t value_len, char *buf, size_t cap);
 
 /** Output file layouts. */
 typedef enum mpimr_output_format {
@@ -123,39 +118,39 @@ typedef struct mpimr_job_config {
   mpimr_partition_fn partition; /**< Optional: default hashes the key. */
 
   /* Output. */
-  const char *output_dir;       /**< Required unless output_format is MPIMR_OUTPUT_NONE. */
-  int overwrite;                /**< Non-zero: replace an existing output directory's results. */
+  const char *output_dir; /**< Required unless output_format is MPIMR_OUTPUT_NONE. */
+  int overwrite;          /**< Non-zero: replace an existing output directory's results. */
   mpimr_output_format output_format;
   mpimr_format_fn format_value; /**< Text format only; default writes the value bytes as they are. */
 
   /* Tuning. */
-  size_t round_bytes;      /**< Bytes a rank sends per shuffle round (default 4 MiB). */
-  int rounds_in_flight;    /**< Shuffle rounds outstanding at once, 1..8 (default 2). */
-  size_t read_bytes;       /**< Input read buffer per slice of map work (default 256 KiB). */
-  mpimr_pin_mode pin;      /**< Core binding (default MPIMR_PIN_AUTO). */
-  int verbose;             /**< Non-zero: rank 0 reports settings and binding on stderr. */
+  size_t round_bytes;   /**< Bytes a rank sends per shuffle round (default 4 MiB). */
+  int rounds_in_flight; /**< Shuffle rounds outstanding at once, 1..8 (default 2). */
+  size_t read_bytes;    /**< Input read buffer per slice of map work (default 256 KiB). */
+  mpimr_pin_mode pin;   /**< Core binding (default MPIMR_PIN_AUTO). */
+  int verbose;          /**< Non-zero: rank 0 reports settings and binding on stderr. */
 } mpimr_job_config;
 
 /** Per-rank figures of one job. Times are seconds of wall clock. */
 typedef struct mpimr_job_stats {
   double time_total;
-  double time_map;           /**< Reading and mapping (shuffle rounds overlap it). */
-  double time_shuffle;       /**< From the end of map until the last round completed. */
-  double time_reduce;        /**< Grouping, sorting and reducing. */
-  double time_output;        /**< Writing and committing the part file. */
-  double time_send_wait;     /**< Map work stalled waiting for a free send buffer. */
-  uint64_t input_bytes;      /**< Input bytes this rank mapped. */
+  double time_map;       /**< Reading and mapping (shuffle rounds overlap it). */
+  double time_shuffle;   /**< From the end of map until the last round completed. */
+  double time_reduce;    /**< Grouping, sorting and reducing. */
+  double time_output;    /**< Writing and committing the part file. */
+  double time_send_wait; /**< Map work stalled waiting for a free send buffer. */
+  uint64_t input_bytes;  /**< Input bytes this rank mapped. */
   uint64_t input_records;
-  uint64_t pairs_emitted;    /**< Pairs emitted by map. */
-  uint64_t bytes_emitted;    /**< Key + value bytes emitted by map. */
-  uint64_t pairs_sent;       /**< Pairs sent after map-side combining (self included). */
-  uint64_t bytes_sent;       /**< Encoded bytes sent (self included). */
+  uint64_t pairs_emitted; /**< Pairs emitted by map. */
+  uint64_t bytes_emitted; /**< Key + value bytes emitted by map. */
+  uint64_t pairs_sent;    /**< Pairs sent after map-side combining (self included). */
+  uint64_t bytes_sent;    /**< Encoded bytes sent (self included). */
   uint64_t pairs_received;
   uint64_t bytes_received;
-  uint64_t rounds;           /**< Shuffle rounds taken part in. */
-  uint64_t keys_reduced;     /**< Distinct keys on this rank. */
+  uint64_t rounds;       /**< Shuffle rounds taken part in. */
+  uint64_t keys_reduced; /**< Distinct keys on this rank. */
   uint64_t pairs_output;
-  uint64_t bytes_output;     /**< Bytes written to this rank's part file. */
+  uint64_t bytes_output; /**< Bytes written to this rank's part file. */
 } mpimr_job_stats;
 
 /** Fills `config` with the defaults and no callbacks. */

@@ -29,8 +29,7 @@ extern "C" {
 typedef struct mpimr_emitter mpimr_emitter;
 struct mpimr_emitter {
   /* Library-private: the sink and its state. */
-  int (*sink)(mpimr_emitter *self, const void *key, size_t key_len, const void *value,
-              size_t value_len);
+  int (*sink)(mpimr_emitter *self, const void *key, size_t key_len, const void *value, size_t value_len);
   void *sink_state;
 };
 
@@ -39,8 +38,8 @@ struct mpimr_emitter {
  * MPIMR_OK or an error status, which the caller should return from its
  * callback at once (the job then stops on every rank).
  */
-static inline int mpimr_emit(mpimr_emitter *emitter, const void *key, size_t key_len,
-                             const void *value, size_t value_len) {
+static inline int mpimr_emit(mpimr_emitter *emitter, const void *key, size_t key_len, const void *value,
+                             size_t value_len) {
   return emitter->sink(emitter, key, key_len, value, value_len);
 }
 

@@ -19,28 +19,24 @@ extern "C" {
 #endif
 
 /** Binding policies. */
-typedef enum mpimr_pin_mode {
-  MPIMR_PIN_AUTO = 0,
-  MPIMR_PIN_CORE = 1,
-  MPIMR_PIN_NONE = 2
-} mpimr_pin_mode;
+typedef enum mpimr_pin_mode { MPIMR_PIN_AUTO = 0, MPIMR_PIN_CORE = 1, MPIMR_PIN_NONE = 2 } mpimr_pin_mode;
 
 /** What mpimr_pin() found and did. */
 typedef enum mpimr_pin_action {
-  MPIMR_PIN_KEPT_EXISTING = 0, /**< Already bound by someone else; left as it was. */
-  MPIMR_PIN_BOUND_CORE = 1,    /**< Bound to core `core_index`. */
-  MPIMR_PIN_OVERSUBSCRIBED = 2,/**< More local ranks than cores: not bound. */
-  MPIMR_PIN_DISABLED = 3       /**< Mode was MPIMR_PIN_NONE. */
+  MPIMR_PIN_KEPT_EXISTING = 0,  /**< Already bound by someone else; left as it was. */
+  MPIMR_PIN_BOUND_CORE = 1,     /**< Bound to core `core_index`. */
+  MPIMR_PIN_OVERSUBSCRIBED = 2, /**< More local ranks than cores: not bound. */
+  MPIMR_PIN_DISABLED = 3        /**< Mode was MPIMR_PIN_NONE. */
 } mpimr_pin_action;
 
 /** The outcome of pinning on one rank. */
 typedef struct mpimr_pin_report {
   mpimr_pin_action action;
-  int local_rank;      /**< Rank among the ranks of this node. */
-  int local_size;      /**< Ranks on this node. */
-  int cores;           /**< Cores hwloc sees on this node (allowed to this process). */
-  int core_index;      /**< The core bound to (BOUND_CORE), else -1. */
-  char cpuset[128];    /**< The binding afterwards, as hwloc's list string ("0-1", "3"). */
+  int local_rank;   /**< Rank among the ranks of this node. */
+  int local_size;   /**< Ranks on this node. */
+  int cores;        /**< Cores hwloc sees on this node (allowed to this process). */
+  int core_index;   /**< The core bound to (BOUND_CORE), else -1. */
+  char cpuset[128]; /**< The binding afterwards, as hwloc's list string ("0-1", "3"). */
 } mpimr_pin_report;
 
 /**

@@ -78,8 +78,10 @@ void mpimr_future_init(mpimr_future *future, mpimr_poll_fn poll) {
 static void queue_push(mpimr_executor *ex, mpimr_future *future) {
   future->flags |= FUTURE_QUEUED;
   future->next_queued = NULL;
-  if (ex->queue_tail) ex->queue_tail->next_queued = future;
-  else ex->queue_head = future;
+  if (ex->queue_tail)
+    ex->queue_tail->next_queued = future;
+  else
+    ex->queue_head = future;
   ex->queue_tail = future;
   ex->queue_length++;
 }
@@ -112,9 +114,7 @@ void mpimr_future_wake(mpimr_executor *executor, mpimr_future *future) {
   queue_push(executor, future);
 }
 
-static void wake_from_reactor(void *context, mpimr_future *owner) {
-  mpimr_future_wake(context, owner);
-}
+static void wake_from_reactor(void *context, mpimr_future *owner) { mpimr_future_wake(context, owner); }
 
 int mpimr_future_is_done(const mpimr_future *future) { return (future->flags & FUTURE_DONE) != 0; }
 
@@ -124,9 +124,8 @@ int mpimr_future_join(mpimr_future *self, mpimr_future *child) {
   return 0;
 }
 
-int mpimr_future_await_requests(mpimr_executor *executor, mpimr_future *owner,
-                                mpimr_request_group *group, const MPI_Request *requests,
-                                int count) {
+int mpimr_future_await_requests(mpimr_executor *executor, mpimr_future *owner, mpimr_request_group *group,
+                                const MPI_Request *requests, int count) {
   group->owner = owner;
   group->error = MPI_SUCCESS;
   group->remaining = 0;
@@ -213,11 +212,8 @@ int mpimr_executor_block_on(mpimr_executor *executor, mpimr_future *future) {
   return future->result;
 }
 
-int mpimr_executor_pending_requests(const mpimr_executor *executor) {
-  return executor->requests.count;
-}
+int mpimr_executor_pending_requests(const mpimr_executor *executor) { return executor->requests.count; }
 
-void mpimr_executor_get_counters(const mpimr_executor *executor,
-                                 mpimr_executor_counters *counters) {
+void mpimr_executor_get_counters(const mpimr_executor *executor, mpimr_executor_counters *counters) {
   *counters = executor->counters;
 }

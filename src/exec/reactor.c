@@ -5,7 +5,6 @@
 
 #include "mpimr/error.h"
 
-
 int reactor_init(reactor *r, int capacity) {
   if (capacity < 1) capacity = 1;
   r->count = 0;

@@ -33,7 +33,8 @@ static int compare_names(const void *a, const void *b) {
   return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static int list_path(input_list *list, const char *path, int named_by_user, char *message, size_t message_size);
+static int list_path(input_list *list, const char *path, int named_by_user, char *message,
+                     size_t message_size);
 
 static int list_directory(input_list *list, const char *path, char *message, size_t message_size) {
   DIR *dir = opendir(path);
@@ -58,8 +59,10 @@ static int list_directory(input_list *list, const char *path, char *message, siz
       names = grown;
     }
     names[count] = strdup(entry->d_name);
-    if (names[count] == NULL) rc = MPIMR_ERR_NOMEM;
-    else count++;
+    if (names[count] == NULL)
+      rc = MPIMR_ERR_NOMEM;
+    else
+      count++;
   }
   if (rc == MPIMR_OK && errno != 0) {
     snprintf(message, message_size, "input '%s': %s", path, strerror(errno));
@@ -67,7 +70,7 @@ static int list_directory(input_list *list, const char *path, char *message, siz
   }
   closedir(dir);
   if (rc == MPIMR_ERR_NOMEM) snprintf(message, message_size, "input '%s': out of memory listing it", path);
-  qsort(names, count, sizeof *names, compare_names);
+  if (count > 1) qsort(names, count, sizeof *names, compare_names);
   for (size_t i = 0; i < count && rc == MPIMR_OK; i++) {
     size_t length = strlen(path) + strlen(names[i]) + 2;
     char *child = malloc(length);
@@ -84,7 +87,8 @@ static int list_directory(input_list *list, const char *path, char *message, siz
   return rc;
 }
 
-static int list_path(input_list *list, const char *path, int named_by_user, char *message, size_t message_size) {
+static int list_path(input_list *list, const char *path, int named_by_user, char *message,
+                     size_t message_size) {
   struct stat st;
   if (stat(path, &st) != 0) {
     snprintf(message, message_size, "input '%s': %s", path, strerror(errno));
@@ -244,8 +248,7 @@ static int reader_fill(record_reader *r) {
   }
 }
 
-int record_reader_next(record_reader *r, const unsigned char **record, size_t *length,
-                       uint64_t *consumed) {
+int record_reader_next(record_reader *r, const unsigned char **record, size_t *length, uint64_t *consumed) {
   for (;;) {
     if (r->window_offset + r->head >= r->end && !r->skip_first) return 0;
     if (r->head == r->tail && r->eof) return 0;

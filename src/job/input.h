@@ -60,16 +60,16 @@ size_t input_split(const input_list *list, int rank, int nranks, input_piece *pi
 typedef struct record_reader {
   int fd;
   const char *path;
-  uint64_t end;          /**< Records starting at or after this offset are not ours. */
-  uint64_t read_offset;  /**< File offset of the next byte to read. */
-  uint64_t window_offset;/**< File offset of buffer[head]. */
+  uint64_t end;           /**< Records starting at or after this offset are not ours. */
+  uint64_t read_offset;   /**< File offset of the next byte to read. */
+  uint64_t window_offset; /**< File offset of buffer[head]. */
   unsigned char *buffer;
   size_t capacity;
   size_t head;
   size_t tail;
   int eof;
   int skip_first;
-  int error;             /**< errno of a failed read, else 0. */
+  int error; /**< errno of a failed read, else 0. */
 } record_reader;
 
 /**
@@ -77,8 +77,7 @@ typedef struct record_reader {
  * starts at `buffer_bytes` and grows to hold any record. Returns MPIMR_OK,
  * MPIMR_ERR_IO (errno set) or MPIMR_ERR_NOMEM.
  */
-int record_reader_open(record_reader *r, const char *path, uint64_t start, uint64_t end,
-                       size_t buffer_bytes);
+int record_reader_open(record_reader *r, const char *path, uint64_t start, uint64_t end, size_t buffer_bytes);
 
 /**
  * Finds the next record. Returns 1 with the record (without its '\n' or a
@@ -86,8 +85,7 @@ int record_reader_open(record_reader *r, const char *path, uint64_t start, uint6
  * piece; or a negative status (MPIMR_ERR_IO with r->error, MPIMR_ERR_NOMEM).
  * `consumed` (if not NULL) is increased by the bytes the record took.
  */
-int record_reader_next(record_reader *r, const unsigned char **record, size_t *length,
-                       uint64_t *consumed);
+int record_reader_next(record_reader *r, const unsigned char **record, size_t *length, uint64_t *consumed);
 
 void record_reader_close(record_reader *r);
 

@@ -90,7 +90,8 @@ static int validate_config(const mpimr_job_config *c, char *why, size_t why_size
     return MPIMR_ERR_INVAL;
   }
   if (c->rounds_in_flight < 1 || c->rounds_in_flight > MAX_ROUNDS_IN_FLIGHT) {
-    snprintf(why, why_size, "rounds in flight %d is outside [1, %d]", c->rounds_in_flight, MAX_ROUNDS_IN_FLIGHT);
+    snprintf(why, why_size, "rounds in flight %d is outside [1, %d]", c->rounds_in_flight,
+             MAX_ROUNDS_IN_FLIGHT);
     return MPIMR_ERR_INVAL;
   }
   if (c->read_bytes < 4096 || c->read_bytes > ((size_t)1 << 30)) {
@@ -107,8 +108,7 @@ static int validate_config(const mpimr_job_config *c, char *why, size_t why_size
 /* ---- map side ---------------------------------------------------------- */
 
 static inline int partition_of(mpimr_job *job, const void *key, size_t key_len, uint64_t hash) {
-  if (job->config.partition == NULL)
-    return (int)(((__uint128_t)hash * (unsigned)job->nranks) >> 64);
+  if (job->config.partition == NULL) return (int)(((__uint128_t)hash * (unsigned)job->nranks) >> 64);
   int dest = job->config.partition(job->config.user, key, key_len, hash, job->nranks);
   return dest >= 0 && dest < job->nranks ? dest : -1;
 }
@@ -148,7 +148,8 @@ static int emit_to_table(mpimr_emitter *emitter, const void *key, size_t key_len
   int dest = partition_of(job, key, key_len, hash);
   if (dest < 0) return emit_failed(job, MPIMR_ERR_USER, "the partitioner returned a rank out of range");
   int rc = table_upsert(&job->map_table, hash, key, key_len, value, value_len, dest);
-  if (rc != MPIMR_OK) return emit_failed(job, rc, rc == MPIMR_ERR_USER ? "the combiner failed" : mpimr_strerror(rc));
+  if (rc != MPIMR_OK)
+    return emit_failed(job, rc, rc == MPIMR_ERR_USER ? "the combiner failed" : mpimr_strerror(rc));
   job->stats.pairs_emitted++;
   job->stats.bytes_emitted += key_len + value_len;
   if (table_memory(&job->map_table) >= job->config.round_bytes) job->map.needs_flush = 1;
@@ -202,7 +203,8 @@ static int map_record_slice(map_task *m, int *more) {
       const char *path = job->inputs.files[piece->file].path;
       int rc = record_reader_open(&m->reader, path, piece->start, piece->end, job->config.read_bytes);
       if (rc != MPIMR_OK) {
-        set_error(job, "input '%s': %s", path, rc == MPIMR_ERR_IO ? strerror(m->reader.error) : mpimr_strerror(rc));
+        set_error(job, "input '%s': %s", path,
+                  rc == MPIMR_ERR_IO ? strerror(m->reader.error) : mpimr_strerror(rc));
         record_reader_close(&m->reader);
         return rc;
       }
@@ -279,7 +281,8 @@ static mpimr_poll_result map_poll(mpimr_future *self, mpimr_executor *ex) {
   if (rc != MPIMR_OK) return map_finish(m, ex, rc);
   if (!more && !m->needs_flush) {
     /* The fill set is empty when combining (drains are sent at once), so the last table fits in it. */
-    if (job->combining && job->map_table.live_entries > 0) rc = drain_map_table(job, job->map_table_dest_bytes);
+    if (job->combining && job->map_table.live_entries > 0)
+      rc = drain_map_table(job, job->map_table_dest_bytes);
     job->stats.time_map = clock_now() - job->started_at;
     return map_finish(m, ex, rc);
   }
@@ -453,8 +456,10 @@ static int write_items(mpimr_job *job, part_writer *w, const sort_item *items, s
              ? write_text_pair(job, w, &items[i], &scratch, &scratch_size)
              : write_binary_pair(w, &items[i]);
   free(scratch);
-  if (rc == MPIMR_ERR_IO) set_error(job, "output '%s': %s", w->temporary_path, strerror(w->error));
-  else if (rc == MPIMR_ERR_NOMEM) set_error(job, "output: out of memory formatting values");
+  if (rc == MPIMR_ERR_IO)
+    set_error(job, "output '%s': %s", w->temporary_path, strerror(w->error));
+  else if (rc == MPIMR_ERR_NOMEM)
+    set_error(job, "output: out of memory formatting values");
   return rc;
 }
 
@@ -499,7 +504,8 @@ static int run_reducer(mpimr_job *job, const sort_item *items, size_t count, out
     while (end < count && sort_item_compare(&items[start], &items[end]) == 0) end++;
     mpimr_values values = {items + start, end - start, 0};
     job->stats.keys_reduced++;
-    int returned = job->config.reduce(job->config.user, items[start].key, items[start].key_len, &values, &emitter);
+    int returned =
+        job->config.reduce(job->config.user, items[start].key, items[start].key_len, &values, &emitter);
     if (returned != 0) {
       if (job->emit_status != MPIMR_OK) return job->emit_status;
       set_error(job, "the reduce function returned %d", returned);
@@ -551,7 +557,8 @@ static int reduce_and_write(mpimr_job *job, part_writer *w) {
   double reduced = clock_now();
   job->stats.time_reduce = reduced - started;
   if (rc == MPIMR_OK)
-    rc = job->config.reduce ? write_items(job, w, output_items, output_count) : write_items(job, w, items, count);
+    rc = job->config.reduce ? write_items(job, w, output_items, output_count)
+                            : write_items(job, w, items, count);
   job->stats.time_output = clock_now() - reduced;
   free(output_items);
   free(out.data);
@@ -567,7 +574,8 @@ static int share_input_list(mpimr_job *job) {
   uint64_t packed_size = 0;
   char message[512] = "";
   if (job->rank == 0) {
-    status = input_list_build(&job->inputs, job->config.inputs, job->config.input_count, message, sizeof message);
+    status =
+        input_list_build(&job->inputs, job->config.inputs, job->config.input_count, message, sizeof message);
     if (status == MPIMR_OK) {
       size_t size;
       packed = input_list_pack(&job->inputs, &size);
@@ -588,8 +596,10 @@ static int share_input_list(mpimr_job *job) {
   }
   if (header.status != MPIMR_OK) {
     free(packed);
-    if (job->rank == 0) set_error(job, "%s", header.message);
-    else set_error(job, "stopped: rank 0 could not list the input: %s", header.message);
+    if (job->rank == 0)
+      set_error(job, "%s", header.message);
+    else
+      set_error(job, "stopped: rank 0 could not list the input: %s", header.message);
     return header.status;
   }
   if (job->rank != 0) packed = malloc(header.size ? header.size : 1);
@@ -601,7 +611,8 @@ static int share_input_list(mpimr_job *job) {
     set_error(job, "out of memory receiving the input list");
     return MPIMR_ERR_NOMEM;
   }
-  int rc = MPI_Bcast(packed, (int)header.size, MPI_BYTE, 0, job->comm) == MPI_SUCCESS ? MPIMR_OK : MPIMR_ERR_MPI;
+  int rc =
+      MPI_Bcast(packed, (int)header.size, MPI_BYTE, 0, job->comm) == MPI_SUCCESS ? MPIMR_OK : MPIMR_ERR_MPI;
   if (rc == MPIMR_OK && job->rank != 0) rc = input_list_unpack(&job->inputs, packed, header.size);
   free(packed);
   if (rc != MPIMR_OK) set_error(job, "receiving the input list: %s", mpimr_strerror(rc));
@@ -622,8 +633,10 @@ static int plan_map(mpimr_job *job) {
   if (rc != MPIMR_OK) return rc;
   m->pieces = malloc((job->inputs.count ? job->inputs.count : 1) * sizeof *m->pieces);
   rc = m->pieces ? MPIMR_OK : MPIMR_ERR_NOMEM;
-  if (rc == MPIMR_OK) m->piece_count = input_split(&job->inputs, job->rank, job->nranks, m->pieces);
-  else set_error(job, "out of memory planning the input split");
+  if (rc == MPIMR_OK)
+    m->piece_count = input_split(&job->inputs, job->rank, job->nranks, m->pieces);
+  else
+    set_error(job, "out of memory planning the input split");
   return agree(job, rc);
 }
 
@@ -650,7 +663,8 @@ static int map_and_shuffle(mpimr_job *job) {
     set_error(job, "%s", shuffle_error_detail(job->shuffle));
     return MPIMR_ERR_MPI;
   }
-  if (status == MPIMR_ERR_REMOTE) note_remote_failure(job);
+  if (status == MPIMR_ERR_REMOTE)
+    note_remote_failure(job);
   else if (status != MPIMR_OK && shuffle_error_detail(job->shuffle)[0])
     set_error(job, "%s", shuffle_error_detail(job->shuffle));
   /* Every rank knows of errors flagged in round headers; one that came after the last round
@@ -668,7 +682,8 @@ static int write_and_commit(mpimr_job *job) {
   if (writing) {
     rc = part_writer_open(&writer, job->config.output_dir, job->rank);
     if (rc != MPIMR_OK)
-      set_error(job, "output '%s': %s", writer.temporary_path ? writer.temporary_path : job->config.output_dir,
+      set_error(job, "output '%s': %s",
+                writer.temporary_path ? writer.temporary_path : job->config.output_dir,
                 rc == MPIMR_ERR_IO ? strerror(writer.error) : mpimr_strerror(rc));
   }
   if (rc == MPIMR_OK) rc = reduce_and_write(job, &writer);
@@ -685,8 +700,10 @@ static int write_and_commit(mpimr_job *job) {
   char message[512] = "";
   int agreed = output_commit(job->comm, job->config.output_dir, rc, message, sizeof message);
   job->stats.time_output += clock_now() - commit_started;
-  if (agreed == MPIMR_ERR_REMOTE) note_remote_failure(job);
-  else if (agreed != MPIMR_OK && rc == MPIMR_OK) set_error(job, "%s", message);
+  if (agreed == MPIMR_ERR_REMOTE)
+    note_remote_failure(job);
+  else if (agreed != MPIMR_OK && rc == MPIMR_OK)
+    set_error(job, "%s", message);
   return agreed;
 }
 

@@ -23,7 +23,7 @@ typedef struct map_task {
   int reader_open;
   uint64_t next_index; /**< Integer-range input: the next index and the end. */
   uint64_t end_index;
-  int needs_flush;     /**< The send set or combining table is full: send a round first. */
+  int needs_flush; /**< The send set or combining table is full: send a round first. */
   double wait_started;
 } map_task;
 
@@ -50,7 +50,7 @@ struct mpimr_job {
   kv_table reduce_table;
   received_store received;
   mpimr_emitter map_emitter;
-  int emit_status;            /**< The first failure of an emit on this rank. */
+  int emit_status;              /**< The first failure of an emit on this rank. */
   size_t *map_table_dest_bytes; /**< Scratch: bytes per destination when draining the map table. */
   double started_at;
   map_task map;

@@ -45,7 +45,8 @@ static int remove_previous_results(const char *dir, char *message, size_t messag
   while (rc == MPIMR_OK && (entry = readdir(d)) != NULL) {
     if (!is_our_file(entry->d_name)) continue;
     char *path = path_join(dir, entry->d_name);
-    if (path == NULL) rc = MPIMR_ERR_NOMEM;
+    if (path == NULL)
+      rc = MPIMR_ERR_NOMEM;
     else if (unlink(path) != 0 && errno != ENOENT) {
       snprintf(message, message_size, "output '%s': cannot remove: %s", path, strerror(errno));
       rc = MPIMR_ERR_IO;
@@ -64,7 +65,8 @@ static int prepare_on_root(const char *dir, int overwrite, char *message, size_t
       return MPIMR_ERR_EXISTS;
     }
     if (!overwrite) {
-      snprintf(message, message_size, "output '%s': already exists (use overwrite to replace its results)", dir);
+      snprintf(message, message_size, "output '%s': already exists (use overwrite to replace its results)",
+               dir);
       return MPIMR_ERR_EXISTS;
     }
     return remove_previous_results(dir, message, message_size);
@@ -208,7 +210,8 @@ int output_commit(MPI_Comm comm, const char *dir, int status, char *message, siz
     char *path = path_join(dir, "_SUCCESS");
     int fd = path ? open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666) : -1;
     if (fd < 0 || fsync(fd) != 0) {
-      snprintf(message, message_size, "output '%s': cannot write _SUCCESS: %s", path ? path : dir, strerror(errno));
+      snprintf(message, message_size, "output '%s': cannot write _SUCCESS: %s", path ? path : dir,
+               strerror(errno));
       marker_status = MPIMR_ERR_IO;
     }
     if (fd >= 0) close(fd);

@@ -12,18 +12,18 @@
 
 enum { TIME_FIELDS = 6, COUNT_FIELDS = 12 };
 
-static const char *const time_names[TIME_FIELDS] = {"time_total",   "time_map",    "time_shuffle",
-                                                     "time_reduce",  "time_output", "time_send_wait"};
+static const char *const time_names[TIME_FIELDS] = {"time_total",  "time_map",    "time_shuffle",
+                                                    "time_reduce", "time_output", "time_send_wait"};
 static const char *const count_names[COUNT_FIELDS] = {
-    "input_bytes", "input_records", "pairs_emitted", "bytes_emitted", "pairs_sent",   "bytes_sent",
-    "pairs_received", "bytes_received", "rounds",     "keys_reduced",  "pairs_output", "bytes_output"};
+    "input_bytes",    "input_records",  "pairs_emitted", "bytes_emitted", "pairs_sent",   "bytes_sent",
+    "pairs_received", "bytes_received", "rounds",        "keys_reduced",  "pairs_output", "bytes_output"};
 
 static void pack_stats(const mpimr_job_stats *s, double *times, uint64_t *counts) {
-  const double t[TIME_FIELDS] = {s->time_total, s->time_map, s->time_shuffle, s->time_reduce, s->time_output,
-                                 s->time_send_wait};
-  const uint64_t c[COUNT_FIELDS] = {s->input_bytes,    s->input_records,  s->pairs_emitted, s->bytes_emitted,
-                                    s->pairs_sent,     s->bytes_sent,     s->pairs_received, s->bytes_received,
-                                    s->rounds,         s->keys_reduced,   s->pairs_output,  s->bytes_output};
+  const double t[TIME_FIELDS] = {s->time_total,  s->time_map,    s->time_shuffle,
+                                 s->time_reduce, s->time_output, s->time_send_wait};
+  const uint64_t c[COUNT_FIELDS] = {s->input_bytes, s->input_records, s->pairs_emitted,  s->bytes_emitted,
+                                    s->pairs_sent,  s->bytes_sent,    s->pairs_received, s->bytes_received,
+                                    s->rounds,      s->keys_reduced,  s->pairs_output,   s->bytes_output};
   memcpy(times, t, sizeof t);
   memcpy(counts, c, sizeof c);
 }
@@ -55,16 +55,18 @@ static void print_summary(FILE *stream, int nranks, const double *times, const u
   uint64_t cmin[COUNT_FIELDS], cmax[COUNT_FIELDS], sum[COUNT_FIELDS];
   for (int f = 0; f < COUNT_FIELDS; f++) sum[f] = count_sum(counts, nranks, f, &cmin[f], &cmax[f]);
   double mb = 1e6;
-  fprintf(stream,
-          "mpimr: %d ranks, %.3f s (map %.3f-%.3f, shuffle tail %.3f-%.3f, reduce %.3f-%.3f, output %.3f-%.3f, "
-          "send wait %.3f-%.3f s min-max over ranks); input %.1f MB (%.1f MB/s); pairs emitted %llu, "
-          "sent %llu (%.1f MB, %llu-%llu rounds), received %llu-%llu a rank; keys %llu (%llu-%llu a rank); "
-          "output %.1f MB\n",
-          nranks, tmax[0], tmin[1], tmax[1], tmin[2], tmax[2], tmin[3], tmax[3], tmin[4], tmax[4], tmin[5], tmax[5],
-          (double)sum[0] / mb, tmax[0] > 0 ? (double)sum[0] / mb / tmax[0] : 0.0, (unsigned long long)sum[2],
-          (unsigned long long)sum[4], (double)sum[5] / mb, (unsigned long long)cmin[8], (unsigned long long)cmax[8],
-          (unsigned long long)cmin[6], (unsigned long long)cmax[6], (unsigned long long)sum[9],
-          (unsigned long long)cmin[9], (unsigned long long)cmax[9], (double)sum[11] / mb);
+  fprintf(
+      stream,
+      "mpimr: %d ranks, %.3f s (map %.3f-%.3f, shuffle tail %.3f-%.3f, reduce %.3f-%.3f, output %.3f-%.3f, "
+      "send wait %.3f-%.3f s min-max over ranks); input %.1f MB (%.1f MB/s); pairs emitted %llu, "
+      "sent %llu (%.1f MB, %llu-%llu rounds), received %llu-%llu a rank; keys %llu (%llu-%llu a rank); "
+      "output %.1f MB\n",
+      nranks, tmax[0], tmin[1], tmax[1], tmin[2], tmax[2], tmin[3], tmax[3], tmin[4], tmax[4], tmin[5],
+      tmax[5], (double)sum[0] / mb, tmax[0] > 0 ? (double)sum[0] / mb / tmax[0] : 0.0,
+      (unsigned long long)sum[2], (unsigned long long)sum[4], (double)sum[5] / mb,
+      (unsigned long long)cmin[8], (unsigned long long)cmax[8], (unsigned long long)cmin[6],
+      (unsigned long long)cmax[6], (unsigned long long)sum[9], (unsigned long long)cmin[9],
+      (unsigned long long)cmax[9], (double)sum[11] / mb);
 }
 
 static int write_json(const char *path, int nranks, const double *times, const uint64_t *counts, char *why,
@@ -77,7 +79,8 @@ static int write_json(const char *path, int nranks, const double *times, const u
   fprintf(f, "{\n  \"nranks\": %d,\n  \"ranks\": [\n", nranks);
   for (int r = 0; r < nranks; r++) {
     fprintf(f, "    {\"rank\": %d", r);
-    for (int k = 0; k < TIME_FIELDS; k++) fprintf(f, ", \"%s\": %.6f", time_names[k], times[r * TIME_FIELDS + k]);
+    for (int k = 0; k < TIME_FIELDS; k++)
+      fprintf(f, ", \"%s\": %.6f", time_names[k], times[r * TIME_FIELDS + k]);
     for (int k = 0; k < COUNT_FIELDS; k++)
       fprintf(f, ", \"%s\": %llu", count_names[k], (unsigned long long)counts[r * COUNT_FIELDS + k]);
     fprintf(f, "}%s\n", r + 1 < nranks ? "," : "");
@@ -110,7 +113,8 @@ int mpimr_job_report(mpimr_job *job, FILE *stream, const char *json_path) {
     return MPIMR_ERR_NOMEM;
   }
   int rc = MPIMR_OK;
-  if (MPI_Gather(times, TIME_FIELDS, MPI_DOUBLE, all_times, TIME_FIELDS, MPI_DOUBLE, 0, job->comm) != MPI_SUCCESS ||
+  if (MPI_Gather(times, TIME_FIELDS, MPI_DOUBLE, all_times, TIME_FIELDS, MPI_DOUBLE, 0, job->comm) !=
+          MPI_SUCCESS ||
       MPI_Gather(counts, COUNT_FIELDS, MPI_UINT64_T, all_counts, COUNT_FIELDS, MPI_UINT64_T, 0, job->comm) !=
           MPI_SUCCESS)
     rc = MPIMR_ERR_MPI;

@@ -82,8 +82,8 @@ static size_t arena_reserve(kv_table *t, size_t bytes) {
 static size_t value_room(size_t value_len) { return value_len < 8 ? 8 : (value_len + 7) & ~(size_t)7; }
 
 /* Appends a new entry; returns its offset or SIZE_MAX. */
-static size_t entry_append(kv_table *t, uint64_t hash, const void *key, size_t key_len,
-                           const void *value, size_t value_len, size_t value_cap, int dest) {
+static size_t entry_append(kv_table *t, uint64_t hash, const void *key, size_t key_len, const void *value,
+                           size_t value_len, size_t value_cap, int dest) {
   size_t bytes = (sizeof(table_entry) + key_len + value_cap + 7) & ~(size_t)7;
   size_t offset = arena_reserve(t, bytes);
   if (offset == SIZE_MAX) return SIZE_MAX;
@@ -102,8 +102,8 @@ static size_t entry_append(kv_table *t, uint64_t hash, const void *key, size_t k
 static int entry_combine(kv_table *t, size_t slot_index, const void *value, size_t value_len) {
   table_entry *e = (table_entry *)(t->arena + slot_offset(t->slots[slot_index]));
   unsigned char *acc = e->data + e->key_len;
-  long long merged = t->combine(t->user, e->data, e->key_len, acc, e->value_len, e->value_cap,
-                                value, value_len);
+  long long merged =
+      t->combine(t->user, e->data, e->key_len, acc, e->value_len, e->value_cap, value, value_len);
   if (merged < 0) return MPIMR_ERR_USER;
   if ((size_t)merged <= e->value_cap) {
     e->value_len = (uint32_t)merged;
@@ -120,8 +120,8 @@ static int entry_combine(kv_table *t, size_t slot_index, const void *value, size
   old->dest = TABLE_DEAD_ENTRY;
   e = (table_entry *)(t->arena + offset);
   t->slots[slot_index] = slot_make(e->hash, offset);
-  merged = t->combine(t->user, e->data, key_len, e->data + key_len, e->value_len, e->value_cap,
-                      value, value_len);
+  merged =
+      t->combine(t->user, e->data, key_len, e->data + key_len, e->value_len, e->value_cap, value, value_len);
   if (merged < 0 || (size_t)merged > e->value_cap) return MPIMR_ERR_USER;
   e->value_len = (uint32_t)merged;
   return MPIMR_OK;
@@ -149,7 +149,8 @@ int table_upsert(kv_table *t, uint64_t hash, const void *key, size_t key_len, co
   }
   if (key_len + value_len > MPIMR_MAX_PAIR_BYTES) return MPIMR_ERR_TOO_LARGE;
   size_t offset = entry_append(t, hash, key, key_len, value, value_len, value_room(value_len), dest);
-  if (offset == SIZE_MAX) return t->arena_used + key_len > ARENA_LIMIT ? MPIMR_ERR_TOO_LARGE : MPIMR_ERR_NOMEM;
+  if (offset == SIZE_MAX)
+    return t->arena_used + key_len > ARENA_LIMIT ? MPIMR_ERR_TOO_LARGE : MPIMR_ERR_NOMEM;
   t->slots[i] = slot_make(hash, offset);
   t->live_entries++;
   if (t->live_entries * 2 > t->slot_mask + 1) return table_grow_slots(t);

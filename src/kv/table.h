@@ -25,7 +25,7 @@ typedef struct table_entry {
   uint32_t key_len;
   uint32_t value_len;
   uint32_t value_cap;
-  int32_t dest; /**< The partition chosen on insert (map side), -1, or TABLE_DEAD_ENTRY. */
+  int32_t dest;         /**< The partition chosen on insert (map side), -1, or TABLE_DEAD_ENTRY. */
   unsigned char data[]; /**< key_len bytes of key, then value_cap bytes of room for the value. */
 } table_entry;
 

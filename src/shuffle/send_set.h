@@ -22,12 +22,12 @@ typedef struct send_set {
   size_t nominal_capacity; /**< The round size; capacity returns to it on reset. */
   size_t bump;             /**< First byte not yet given to a region. */
   int nranks;
-  int *offsets;            /**< Region start per destination (MPI sdispls). */
-  int *lengths;            /**< Bytes used per destination (MPI sendcounts). */
-  int *room;               /**< Region capacity per destination. */
-  size_t total;            /**< Sum of lengths. */
-  uint64_t pairs;          /**< Pairs in the set. */
-  int full;                /**< Set when a pair had to grow the buffer: send the round now. */
+  int *offsets;   /**< Region start per destination (MPI sdispls). */
+  int *lengths;   /**< Bytes used per destination (MPI sendcounts). */
+  int *room;      /**< Region capacity per destination. */
+  size_t total;   /**< Sum of lengths. */
+  uint64_t pairs; /**< Pairs in the set. */
+  int full;       /**< Set when a pair had to grow the buffer: send the round now. */
 } send_set;
 
 /** A set for `nranks` destinations with `round_bytes` of room. Returns MPIMR_OK or NOMEM/TOO_LARGE. */

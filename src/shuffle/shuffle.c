@@ -64,7 +64,8 @@ static void fail_locally(shuffle *sh, int status, const char *what) {
 static void fail_mpi(shuffle *sh, const char *call, int mpi_error) {
   char text[MPI_MAX_ERROR_STRING];
   int length = 0;
-  if (MPI_Error_string(mpi_error, text, &length) != MPI_SUCCESS) snprintf(text, sizeof text, "code %d", mpi_error);
+  if (MPI_Error_string(mpi_error, text, &length) != MPI_SUCCESS)
+    snprintf(text, sizeof text, "code %d", mpi_error);
   sh->broken = 1;
   if (sh->local_error == MPIMR_OK) {
     sh->local_error = MPIMR_ERR_MPI;
@@ -96,8 +97,8 @@ static int slot_init(round_slot *slot, int nranks, size_t round_bytes) {
 
 static mpimr_poll_result driver_poll(mpimr_future *self, mpimr_executor *ex);
 
-int shuffle_create(shuffle **out, MPI_Comm comm, int depth, size_t round_bytes,
-                   shuffle_receive_fn receive, void *context) {
+int shuffle_create(shuffle **out, MPI_Comm comm, int depth, size_t round_bytes, shuffle_receive_fn receive,
+                   void *context) {
   *out = NULL;
   if (depth < 1 || round_bytes > ((size_t)1 << 30)) return MPIMR_ERR_INVAL;
   shuffle *sh = calloc(1, sizeof *sh);
@@ -119,7 +120,8 @@ int shuffle_create(shuffle **out, MPI_Comm comm, int depth, size_t round_bytes,
   mpimr_future_init(&sh->driver, driver_poll);
   sh->slots = calloc((size_t)sh->nslots, sizeof *sh->slots);
   int rc = sh->slots ? MPIMR_OK : MPIMR_ERR_NOMEM;
-  for (int i = 0; i < sh->nslots && rc == MPIMR_OK; i++) rc = slot_init(&sh->slots[i], sh->nranks, round_bytes);
+  for (int i = 0; i < sh->nslots && rc == MPIMR_OK; i++)
+    rc = slot_init(&sh->slots[i], sh->nranks, round_bytes);
   if (rc != MPIMR_OK) {
     shuffle_free(sh);
     return rc;
@@ -239,9 +241,9 @@ static void handle_counts(shuffle *sh, mpimr_executor *ex, round_slot *slot, uin
   }
   slot->recv_total = total;
   MPI_Request request;
-  int mpi_rc = MPI_Ialltoallv(slot->send.buffer, slot->send.lengths, slot->send.offsets, MPI_BYTE,
-                              slot->recv_buffer, slot->recv_counts, slot->recv_displs, MPI_BYTE,
-                              sh->data_comm, &request);
+  int mpi_rc =
+      MPI_Ialltoallv(slot->send.buffer, slot->send.lengths, slot->send.offsets, MPI_BYTE, slot->recv_buffer,
+                     slot->recv_counts, slot->recv_displs, MPI_BYTE, sh->data_comm, &request);
   if (mpi_rc != MPI_SUCCESS) {
     fail_mpi(sh, "MPI_Ialltoallv", mpi_rc);
     return;
@@ -279,8 +281,10 @@ static void handle_data(shuffle *sh, round_slot *slot) {
 static int seal_after_map(shuffle *sh, mpimr_executor *ex) {
   if (!sh->map_finished || !shuffle_can_seal(sh)) return 0;
   int needed;
-  if (sh->terminal_known) needed = sh->next_round <= sh->last_round;
-  else needed = !sh->final_sent || rounds_in_flight(sh) == 0;
+  if (sh->terminal_known)
+    needed = sh->next_round <= sh->last_round;
+  else
+    needed = !sh->final_sent || rounds_in_flight(sh) == 0;
   if (!needed) return 0;
   shuffle_seal(sh, ex);
   return 1;

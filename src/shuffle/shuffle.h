@@ -51,8 +51,8 @@ typedef struct shuffle_counters {
  * Creates a shuffle over `comm` (duplicated twice, errors returned). Collective.
  * Returns MPIMR_OK, NOMEM, MPI, or TOO_LARGE (round size over 1 GiB).
  */
-int shuffle_create(shuffle **out, MPI_Comm comm, int depth, size_t round_bytes,
-                   shuffle_receive_fn receive, void *context);
+int shuffle_create(shuffle **out, MPI_Comm comm, int depth, size_t round_bytes, shuffle_receive_fn receive,
+                   void *context);
 
 /** Frees the shuffle (not collective; the driver must be done or never spawned). */
 void shuffle_free(shuffle *sh);

@@ -221,14 +221,10 @@ int mpimr_pin_mode_parse(const char *text, mpimr_pin_mode *mode) {
 
 const char *mpimr_pin_action_name(mpimr_pin_action action) {
   switch (action) {
-    case MPIMR_PIN_KEPT_EXISTING:
-      return "kept existing binding";
-    case MPIMR_PIN_BOUND_CORE:
-      return "bound to core";
-    case MPIMR_PIN_OVERSUBSCRIBED:
-      return "not bound: oversubscribed";
-    case MPIMR_PIN_DISABLED:
-      return "binding disabled";
+    case MPIMR_PIN_KEPT_EXISTING: return "kept existing binding";
+    case MPIMR_PIN_BOUND_CORE: return "bound to core";
+    case MPIMR_PIN_OVERSUBSCRIBED: return "not bound: oversubscribed";
+    case MPIMR_PIN_DISABLED: return "binding disabled";
   }
   return "unknown pin action";
 }

@@ -4,8 +4,8 @@
 #include "mpimr/job.h"
 #include "mpimr/kv.h"
 
-long long mpimr_combine_sum_u64(void *user, const void *key, size_t key_len, void *acc,
-                                size_t acc_len, size_t acc_cap, const void *in, size_t in_len) {
+long long mpimr_combine_sum_u64(void *user, const void *key, size_t key_len, void *acc, size_t acc_len,
+                                size_t acc_cap, const void *in, size_t in_len) {
   (void)user;
   (void)key;
   (void)key_len;

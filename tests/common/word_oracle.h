@@ -12,7 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const unsigned char oracle_is_space[256] = {[' '] = 1, ['\t'] = 1, ['\n'] = 1, ['\v'] = 1, ['\f'] = 1, ['\r'] = 1};
+static const unsigned char oracle_is_space[256] = {
+    [' '] = 1, ['\t'] = 1, ['\n'] = 1, ['\v'] = 1, ['\f'] = 1, ['\r'] = 1};
 
 /* Reads a whole file; returns NULL if it cannot. */
 static inline unsigned char *oracle_read_file(const char *path, size_t *length) {
@@ -106,8 +107,10 @@ static inline void list_collapse(word_list *l) {
   qsort(l->items, l->count, sizeof *l->items, compare_words);
   size_t out = 0;
   for (size_t i = 0; i < l->count; i++) {
-    if (out > 0 && compare_words(&l->items[out - 1], &l->items[i]) == 0) l->items[out - 1].count += l->items[i].count;
-    else l->items[out++] = l->items[i];
+    if (out > 0 && compare_words(&l->items[out - 1], &l->items[i]) == 0)
+      l->items[out - 1].count += l->items[i].count;
+    else
+      l->items[out++] = l->items[i];
   }
   l->count = out;
 }

@@ -67,7 +67,8 @@ static void make_corpus(const char *dir) {
   size_t line_size = 10u << 20;
   unsigned char *line = malloc(line_size);
   assert_non_null(line);
-  for (size_t i = 0; i < line_size; i++) line[i] = (next_random(&state) % 7 == 0) ? ' ' : (unsigned char)('a' + next_random(&state) % 3);
+  for (size_t i = 0; i < line_size; i++)
+    line[i] = (next_random(&state) % 7 == 0) ? ' ' : (unsigned char)('a' + next_random(&state) % 3);
   write_or_fail(in, "one_line_10MB.txt", line, line_size);
 
   unsigned char binary[20000];
@@ -77,7 +78,8 @@ static void make_corpus(const char *dir) {
   size_t text_size = 4u << 20, at = 0;
   while (at + 16 < text_size) {
     uint64_t r = next_random(&state) % 1000, rank = 1 + r * r / 1000; /* skewed towards small ranks */
-    at += (size_t)sprintf((char *)line + at, "w%llu%c", (unsigned long long)rank, next_random(&state) % 9 ? ' ' : '\n');
+    at += (size_t)sprintf((char *)line + at, "w%llu%c", (unsigned long long)rank,
+                          next_random(&state) % 9 ? ' ' : '\n');
   }
   write_or_fail(in, "generated.txt", line, at);
   free(line);
@@ -97,7 +99,8 @@ typedef struct run_settings {
   int depth;
 } run_settings;
 
-static int run_wordcount(const char *input, const char *out, run_settings s, int overwrite, mpimr_job **job_out) {
+static int run_wordcount(const char *input, const char *out, run_settings s, int overwrite,
+                         mpimr_job **job_out) {
   mpimr_job_config cfg;
   mpimr_job_config_init(&cfg);
   cfg.map_record = map_words;
@@ -116,8 +119,10 @@ static int run_wordcount(const char *input, const char *out, run_settings s, int
   mpimr_job *job = NULL;
   int rc = mpimr_job_create(&job, MPI_COMM_WORLD, &cfg);
   if (rc == MPIMR_OK) rc = mpimr_job_run(job);
-  if (job_out) *job_out = job;
-  else mpimr_job_free(job);
+  if (job_out)
+    *job_out = job;
+  else
+    mpimr_job_free(job);
   return rc;
 }
 
@@ -129,7 +134,8 @@ static int setup_corpus(void **state) {
   test_temp_dir(corpus_dir, sizeof corpus_dir);
   if (test_rank() == 0) {
     make_corpus(corpus_dir);
-    const char *files[] = {"empty.txt", "crlf.txt", "spaces.txt", "one_line_10MB.txt", "binary.bin", "generated.txt"};
+    const char *files[] = {"empty.txt",         "crlf.txt",   "spaces.txt",
+                           "one_line_10MB.txt", "binary.bin", "generated.txt"};
     char path[1024];
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
       snprintf(path, sizeof path, "%s/in/%s", corpus_dir, files[i]);

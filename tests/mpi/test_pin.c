@@ -31,12 +31,7 @@
 #include "mpimr/error.h"
 #include "mpimr/pin.h"
 
-typedef enum expectation {
-  EXPECT_BOUND,
-  EXPECT_OVERSUBSCRIBED,
-  EXPECT_KEPT,
-  EXPECT_DISABLED
-} expectation;
+typedef enum expectation { EXPECT_BOUND, EXPECT_OVERSUBSCRIBED, EXPECT_KEPT, EXPECT_DISABLED } expectation;
 
 /* The command line, handed to the test through cmocka's initial state. */
 typedef struct pin_args {
@@ -93,8 +88,7 @@ static void probe_open(binding_probe *probe, verdict *v) {
     verdict_fail(v, "hwloc could not start");
     return;
   }
-  if (hwloc_topology_load(probe->topology) != 0)
-    verdict_fail(v, "hwloc could not load the topology");
+  if (hwloc_topology_load(probe->topology) != 0) verdict_fail(v, "hwloc could not load the topology");
 }
 
 /* Rereads the process binding; the topology stays as loaded. */
@@ -129,14 +123,10 @@ static void bitmap_text(hwloc_const_bitmap_t set, char *text, size_t size) {
 
 static mpimr_pin_action expected_action(expectation expected) {
   switch (expected) {
-    case EXPECT_BOUND:
-      return MPIMR_PIN_BOUND_CORE;
-    case EXPECT_OVERSUBSCRIBED:
-      return MPIMR_PIN_OVERSUBSCRIBED;
-    case EXPECT_KEPT:
-      return MPIMR_PIN_KEPT_EXISTING;
-    case EXPECT_DISABLED:
-      break;
+    case EXPECT_BOUND: return MPIMR_PIN_BOUND_CORE;
+    case EXPECT_OVERSUBSCRIBED: return MPIMR_PIN_OVERSUBSCRIBED;
+    case EXPECT_KEPT: return MPIMR_PIN_KEPT_EXISTING;
+    case EXPECT_DISABLED: break;
   }
   return MPIMR_PIN_DISABLED;
 }
@@ -181,8 +171,8 @@ static void check_unchanged(const mpimr_pin_report *r, const binding_probe *befo
 }
 
 /* Checks that the preconditions the mpirun options should create hold. */
-static void check_preconditions(const pin_args *args, const mpimr_pin_report *r,
-                                const binding_probe *before, verdict *v) {
+static void check_preconditions(const pin_args *args, const mpimr_pin_report *r, const binding_probe *before,
+                                verdict *v) {
   expectation expected = args->expected;
   if (expected == EXPECT_KEPT && !probe_is_bound(before)) {
     verdict_fail(v, "mpirun did not bind this rank (run with --bind-to core)");
@@ -210,8 +200,7 @@ static void check_distinct_cores(const mpimr_pin_report *r, verdict *v) {
   MPI_Allgather(&r->core_index, 1, MPI_INT, cores, 1, MPI_INT, node);
   for (int i = 0; i < size; i++) {
     for (int j = i + 1; j < size; j++) {
-      if (cores[i] == cores[j])
-        verdict_fail(v, "local ranks %d and %d share core %d", i, j, cores[i]);
+      if (cores[i] == cores[j]) verdict_fail(v, "local ranks %d and %d share core %d", i, j, cores[i]);
     }
   }
   free(cores);
@@ -259,8 +248,7 @@ static void test_invalid_mode_fails_everywhere(void **state) {
   probe_read(&before, &v);
   mpimr_pin_report r;
   int rc = mpimr_pin(MPI_COMM_WORLD, (mpimr_pin_mode)42, &r);
-  if (rc != MPIMR_ERR_INVAL)
-    verdict_fail(&v, "mpimr_pin(42) returned %d, expected %d", rc, MPIMR_ERR_INVAL);
+  if (rc != MPIMR_ERR_INVAL) verdict_fail(&v, "mpimr_pin(42) returned %d, expected %d", rc, MPIMR_ERR_INVAL);
   probe_open(&after, &v);
   probe_read(&after, &v);
   if (v.reason[0] == '\0' && !hwloc_bitmap_isequal(before.binding, after.binding)) {

@@ -17,7 +17,7 @@ typedef struct emission {
   size_t value_bytes;  /* 8: the index; larger: the index then filler. */
   uint64_t emit_below; /* Only indices below this emit (others emit nothing). */
   int all_to_rank0;
-  int fail_rank;       /* The rank whose map fails (-1: none), at its first index. */
+  int fail_rank; /* The rank whose map fails (-1: none), at its first index. */
   int rank;
   int empty_key_every; /* Every n-th index uses the empty key (0: never). */
 } emission;
@@ -43,7 +43,8 @@ static int map_index(void *user, uint64_t index, mpimr_emitter *out) {
 }
 
 /* Reduces to (count, sum of indices), 16 bytes. */
-static int reduce_count_sum(void *user, const void *key, size_t key_len, mpimr_values *values, mpimr_emitter *out) {
+static int reduce_count_sum(void *user, const void *key, size_t key_len, mpimr_values *values,
+                            mpimr_emitter *out) {
   (void)user;
   uint64_t count = 0, sum = 0;
   const void *value;
@@ -108,22 +109,42 @@ static int check_output(const emission *e, const char *dir, int combined, int nr
     const unsigned char *previous = NULL;
     size_t previous_len = 0;
     while (ok && at < length) {
-      if (length - at < 16) { ok = 0; break; }
+      if (length - at < 16) {
+        ok = 0;
+        break;
+      }
       uint64_t key_len = mpimr_get_u64(data + at), value_len = mpimr_get_u64(data + at + 8);
-      if (key_len > length || value_len > length - at - 16 - key_len) { ok = 0; break; }
+      if (key_len > length || value_len > length - at - 16 - key_len) {
+        ok = 0;
+        break;
+      }
       const unsigned char *key = data + at + 16, *value = key + key_len;
       int64_t slot = key_slot(e, key, key_len);
-      if (slot < 0 || seen[slot]) { fprintf(stderr, "unexpected or repeated key in %s\n", path); ok = 0; break; }
+      if (slot < 0 || seen[slot]) {
+        fprintf(stderr, "unexpected or repeated key in %s\n", path);
+        ok = 0;
+        break;
+      }
       seen[slot] = 1;
       if (previous) {
         size_t n = previous_len < key_len ? previous_len : key_len;
         int c = memcmp(previous, key, n);
-        if (c > 0 || (c == 0 && previous_len >= key_len)) { fprintf(stderr, "%s not in key order\n", path); ok = 0; }
+        if (c > 0 || (c == 0 && previous_len >= key_len)) {
+          fprintf(stderr, "%s not in key order\n", path);
+          ok = 0;
+        }
       }
-      if (e->all_to_rank0 && r != 0) { fprintf(stderr, "key on rank %d, partitioner said 0\n", r); ok = 0; }
+      if (e->all_to_rank0 && r != 0) {
+        fprintf(stderr, "key on rank %d, partitioner said 0\n", r);
+        ok = 0;
+      }
       if (combined) {
-        if (value_len != 8 || mpimr_get_u64(value) != sum[slot]) { fprintf(stderr, "wrong combined sum\n"); ok = 0; }
-      } else if (value_len != 16 || mpimr_get_u64(value) != count[slot] || mpimr_get_u64(value + 8) != sum[slot]) {
+        if (value_len != 8 || mpimr_get_u64(value) != sum[slot]) {
+          fprintf(stderr, "wrong combined sum\n");
+          ok = 0;
+        }
+      } else if (value_len != 16 || mpimr_get_u64(value) != count[slot] ||
+                 mpimr_get_u64(value + 8) != sum[slot]) {
         fprintf(stderr, "wrong count/sum for slot %" PRId64 "\n", slot);
         ok = 0;
       }
@@ -134,7 +155,10 @@ static int check_output(const emission *e, const char *dir, int combined, int nr
     free(data);
   }
   for (uint64_t s = 0; ok && s < slots; s++)
-    if ((count[s] > 0) != (seen[s] != 0)) { fprintf(stderr, "key slot %" PRIu64 " missing or spurious\n", s); ok = 0; }
+    if ((count[s] > 0) != (seen[s] != 0)) {
+      fprintf(stderr, "key slot %" PRIu64 " missing or spurious\n", s);
+      ok = 0;
+    }
   free(count);
   free(sum);
   free(seen);
@@ -166,14 +190,17 @@ static void run_case(emission e, int combined, size_t round_bytes) {
     if (rc == MPIMR_OK) rc = mpimr_job_run(job);
     if (e.fail_rank >= 0) {
       int expected = e.rank == e.fail_rank ? MPIMR_ERR_USER : MPIMR_ERR_REMOTE;
-      if (rc != expected) fprintf(stderr, "rank %d: rc %d (%s), expected %d\n", e.rank, rc, mpimr_job_error_message(job), expected);
+      if (rc != expected)
+        fprintf(stderr, "rank %d: rc %d (%s), expected %d\n", e.rank, rc, mpimr_job_error_message(job),
+                expected);
       assert_all(rc == expected);
       assert_all(strstr(mpimr_job_error_message(job), "rank") != NULL);
       assert_all(!test_file_exists(out, "_SUCCESS"));
     } else {
       if (rc != MPIMR_OK) fprintf(stderr, "rank %d: %s\n", e.rank, mpimr_job_error_message(job));
       assert_all(rc == MPIMR_OK);
-      int ok = e.rank != 0 || (check_output(&e, out, combined, test_size()) && test_file_exists(out, "_SUCCESS"));
+      int ok =
+          e.rank != 0 || (check_output(&e, out, combined, test_size()) && test_file_exists(out, "_SUCCESS"));
       assert_all(ok);
       const mpimr_job_stats *s = mpimr_job_get_stats(job);
       uint64_t rounds_min, rounds_max;
@@ -187,7 +214,11 @@ static void run_case(emission e, int combined, size_t round_bytes) {
 }
 
 static emission base(void) {
-  return (emission){.index_count = 20000, .keys = 997, .per_index = 1, .value_bytes = 8, .emit_below = UINT64_MAX,
+  return (emission){.index_count = 20000,
+                    .keys = 997,
+                    .per_index = 1,
+                    .value_bytes = 8,
+                    .emit_below = UINT64_MAX,
                     .fail_rank = -1};
 }
 
