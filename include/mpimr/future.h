@@ -121,8 +121,12 @@ MPIMR_API void mpimr_executor_options_init(mpimr_executor_options *options);
 MPIMR_API int mpimr_executor_create(mpimr_executor **executor, const mpimr_executor_options *options);
 
 /**
- * Frees an executor. Requests still registered are cancelled and freed; their
- * futures are not polled again. NULL is allowed.
+ * Frees an executor; NULL is allowed. Requests still registered are released
+ * with MPI_Request_free and their futures are not polled again. MPI lets a
+ * freed request run to completion in the background (a freed receive still
+ * matches a later message and writes into its buffer), and nonblocking
+ * collectives cannot be cancelled at all: finish or cancel your own requests
+ * (MPI_Cancel) before freeing the executor while their buffers matter.
  */
 MPIMR_API void mpimr_executor_free(mpimr_executor *executor);
 

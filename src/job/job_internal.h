@@ -27,6 +27,26 @@ typedef struct map_task {
   double wait_started;
 } map_task;
 
+/**
+ * Map output waiting to be combined: emits are copied here and folded into
+ * the map-side table a batch at a time, with the batch's table slots and
+ * entries prefetched first (see fold_received in job.c for the same idea).
+ */
+enum { EMIT_STAGE_PAIRS = 32, EMIT_STAGE_BYTES = 4096 };
+
+typedef struct emit_stage {
+  unsigned char bytes[EMIT_STAGE_BYTES];
+  size_t used;
+  int count;
+  struct staged_pair {
+    uint64_t hash;
+    uint32_t offset; /**< Key at bytes + offset, value right after it. */
+    uint32_t key_len;
+    uint32_t value_len;
+    int32_t dest;
+  } pairs[EMIT_STAGE_PAIRS];
+} emit_stage;
+
 /** Received pairs kept for reduce when there is no combiner: the round buffers and an index. */
 typedef struct received_store {
   unsigned char **chunks;
@@ -47,6 +67,7 @@ struct mpimr_job {
   shuffle *shuffle;
   int combining;
   kv_table map_table;
+  emit_stage stage;
   kv_table reduce_table;
   received_store received;
   mpimr_emitter map_emitter;

@@ -40,6 +40,7 @@ static inline const unsigned char *codec_get_varint(const unsigned char *p, cons
   for (unsigned shift = 0; shift < 64; shift += 7) {
     if (p >= end) return NULL;
     unsigned char byte = *p++;
+    if (shift == 63 && byte > 1) return NULL; /* more than 64 bits */
     v |= (uint64_t)(byte & 0x7f) << shift;
     if (!(byte & 0x80)) {
       *value = v;

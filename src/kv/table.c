@@ -4,12 +4,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kv/memory.h"
 #include "mpimr/error.h"
 
 static inline uint64_t slot_make(uint64_t hash, size_t arena_offset) {
   return (hash & 0xffffffff00000000ull) | (uint64_t)(arena_offset / 8 + 1);
 }
-static inline size_t slot_offset(uint64_t slot) { return ((size_t)(uint32_t)slot - 1) * 8; }
 
 /* 32 bits of 8-byte units address 32 GiB of arena. */
 static const size_t ARENA_LIMIT = ((size_t)UINT32_MAX - 1) * 8;
@@ -18,22 +18,22 @@ int table_init(kv_table *t, size_t expected_entries, mpimr_combine_fn combine, v
   memset(t, 0, sizeof *t);
   size_t slots = 64;
   while (slots < expected_entries * 2) slots *= 2;
-  t->slots = calloc(slots, sizeof *t->slots);
+  t->slot_mask = slots - 1; /* set first: table_destroy() frees by it */
+  t->slots = big_alloc(slots * sizeof *t->slots, 1);
   t->arena_capacity = expected_entries * 48 + 4096;
-  t->arena = malloc(t->arena_capacity);
+  t->arena = big_alloc(t->arena_capacity, 0);
   if (!t->slots || !t->arena) {
     table_destroy(t);
     return MPIMR_ERR_NOMEM;
   }
-  t->slot_mask = slots - 1;
   t->combine = combine;
   t->user = user;
   return MPIMR_OK;
 }
 
 void table_destroy(kv_table *t) {
-  free(t->slots);
-  free(t->arena);
+  if (t->slots) big_free(t->slots, (t->slot_mask + 1) * sizeof *t->slots);
+  big_free(t->arena, t->arena_capacity);
   memset(t, 0, sizeof *t);
 }
 
@@ -45,18 +45,18 @@ void table_clear(kv_table *t) {
 
 static int table_grow_slots(kv_table *t) {
   size_t slots = (t->slot_mask + 1) * 2;
-  uint64_t *grown = calloc(slots, sizeof *grown);
+  uint64_t *grown = big_alloc(slots * sizeof *grown, 1);
   if (grown == NULL) return MPIMR_ERR_NOMEM;
   size_t mask = slots - 1;
   for (size_t i = 0; i <= t->slot_mask; i++) {
     uint64_t slot = t->slots[i];
     if (slot == 0) continue;
-    const table_entry *e = (const table_entry *)(t->arena + slot_offset(slot));
+    const table_entry *e = (const table_entry *)(t->arena + table_slot_offset(slot));
     size_t j = e->hash & mask;
     while (grown[j] != 0) j = (j + 1) & mask;
     grown[j] = slot;
   }
-  free(t->slots);
+  big_free(t->slots, (t->slot_mask + 1) * sizeof *t->slots);
   t->slots = grown;
   t->slot_mask = mask;
   return MPIMR_OK;
@@ -69,7 +69,7 @@ static size_t arena_reserve(kv_table *t, size_t bytes) {
     while (capacity < t->arena_used + bytes) capacity *= 2;
     if (capacity > ARENA_LIMIT) capacity = ARENA_LIMIT;
     if (t->arena_used + bytes > capacity) return SIZE_MAX;
-    unsigned char *grown = realloc(t->arena, capacity);
+    unsigned char *grown = big_realloc(t->arena, t->arena_capacity, capacity);
     if (grown == NULL) return SIZE_MAX;
     t->arena = grown;
     t->arena_capacity = capacity;
@@ -98,9 +98,11 @@ static size_t entry_append(kv_table *t, uint64_t hash, const void *key, size_t k
   return offset;
 }
 
-/* Combines `value` into the entry in slot `slot_index`, moving the entry if its value needs more room. */
+/* Combines `value` into the entry in slot `slot_index`, moving the entry to the arena's end when its
+ * value needs more room. Reserving may move the arena, so the old entry is found again by offset. */
 static int entry_combine(kv_table *t, size_t slot_index, const void *value, size_t value_len) {
-  table_entry *e = (table_entry *)(t->arena + slot_offset(t->slots[slot_index]));
+  size_t old_offset = table_slot_offset(t->slots[slot_index]);
+  table_entry *e = (table_entry *)(t->arena + old_offset);
   unsigned char *acc = e->data + e->key_len;
   long long merged =
       t->combine(t->user, e->data, e->key_len, acc, e->value_len, e->value_cap, value, value_len);
@@ -110,20 +112,20 @@ static int entry_combine(kv_table *t, size_t slot_index, const void *value, size
     return MPIMR_OK;
   }
   if ((size_t)merged + e->key_len > MPIMR_MAX_PAIR_BYTES) return MPIMR_ERR_TOO_LARGE;
-  size_t room = value_room((size_t)merged * 2);
-  size_t old_offset = slot_offset(t->slots[slot_index]);
-  size_t key_len = e->key_len;
-  size_t offset = entry_append(t, e->hash, e->data, key_len, acc, e->value_len, room, e->dest);
+  size_t key_len = e->key_len, room = value_room((size_t)merged * 2);
+  size_t offset = arena_reserve(t, (sizeof(table_entry) + key_len + room + 7) & ~(size_t)7);
   if (offset == SIZE_MAX) return MPIMR_ERR_NOMEM;
-  /* The arena may have moved: look both entries up again by offset. */
   table_entry *old = (table_entry *)(t->arena + old_offset);
+  table_entry *moved = (table_entry *)(t->arena + offset);
+  *moved = *old;
+  moved->value_cap = (uint32_t)room;
+  memcpy(moved->data, old->data, key_len + old->value_len);
   old->dest = TABLE_DEAD_ENTRY;
-  e = (table_entry *)(t->arena + offset);
-  t->slots[slot_index] = slot_make(e->hash, offset);
-  merged =
-      t->combine(t->user, e->data, key_len, e->data + key_len, e->value_len, e->value_cap, value, value_len);
-  if (merged < 0 || (size_t)merged > e->value_cap) return MPIMR_ERR_USER;
-  e->value_len = (uint32_t)merged;
+  t->slots[slot_index] = slot_make(moved->hash, offset);
+  merged = t->combine(t->user, moved->data, key_len, moved->data + key_len, moved->value_len,
+                      moved->value_cap, value, value_len);
+  if (merged < 0 || (size_t)merged > moved->value_cap) return MPIMR_ERR_USER;
+  moved->value_len = (uint32_t)merged;
   return MPIMR_OK;
 }
 
@@ -135,7 +137,7 @@ int table_upsert(kv_table *t, uint64_t hash, const void *key, size_t key_len, co
     uint64_t slot = t->slots[i];
     if (slot == 0) break;
     if ((uint32_t)(slot >> 32) == tag) {
-      table_entry *e = (table_entry *)(t->arena + slot_offset(slot));
+      table_entry *e = (table_entry *)(t->arena + table_slot_offset(slot));
       if (e->key_len == key_len && memcmp(e->data, key, key_len) == 0) {
         if (t->combine == mpimr_combine_sum_u64 && e->value_len == 8 && value_len == 8) {
           unsigned char *acc = e->data + key_len;

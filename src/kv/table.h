@@ -66,6 +66,23 @@ static inline size_t table_entry_size(const table_entry *e) {
   return (sizeof(table_entry) + e->key_len + e->value_cap + 7) & ~(size_t)7;
 }
 
+/** Where a slot points in the arena. */
+static inline size_t table_slot_offset(uint64_t slot) { return ((size_t)(uint32_t)slot - 1) * 8; }
+
+/**
+ * Prefetching for batched upserts: first the slot a hash starts probing at,
+ * later (once that slot has arrived) the entry it points to. Both are hints;
+ * upserts stay correct whatever happens in between.
+ */
+static inline void table_prefetch_slot(const kv_table *t, uint64_t hash) {
+  __builtin_prefetch(&t->slots[hash & t->slot_mask]);
+}
+
+static inline void table_prefetch_entry(const kv_table *t, uint64_t hash) {
+  uint64_t slot = t->slots[hash & t->slot_mask];
+  if (slot != 0) __builtin_prefetch(t->arena + table_slot_offset(slot));
+}
+
 /** Iterates live entries: for (e = table_first(t); e; e = table_next(t, e)). */
 table_entry *table_first(const kv_table *t);
 table_entry *table_next(const kv_table *t, const table_entry *e);

@@ -27,7 +27,7 @@ typedef struct send_set {
   int *room;      /**< Region capacity per destination. */
   size_t total;   /**< Sum of lengths. */
   uint64_t pairs; /**< Pairs in the set. */
-  int full;       /**< Set when a pair had to grow the buffer: send the round now. */
+  int full;       /**< Set when a region could not double within the buffer: send the round now. */
 } send_set;
 
 /** A set for `nranks` destinations with `round_bytes` of room. Returns MPIMR_OK or NOMEM/TOO_LARGE. */

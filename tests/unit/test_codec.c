@@ -51,10 +51,22 @@ static unsigned char *exact_copy(const unsigned char *bytes, size_t n) {
 
 static void test_varint_boundaries(void **state) {
   (void)state;
-  const uint64_t bases[] = {0,           1,          127,        128,        255,
-                            16383,       16384,      2097151,    2097152,    UINT32_MAX,
-                            (uint64_t)1 << 32,       ((uint64_t)1 << 56) - 1, (uint64_t)1 << 56,
-                            ((uint64_t)1 << 63) - 1, (uint64_t)1 << 63,       UINT64_MAX};
+  const uint64_t bases[] = {0,
+                            1,
+                            127,
+                            128,
+                            255,
+                            16383,
+                            16384,
+                            2097151,
+                            2097152,
+                            UINT32_MAX,
+                            (uint64_t)1 << 32,
+                            ((uint64_t)1 << 56) - 1,
+                            (uint64_t)1 << 56,
+                            ((uint64_t)1 << 63) - 1,
+                            (uint64_t)1 << 63,
+                            UINT64_MAX};
   for (size_t b = 0; b < sizeof bases / sizeof bases[0]; b++) {
     for (int delta = -1; delta <= 1; delta++) {
       uint64_t v = bases[b] + (uint64_t)(int64_t)delta;
@@ -237,8 +249,10 @@ static void test_block_of_pairs_and_truncation(void **state) {
     int whole = 0;
     while (whole < PAIRS && offsets[whole + 1] <= cut) whole++;
     assert_int_equal(decoded, whole);
-    if (cut == offsets[whole]) assert_ptr_equal(q, end);
-    else assert_null(q);
+    if (cut == offsets[whole])
+      assert_ptr_equal(q, end);
+    else
+      assert_null(q);
     free(copy);
   }
   free(block);
@@ -292,7 +306,8 @@ static void test_compare_keys(void **state) {
     unsigned char a[12], b[12];
     size_t a_len = rng_below(sizeof a + 1), b_len = rng_below(sizeof b + 1);
     for (size_t k = 0; k < a_len; k++) a[k] = alphabet[rng_below(sizeof alphabet)];
-    for (size_t k = 0; k < b_len; k++) b[k] = rng_below(3) ? (k < a_len ? a[k] : 0) : alphabet[rng_below(sizeof alphabet)];
+    for (size_t k = 0; k < b_len; k++)
+      b[k] = rng_below(3) ? (k < a_len ? a[k] : 0) : alphabet[rng_below(sizeof alphabet)];
     int expected = reference_compare(a, a_len, b, b_len);
     assert_int_equal(sign_of(codec_compare_keys(a, a_len, b, b_len)), expected);
     assert_int_equal(sign_of(codec_compare_keys(b, b_len, a, a_len)), -expected);
