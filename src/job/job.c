@@ -192,6 +192,9 @@ static int emit_to_table(mpimr_emitter *emitter, const void *key, size_t key_len
   return stage->count == EMIT_STAGE_PAIRS ? flush_emit_stage(job) : MPIMR_OK;
 }
 
+/* The entries a round's worth of map-side table holds (about 64 bytes each with its slots). */
+static size_t map_table_entries(const mpimr_job *job) { return job->config.round_bytes / 64; }
+
 /* Moves the map-side table into the fill set with regions sized exactly, then empties it. */
 static int drain_map_table(mpimr_job *job, size_t *dest_bytes) {
   kv_table *t = &job->map_table;
@@ -213,8 +216,11 @@ static int drain_map_table(mpimr_job *job, size_t *dest_bytes) {
     codec_put_pair(at, e->data, e->key_len, e->data + e->key_len, e->value_len);
   }
   set->pairs = t->live_entries;
-  table_clear(t);
-  return MPIMR_OK;
+  /* Back to a round's size: a table left large by one huge record would otherwise count as full
+   * again at once and send a round per slice. */
+  rc = table_clear_and_trim(t, map_table_entries(job));
+  if (rc != MPIMR_OK) set_error(job, "map: cannot shrink the combining table: %s", mpimr_strerror(rc));
+  return rc;
 }
 
 /* A map function that fails because emit failed passes that status on; otherwise it is a user error. */
@@ -805,7 +811,7 @@ static int job_setup(mpimr_job *job) {
     rc = step;
   }
   if (rc == MPIMR_OK && job->combining) {
-    size_t expected = job->config.round_bytes / 64;
+    size_t expected = map_table_entries(job);
     rc = table_init(&job->map_table, expected, job->config.combine, job->config.user);
     if (rc == MPIMR_OK) rc = table_init(&job->reduce_table, expected, job->config.combine, job->config.user);
     job->map_table_dest_bytes = malloc(sizeof(size_t) * (size_t)job->nranks);

@@ -14,13 +14,20 @@ static inline uint64_t slot_make(uint64_t hash, size_t arena_offset) {
 /* 32 bits of 8-byte units address 32 GiB of arena. */
 static const size_t ARENA_LIMIT = ((size_t)UINT32_MAX - 1) * 8;
 
-int table_init(kv_table *t, size_t expected_entries, mpimr_combine_fn combine, void *user) {
-  memset(t, 0, sizeof *t);
+static size_t slots_for(size_t expected_entries) {
   size_t slots = 64;
   while (slots < expected_entries * 2) slots *= 2;
+  return slots;
+}
+
+static size_t arena_for(size_t expected_entries) { return expected_entries * 48 + 4096; }
+
+int table_init(kv_table *t, size_t expected_entries, mpimr_combine_fn combine, void *user) {
+  memset(t, 0, sizeof *t);
+  size_t slots = slots_for(expected_entries);
   t->slot_mask = slots - 1; /* set first: table_destroy() frees by it */
   t->slots = big_alloc(slots * sizeof *t->slots, 1);
-  t->arena_capacity = expected_entries * 48 + 4096;
+  t->arena_capacity = arena_for(expected_entries);
   t->arena = big_alloc(t->arena_capacity, 0);
   if (!t->slots || !t->arena) {
     table_destroy(t);
@@ -41,6 +48,33 @@ void table_clear(kv_table *t) {
   memset(t->slots, 0, (t->slot_mask + 1) * sizeof *t->slots);
   t->arena_used = 0;
   t->live_entries = 0;
+}
+
+int table_clear_and_trim(kv_table *t, size_t expected_entries) {
+  size_t slots = slots_for(expected_entries), arena = arena_for(expected_entries);
+  t->arena_used = 0;
+  t->live_entries = 0;
+  if (t->slot_mask + 1 > 2 * slots) {
+    uint64_t *smaller = big_alloc(slots * sizeof *smaller, 1);
+    if (smaller != NULL) {
+      big_free(t->slots, (t->slot_mask + 1) * sizeof *t->slots);
+      t->slots = smaller;
+      t->slot_mask = slots - 1;
+      smaller = NULL;
+    } else {
+      memset(t->slots, 0, (t->slot_mask + 1) * sizeof *t->slots);
+      return MPIMR_ERR_NOMEM;
+    }
+  } else {
+    memset(t->slots, 0, (t->slot_mask + 1) * sizeof *t->slots);
+  }
+  if (t->arena_capacity > 2 * arena) {
+    unsigned char *smaller = big_realloc(t->arena, t->arena_capacity, arena);
+    if (smaller == NULL) return MPIMR_ERR_NOMEM;
+    t->arena = smaller;
+    t->arena_capacity = arena;
+  }
+  return MPIMR_OK;
 }
 
 static int table_grow_slots(kv_table *t) {

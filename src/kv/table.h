@@ -49,6 +49,14 @@ void table_destroy(kv_table *t);
 void table_clear(kv_table *t);
 
 /**
+ * Empties the table and gives back memory beyond what `expected_entries`
+ * need, so that one burst (a huge record, say) does not leave the slot array
+ * and arena oversized for good. Returns MPIMR_OK or NOMEM (then the table is
+ * empty but keeps its memory).
+ */
+int table_clear_and_trim(kv_table *t, size_t expected_entries);
+
+/**
  * Combines (key, value) into the table: a new key is inserted with `dest`;
  * an existing one has the value combined into its accumulated value.
  * Returns MPIMR_OK, MPIMR_ERR_NOMEM, MPIMR_ERR_USER or MPIMR_ERR_TOO_LARGE.

@@ -166,6 +166,16 @@ static void check_against_oracle(run_settings s) {
   int rc = run_wordcount(input, out, s, 1, &job);
   if (rc != MPIMR_OK) fprintf(stderr, "%s\n", mpimr_job_error_message(job));
   assert_all(rc == MPIMR_OK);
+  /* Rounds follow the volume: about one per round size of combined (or raw) output, never one
+   * per record. (A table left oversized by the 10 MB line once sent ~70,000 near-empty rounds.) */
+  const mpimr_job_stats *stats = mpimr_job_get_stats(job);
+  uint64_t busiest; /* rounds are collective: the rank that emits most sets their number */
+  MPI_Allreduce(&stats->bytes_emitted, &busiest, 1, MPI_UINT64_T, MPI_MAX, MPI_COMM_WORLD);
+  uint64_t expected_rounds = busiest * 2 / s.round_bytes + 8;
+  if (stats->rounds > expected_rounds)
+    fprintf(stderr, "%llu rounds for at most %llu bytes emitted a rank\n", (unsigned long long)stats->rounds,
+            (unsigned long long)busiest);
+  assert_all(stats->rounds <= expected_rounds);
   mpimr_job_free(job);
   int ok = 1;
   if (test_rank() == 0) {
