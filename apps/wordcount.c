@@ -51,6 +51,8 @@ static void print_help(void) {
       "                              else one core per rank unless oversubscribed),\n"
       "                              core, or none\n"
       "        --stats FILE          write every rank's figures to FILE as JSON\n"
+      "        --trace FILE          write a timeline of the job (Chrome trace-event\n"
+      "                              JSON, one track per rank) for Perfetto\n"
       "    -q, --quiet               do not print the one-line summary\n"
       "    -v, --verbose             report settings and core binding\n"
       "    -h, --help                show this text\n"
@@ -107,7 +109,8 @@ enum option_ids {
   OPT_ROUNDS_IN_FLIGHT,
   OPT_READ_SIZE,
   OPT_PIN,
-  OPT_STATS
+  OPT_STATS,
+  OPT_TRACE
 };
 
 typedef struct options {
@@ -129,6 +132,7 @@ static int parse_options(int argc, char **argv, int rank, options *o) {
       {"read-size", required_argument, NULL, OPT_READ_SIZE},
       {"pin", required_argument, NULL, OPT_PIN},
       {"stats", required_argument, NULL, OPT_STATS},
+      {"trace", required_argument, NULL, OPT_TRACE},
       {"quiet", no_argument, NULL, 'q'},
       {"verbose", no_argument, NULL, 'v'},
       {"help", no_argument, NULL, 'h'},
@@ -191,6 +195,7 @@ static int parse_options(int argc, char **argv, int rank, options *o) {
         }
         break;
       case OPT_STATS: o->stats_path = optarg; break;
+      case OPT_TRACE: o->job.trace_path = optarg; break;
       case ':':
         cli_usage_error(rank, PROGRAM, "option '%s' needs a value", argv[optind - 1]);
         return CLI_EXIT_USAGE;

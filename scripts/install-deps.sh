@@ -5,7 +5,7 @@
 # usage: scripts/install-deps.sh [EXTRA_PACKAGE...]
 set -euo pipefail
 packages=(build-essential cmake pkg-config libopenmpi-dev openmpi-bin openmpi-common libhwloc-dev
-          libcmocka-dev valgrind "$@")
+          libcmocka-dev valgrind python3 "$@")
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

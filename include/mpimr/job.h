@@ -129,6 +129,13 @@ typedef struct mpimr_job_config {
   size_t read_bytes;    /**< Input read buffer per slice of map work (default 256 KiB). */
   mpimr_pin_mode pin;   /**< Core binding (default MPIMR_PIN_AUTO). */
   int verbose;          /**< Non-zero: rank 0 reports settings and binding on stderr. */
+  /**
+   * If set, mpimr_job_run() also writes a Chrome trace-event JSON timeline
+   * of the job here (rank 0 writes; one track per rank: map slices, waits
+   * for a send buffer, each round's header and data exchange, folding
+   * received rounds, reduce, output). Open it in Perfetto or chrome://tracing.
+   */
+  const char *trace_path;
 } mpimr_job_config;
 
 /** Per-rank figures of one job. Times are seconds of wall clock. */

@@ -154,7 +154,8 @@ static int flush_emit_stage(mpimr_job *job) {
   }
   stage->count = 0;
   stage->used = 0;
-  if (rc != MPIMR_OK) return emit_failed(job, rc, rc == MPIMR_ERR_USER ? "the combiner failed" : mpimr_strerror(rc));
+  if (rc != MPIMR_OK)
+    return emit_failed(job, rc, rc == MPIMR_ERR_USER ? "the combiner failed" : mpimr_strerror(rc));
   if (table_memory(t) >= job->config.round_bytes) job->map.needs_flush = 1;
   return MPIMR_OK;
 }
@@ -175,7 +176,8 @@ static int emit_to_table(mpimr_emitter *emitter, const void *key, size_t key_len
     int rc = flush_emit_stage(job);
     if (rc != MPIMR_OK) return rc;
     rc = table_upsert(&job->map_table, hash, key, key_len, value, value_len, dest);
-    if (rc != MPIMR_OK) return emit_failed(job, rc, rc == MPIMR_ERR_USER ? "the combiner failed" : mpimr_strerror(rc));
+    if (rc != MPIMR_OK)
+      return emit_failed(job, rc, rc == MPIMR_ERR_USER ? "the combiner failed" : mpimr_strerror(rc));
     if (table_memory(&job->map_table) >= job->config.round_bytes) job->map.needs_flush = 1;
     return MPIMR_OK;
   }
@@ -310,7 +312,9 @@ static mpimr_poll_result map_poll(mpimr_future *self, mpimr_executor *ex) {
       return MPIMR_PENDING;
     }
     if (m->wait_started != 0) {
-      job->stats.time_send_wait += clock_now() - m->wait_started;
+      double now = clock_now();
+      job->stats.time_send_wait += now - m->wait_started;
+      trace_span(&job->trace, TRACE_SEND_WAIT, m->wait_started, now, 0);
       m->wait_started = 0;
     }
     int rc = job->combining ? drain_map_table(job, job->map_table_dest_bytes) : MPIMR_OK;
@@ -319,7 +323,9 @@ static mpimr_poll_result map_poll(mpimr_future *self, mpimr_executor *ex) {
     m->needs_flush = 0;
   }
   int more = 1;
+  double slice_started = job->trace.enabled ? clock_now() : 0;
   int rc = job->config.map_record ? map_record_slice(m, &more) : map_index_slice(m, &more);
+  if (job->trace.enabled) trace_span(&job->trace, TRACE_MAP_SLICE, slice_started, clock_now(), 0);
   if (rc != MPIMR_OK) return map_finish(m, ex, rc);
   if (!more && !m->needs_flush) {
     /* The fill set is empty when combining (drains are sent at once), so the last table fits in it. */
@@ -620,6 +626,8 @@ static int reduce_and_write(mpimr_job *job, part_writer *w) {
     rc = job->config.reduce ? write_items(job, w, output_items, output_count)
                             : write_items(job, w, items, count);
   job->stats.time_output = clock_now() - reduced;
+  trace_span(&job->trace, TRACE_REDUCE, started, reduced, 0);
+  trace_span(&job->trace, TRACE_OUTPUT, reduced, reduced + job->stats.time_output, 0);
   free(output_items);
   free(out.data);
   if (job->combining) free(items);
@@ -709,7 +717,9 @@ static int map_and_shuffle(mpimr_job *job) {
   double map_end = clock_now();
   if (job->stats.time_map == 0) job->stats.time_map = map_end - job->started_at;
   int driver_rc = mpimr_executor_block_on(job->executor, driver);
-  job->stats.time_shuffle = clock_now() - map_end;
+  double shuffle_end = clock_now();
+  job->stats.time_shuffle = shuffle_end - map_end;
+  trace_span(&job->trace, TRACE_SHUFFLE_TAIL, map_end, shuffle_end, 0);
   const shuffle_counters *counters = shuffle_get_counters(job->shuffle);
   job->stats.rounds = counters->rounds;
   job->stats.pairs_sent = counters->pairs_sent;
@@ -775,6 +785,8 @@ int mpimr_job_run(mpimr_job *job) {
   }
   job->ran = 1;
   job->started_at = clock_now();
+  trace_init(&job->trace, job->config.trace_path != NULL, job->started_at);
+  shuffle_set_trace(job->shuffle, job->config.trace_path ? &job->trace : NULL);
   int rc = MPIMR_OK;
   if (job->config.output_format != MPIMR_OUTPUT_NONE) {
     char message[512] = "";
@@ -785,6 +797,16 @@ int mpimr_job_run(mpimr_job *job) {
   if (rc == MPIMR_OK) rc = map_and_shuffle(job);
   if (rc == MPIMR_OK) rc = write_and_commit(job);
   job->stats.time_total = clock_now() - job->started_at;
+  /* The timeline is written for failed jobs too (it shows where they stopped), unless the ranks
+   * are out of step and no collective is safe. */
+  if (job->config.trace_path && rc != MPIMR_ERR_MPI) {
+    char message[512] = "";
+    int traced = trace_write(&job->trace, job->comm, job->config.trace_path, message, sizeof message);
+    if (traced != MPIMR_OK && rc == MPIMR_OK) {
+      set_error(job, "%s", message[0] ? message : "writing the trace failed");
+      rc = traced;
+    }
+  }
   return rc;
 }
 
@@ -871,6 +893,7 @@ void mpimr_job_free(mpimr_job *job) {
   if (job->map.reader_open) record_reader_close(&job->map.reader);
   free(job->map.pieces);
   input_list_destroy(&job->inputs);
+  trace_destroy(&job->trace);
   if (job->comm != MPI_COMM_NULL) MPI_Comm_free(&job->comm);
   free(job);
 }

@@ -11,6 +11,7 @@
 #include "mpimr/future.h"
 #include "mpimr/job.h"
 #include "shuffle/shuffle.h"
+#include "util/trace.h"
 
 /** The map work: a compute future that reads and maps one slice of input per poll. */
 typedef struct map_task {
@@ -78,6 +79,7 @@ struct mpimr_job {
   input_list inputs;
   mpimr_job_stats stats;
   mpimr_pin_report pin_report;
+  trace trace;
   char error_message[640];
 };
 

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "mpimr/error.h"
+#include "util/clock.h"
 
 enum header_flags { HEADER_FINAL = 1, HEADER_ERROR = 2 };
 enum slot_phase { SLOT_FILLING = 0, SLOT_COUNTS = 1, SLOT_DATA = 2 };
@@ -23,6 +24,8 @@ typedef struct round_slot {
   mpimr_request_group counts_group;
   mpimr_request_group data_group;
   int phase;
+  double sealed_at; /* for the trace */
+  double data_posted_at;
 } round_slot;
 
 struct shuffle {
@@ -48,6 +51,7 @@ struct shuffle {
   shuffle_receive_fn receive;
   void *receive_context;
   shuffle_counters counters;
+  trace *trace;
   char detail[256];
 };
 
@@ -154,6 +158,8 @@ const char *shuffle_error_detail(const shuffle *sh) { return sh->detail; }
 
 const shuffle_counters *shuffle_get_counters(const shuffle *sh) { return &sh->counters; }
 
+void shuffle_set_trace(shuffle *sh, trace *t) { sh->trace = t; }
+
 MPI_Comm shuffle_control_comm(const shuffle *sh) { return sh->control_comm; }
 
 void shuffle_wake_on_progress(shuffle *sh, mpimr_future *waiter) { sh->progress_waiter = waiter; }
@@ -186,6 +192,7 @@ int shuffle_seal(shuffle *sh, mpimr_executor *ex) {
   }
   if (flags & HEADER_FINAL) sh->final_sent = 1;
   slot->phase = SLOT_COUNTS;
+  if (sh->trace) slot->sealed_at = clock_now();
   sh->counters.rounds++;
   sh->counters.bytes_sent += slot->send.total;
   sh->counters.pairs_sent += slot->send.pairs;
@@ -240,6 +247,10 @@ static void handle_counts(shuffle *sh, mpimr_executor *ex, round_slot *slot, uin
     }
   }
   slot->recv_total = total;
+  if (sh->trace) {
+    slot->data_posted_at = clock_now();
+    trace_span(sh->trace, TRACE_ROUND_HEADER, slot->sealed_at, slot->data_posted_at, round);
+  }
   MPI_Request request;
   int mpi_rc =
       MPI_Ialltoallv(slot->send.buffer, slot->send.lengths, slot->send.offsets, MPI_BYTE, slot->recv_buffer,
@@ -263,9 +274,12 @@ static void handle_data(shuffle *sh, round_slot *slot) {
     return;
   }
   sh->counters.bytes_received += slot->recv_total;
+  double received_at = sh->trace ? clock_now() : 0;
+  if (sh->trace) trace_span(sh->trace, TRACE_ROUND_DATA, slot->data_posted_at, received_at, sh->oldest_round);
   if (shuffle_status(sh) == MPIMR_OK && slot->recv_total > 0) {
     int kept = 0;
     int rc = sh->receive(sh->receive_context, slot->recv_buffer, slot->recv_total, &kept);
+    if (sh->trace) trace_span(sh->trace, TRACE_FOLD_ROUND, received_at, clock_now(), sh->oldest_round);
     if (kept) {
       slot->recv_buffer = NULL;
       slot->recv_capacity = 0;

@@ -29,6 +29,7 @@
 
 #include "mpimr/future.h"
 #include "shuffle/send_set.h"
+#include "util/trace.h"
 
 /**
  * Receives one round's bytes (pairs from every rank, concatenated). Set
@@ -88,6 +89,9 @@ int shuffle_status(const shuffle *sh);
 const char *shuffle_error_detail(const shuffle *sh);
 
 const shuffle_counters *shuffle_get_counters(const shuffle *sh);
+
+/** Records round spans into `t` from now on (NULL: none). */
+void shuffle_set_trace(shuffle *sh, trace *t);
 
 /** The control communicator (for collectives after the shuffle has ended). */
 MPI_Comm shuffle_control_comm(const shuffle *sh);

@@ -3,7 +3,7 @@
 # job has never seen (a fresh seed per run), mpimr-wordcount counts them at
 # the given rank count, and wc_oracle checks the parts against its own count.
 # Also: the same corpus gives byte-identical sorted output at every rank
-# count tried, and --help / bad options behave.
+# count tried, --trace writes a valid timeline, and --help / bad options behave.
 # usage: wordcount_app.sh BIN_DIR ORACLE NP
 set -euo pipefail
 bin=$1 oracle=$2 np=$3
@@ -27,6 +27,12 @@ rm -rf "$work/many"
 run "$np" "$bin/mpimr-wordcount" -q --stats "$work/stats.json" -o "$work/many" "$work/flat.txt"
 cmp <(LC_ALL=C sort "$work"/one/part-*) <(LC_ALL=C sort "$work"/many/part-*)
 grep -q '"nranks": '"$np" "$work/stats.json"
+
+# The timeline: valid trace-event JSON with the expected spans on every rank.
+rm -rf "$work/traced"
+run "$np" "$bin/mpimr-wordcount" -q --round-size 64K --stats "$work/traced.json" --trace "$work/trace.json" \
+  -o "$work/traced" "$work/zipf.txt"
+python3 "$(dirname "$0")/../tools/check_trace.py" "$work/trace.json" "$work/traced.json"
 
 # Usage: --help succeeds, a malformed option value is a usage error (64), not a crash.
 run "$np" "$bin/mpimr-wordcount" --help | grep -q SYNOPSIS
