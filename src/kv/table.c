@@ -77,6 +77,25 @@ int table_clear_and_trim(kv_table *t, size_t expected_entries) {
   return MPIMR_OK;
 }
 
+/* Equality of two keys of the same length, without a call to memcmp for the short keys tables
+ * mostly hold (words): 8 bytes at a time, then the tail. */
+static inline int keys_equal(const unsigned char *a, const unsigned char *b, size_t n) {
+  while (n >= 8) {
+    uint64_t x, y;
+    memcpy(&x, a, 8);
+    memcpy(&y, b, 8);
+    if (x != y) return 0;
+    a += 8;
+    b += 8;
+    n -= 8;
+  }
+  while (n > 0) {
+    if (*a++ != *b++) return 0;
+    n--;
+  }
+  return 1;
+}
+
 static int table_grow_slots(kv_table *t) {
   size_t slots = (t->slot_mask + 1) * 2;
   uint64_t *grown = big_alloc(slots * sizeof *grown, 1);
@@ -172,7 +191,7 @@ int table_upsert(kv_table *t, uint64_t hash, const void *key, size_t key_len, co
     if (slot == 0) break;
     if ((uint32_t)(slot >> 32) == tag) {
       table_entry *e = (table_entry *)(t->arena + table_slot_offset(slot));
-      if (e->key_len == key_len && memcmp(e->data, key, key_len) == 0) {
+      if (e->key_len == key_len && keys_equal(e->data, key, key_len)) {
         if (t->combine == mpimr_combine_sum_u64 && e->value_len == 8 && value_len == 8) {
           unsigned char *acc = e->data + key_len;
           mpimr_put_u64(acc, mpimr_get_u64(acc) + mpimr_get_u64(value));
