@@ -19,6 +19,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../common/read_file.h"
+
 /* clang-format off */
 #include <setjmp.h>
 #include <cmocka.h>
@@ -71,24 +73,7 @@ static inline void test_remove_tree(const char *path) {
 
 /* Reads a whole file; returns NULL if it cannot. */
 static inline unsigned char *test_read_file(const char *path, size_t *length) {
-  *length = 0;
-  FILE *f = fopen(path, "rb");
-  if (f == NULL) return NULL;
-  size_t capacity = 1 << 16, used = 0;
-  unsigned char *data = malloc(capacity);
-  size_t n;
-  while (data && (n = fread(data + used, 1, capacity - used, f)) > 0) {
-    used += n;
-    if (used == capacity) {
-      capacity *= 2;
-      unsigned char *grown = realloc(data, capacity);
-      if (grown == NULL) free(data);
-      data = grown;
-    }
-  }
-  fclose(f);
-  *length = used;
-  return data;
+  return test_read_whole_file(path, length);
 }
 
 /* Writes bytes to dir/name (rank 0 calls this). Returns 0 on success. */

@@ -16,20 +16,15 @@
 #include <cmocka.h>
 /* clang-format on */
 
+#include "../common/test_rng.h"
 #include "kv/codec.h"
 #include "mpimr/kv.h"
 
-/* A small deterministic generator (splitmix64), so failures reproduce. */
-static uint64_t rng_state = 0x1234567887654321ull;
+static test_rng rng = {0x1234567887654321ull};
 
-static uint64_t rng_next(void) {
-  uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
+static uint64_t rng_next(void) { return test_rng_next(&rng); }
 
-static size_t rng_below(size_t n) { return (size_t)(rng_next() % n); }
+static size_t rng_below(size_t n) { return test_rng_below(&rng, n); }
 
 /* The LEB128 size of v: one byte per started group of 7 significant bits, at least one. */
 static size_t reference_varint_size(uint64_t v) {

@@ -15,16 +15,12 @@
 #include <cmocka.h>
 /* clang-format on */
 
+#include "../common/test_rng.h"
 #include "mpimr/kv.h"
 
-static uint64_t rng_state = 0x0ddba11cafef00dull;
+static test_rng rng = {0x0ddba11cafef00dull};
 
-static uint64_t rng_next(void) {
-  uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
+static uint64_t rng_next(void) { return test_rng_next(&rng); }
 
 static int compare_u64(const void *a, const void *b) {
   uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;

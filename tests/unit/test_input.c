@@ -25,22 +25,17 @@
 #include <cmocka.h>
 /* clang-format on */
 
+#include "../common/test_rng.h"
 #include "job/input.h"
 #include "mpimr/error.h"
 
 static char temp_root[64];
 static unsigned file_counter;
 
-static uint64_t rng_state = 0x1f2e3d4c5b6a7988ull;
+static test_rng rng = {0x1f2e3d4c5b6a7988ull};
 
-static uint64_t rng_next(void) {
-  uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
 
-static size_t rng_below(size_t n) { return (size_t)(rng_next() % n); }
+static size_t rng_below(size_t n) { return test_rng_below(&rng, n); }
 
 /* ---- files ---- */
 

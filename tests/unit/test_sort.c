@@ -15,18 +15,14 @@
 #include <cmocka.h>
 /* clang-format on */
 
+#include "../common/test_rng.h"
 #include "kv/sort.h"
 
-static uint64_t rng_state = 0xfeedfacecafebeefull;
+static test_rng rng = {0xfeedfacecafebeefull};
 
-static uint64_t rng_next(void) {
-  uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
+static uint64_t rng_next(void) { return test_rng_next(&rng); }
 
-static size_t rng_below(size_t n) { return (size_t)(rng_next() % n); }
+static size_t rng_below(size_t n) { return test_rng_below(&rng, n); }
 
 enum { MAX_KEY = 20, VALUE_BYTES = 3 };
 
