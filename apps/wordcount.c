@@ -46,6 +46,8 @@ static void print_help(void) {
       "        --round-size SIZE     bytes a rank sends per shuffle round (default 4M;\n"
       "                              4K..1G; suffixes K, M, G)\n"
       "        --rounds-in-flight N  shuffle rounds outstanding at once (default 2; 1..8)\n"
+      "        --combine-size SIZE   map-side combining table before it is sent\n"
+      "                              (default: the round size; 4K..1G)\n"
       "        --read-size SIZE      input bytes mapped per slice (default 256K; 4K..1G)\n"
       "        --pin MODE            core binding: auto (default: keep mpirun's binding,\n"
       "                              else one core per rank unless oversubscribed),\n"
@@ -110,6 +112,7 @@ enum option_ids {
   OPT_READ_SIZE,
   OPT_PIN,
   OPT_STATS,
+  OPT_COMBINE_SIZE,
   OPT_TRACE
 };
 
@@ -132,6 +135,7 @@ static int parse_options(int argc, char **argv, int rank, options *o) {
       {"read-size", required_argument, NULL, OPT_READ_SIZE},
       {"pin", required_argument, NULL, OPT_PIN},
       {"stats", required_argument, NULL, OPT_STATS},
+      {"combine-size", required_argument, NULL, OPT_COMBINE_SIZE},
       {"trace", required_argument, NULL, OPT_TRACE},
       {"quiet", no_argument, NULL, 'q'},
       {"verbose", no_argument, NULL, 'v'},
@@ -195,6 +199,13 @@ static int parse_options(int argc, char **argv, int rank, options *o) {
         }
         break;
       case OPT_STATS: o->stats_path = optarg; break;
+      case OPT_COMBINE_SIZE:
+        if (cli_parse_size(optarg, 4096, (uint64_t)1 << 30, &size) != 0) {
+          cli_usage_error(rank, PROGRAM, "--combine-size must be a size from 4K to 1G, not '%s'", optarg);
+          return CLI_EXIT_USAGE;
+        }
+        o->job.combine_bytes = (size_t)size;
+        break;
       case OPT_TRACE: o->job.trace_path = optarg; break;
       case ':':
         cli_usage_error(rank, PROGRAM, "option '%s' needs a value", argv[optind - 1]);

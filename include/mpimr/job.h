@@ -126,9 +126,17 @@ typedef struct mpimr_job_config {
   /* Tuning. */
   size_t round_bytes;   /**< Bytes a rank sends per shuffle round (default 4 MiB). */
   int rounds_in_flight; /**< Shuffle rounds outstanding at once, 1..8 (default 2). */
-  size_t read_bytes;    /**< Input read buffer per slice of map work (default 256 KiB). */
-  mpimr_pin_mode pin;   /**< Core binding (default MPIMR_PIN_AUTO). */
-  int verbose;          /**< Non-zero: rank 0 reports settings and binding on stderr. */
+  /**
+   * With a combiner: bytes the map-side combining table may hold before it
+   * is sent (default 0: the round size; at most 1 GiB; a value below
+   * round_bytes counts as round_bytes). A larger table combines
+   * more, so fewer pairs cross the shuffle; the round that carries it grows
+   * to fit.
+   */
+  size_t combine_bytes;
+  size_t read_bytes;  /**< Input read buffer per slice of map work (default 256 KiB). */
+  mpimr_pin_mode pin; /**< Core binding (default MPIMR_PIN_AUTO). */
+  int verbose;        /**< Non-zero: rank 0 reports settings and binding on stderr. */
   /**
    * If set, mpimr_job_run() also writes a Chrome trace-event JSON timeline
    * of the job here (rank 0 writes; one track per rank: map slices, waits

@@ -20,6 +20,7 @@ enum {
   DEFAULT_ROUND_BYTES = 4 << 20,
   DEFAULT_ROUNDS_IN_FLIGHT = 2,
   DEFAULT_READ_BYTES = 256 << 10,
+  DEFAULT_COMBINE_BYTES = 0, /* = the round size */
   INDICES_PER_SLICE = 4096,
   MAX_ROUNDS_IN_FLIGHT = 8
 };
@@ -29,6 +30,7 @@ void mpimr_job_config_init(mpimr_job_config *config) {
   config->round_bytes = DEFAULT_ROUND_BYTES;
   config->rounds_in_flight = DEFAULT_ROUNDS_IN_FLIGHT;
   config->read_bytes = DEFAULT_READ_BYTES;
+  config->combine_bytes = DEFAULT_COMBINE_BYTES;
   config->pin = MPIMR_PIN_AUTO;
   config->output_format = MPIMR_OUTPUT_TEXT;
 }
@@ -87,6 +89,10 @@ static int validate_config(const mpimr_job_config *c, char *why, size_t why_size
   }
   if (c->round_bytes < 4096 || c->round_bytes > ((size_t)1 << 30)) {
     snprintf(why, why_size, "round size %zu is outside [4 KiB, 1 GiB]", c->round_bytes);
+    return MPIMR_ERR_INVAL;
+  }
+  if (c->combine && c->combine_bytes > ((size_t)1 << 30)) {
+    snprintf(why, why_size, "combining table size %zu is over 1 GiB", c->combine_bytes);
     return MPIMR_ERR_INVAL;
   }
   if (c->rounds_in_flight < 1 || c->rounds_in_flight > MAX_ROUNDS_IN_FLIGHT) {
@@ -156,7 +162,7 @@ static int flush_emit_stage(mpimr_job *job) {
   stage->used = 0;
   if (rc != MPIMR_OK)
     return emit_failed(job, rc, rc == MPIMR_ERR_USER ? "the combiner failed" : mpimr_strerror(rc));
-  if (table_memory(t) >= job->config.round_bytes) job->map.needs_flush = 1;
+  if (table_memory(t) >= job->config.combine_bytes) job->map.needs_flush = 1;
   return MPIMR_OK;
 }
 
@@ -178,7 +184,7 @@ static int emit_to_table(mpimr_emitter *emitter, const void *key, size_t key_len
     rc = table_upsert(&job->map_table, hash, key, key_len, value, value_len, dest);
     if (rc != MPIMR_OK)
       return emit_failed(job, rc, rc == MPIMR_ERR_USER ? "the combiner failed" : mpimr_strerror(rc));
-    if (table_memory(&job->map_table) >= job->config.round_bytes) job->map.needs_flush = 1;
+    if (table_memory(&job->map_table) >= job->config.combine_bytes) job->map.needs_flush = 1;
     return MPIMR_OK;
   }
   if (stage->used + bytes > EMIT_STAGE_BYTES) {
@@ -194,7 +200,8 @@ static int emit_to_table(mpimr_emitter *emitter, const void *key, size_t key_len
   return stage->count == EMIT_STAGE_PAIRS ? flush_emit_stage(job) : MPIMR_OK;
 }
 
-/* The entries a round's worth of map-side table holds (about 64 bytes each with its slots). */
+/* The entries the map-side table is sized for (about 64 bytes each with its slots); it starts at a
+ * round's worth and may grow to combine_bytes before it is sent. */
 static size_t map_table_entries(const mpimr_job *job) { return job->config.round_bytes / 64; }
 
 /* Moves the map-side table into the fill set with regions sized exactly, then empties it. */
@@ -853,6 +860,9 @@ int mpimr_job_create(mpimr_job **out, MPI_Comm comm, const mpimr_job_config *con
   job->comm = MPI_COMM_NULL;
   job->config = *config;
   job->combining = config->combine != NULL;
+  /* The table is sent when it holds combine_bytes; never less than a round's worth. */
+  if (job->config.combine_bytes < job->config.round_bytes)
+    job->config.combine_bytes = job->config.round_bytes;
   *out = job;
   if (MPI_Comm_dup(comm, &job->comm) != MPI_SUCCESS) {
     snprintf(job->error_message, sizeof job->error_message, "MPI_Comm_dup failed");

@@ -113,6 +113,7 @@ static int run_wordcount(const char *input, const char *out, run_settings s, int
   cfg.output_dir = out;
   cfg.overwrite = overwrite;
   cfg.round_bytes = s.round_bytes;
+  cfg.combine_bytes = s.round_bytes; /* tiny settings stay tiny: many rounds */
   cfg.read_bytes = s.read_bytes;
   cfg.rounds_in_flight = s.depth;
   cfg.pin = MPIMR_PIN_NONE;

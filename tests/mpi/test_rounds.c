@@ -183,6 +183,7 @@ static void run_case(emission e, int combined, size_t round_bytes) {
     cfg.output_dir = out;
     cfg.output_format = MPIMR_OUTPUT_BINARY;
     cfg.round_bytes = round_bytes;
+    cfg.combine_bytes = round_bytes; /* send the combining table every round's worth: many rounds */
     cfg.rounds_in_flight = depth;
     cfg.pin = MPIMR_PIN_NONE;
     mpimr_job *job = NULL;
