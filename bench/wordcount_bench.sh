@@ -1,0 +1,280 @@
+#!/usr/bin/env bash
+# Word count against its peers: mpimr-wordcount, MR-MPI (with and without its
+# compress combiner) and a single-core C word count, on one generated corpus,
+# at one rank count, run in alternation. See --help.
+set -euo pipefail
+
+usage() {
+  cat <<'EOF'
+usage: bench/wordcount_bench.sh [OPTIONS]
+
+Compares, on the same generated corpus and the same number of ranks:
+  mpimr         mpirun -np P mpimr-wordcount -q --format none --stats FILE CORPUS
+  mrmpi         mpirun -np P mpimr-wc-mrmpi CORPUS              (MR-MPI, no combiner)
+  mrmpi+compress mpirun -np P mpimr-wc-mrmpi --compress CORPUS  (MR-MPI, compress() as combiner)
+  serial        mpimr-wc-serial CORPUS                          (one core, no MPI)
+The MR-MPI rows are skipped, with a note, when mpimr-wc-mrmpi was not built
+(it needs Debian's libmrmpi-dev at configure time).
+
+Steps: build nothing; generate the corpus with mpimr-gentext into the data
+directory unless it is already there; run every program once as a warm-up
+(not counted; it also puts the corpus in the page cache) and check that all
+agree on the total and distinct word counts, and that mpimr's text output and
+the serial program's word<TAB>count lines are the same set; then run
+A B C D, A B C D, ... --repeat times, checking the counts of every run.
+
+Each run records the whole command's wall time and the job's own time
+(mpimr: the largest time_total over ranks from --stats; MR-MPI: map to
+reduce between barriers; serial: reading and counting). Medians are reported.
+
+Options:
+  --size SIZE       corpus size, K/M/G suffixes (default 1G)
+  --vocab N         vocabulary (default 1000000)
+  --zipf S          Zipf exponent (default 1.0)
+  --seed N          generator seed (default 1)
+  --np P            MPI ranks (default 2); --oversubscribe is added when P > cores
+  --repeat N        counted rounds, at least 1 (default 3)
+  --out DIR         results directory (default bench/results)
+  --build DIR       build tree holding bin/ (default build)
+  --data DIR        corpus directory, outside git (default data/bench)
+  --memsize MB      MR-MPI page size (default: enough for a rank's whole map
+                    output in one page, at least 512)
+  --mpimr-args STR  extra options for mpimr-wordcount (e.g. "--round-size 8M")
+  --no-mrmpi        skip MR-MPI even when it is built
+  -h, --help        this text
+
+Writes into --out, with NAME = wordcount-SIZE-npP:
+  NAME.csv          one row per counted run
+  NAME-medians.csv  one row per program: medians, MB/s, mpimr/peer time ratios
+  NAME.txt          the printed table, machine and load
+  NAME.png          bar chart of the medians (needs gnuplot; skipped with a note)
+EOF
+}
+
+die() { echo "wordcount_bench: $*" >&2; exit 1; }
+
+size=1G vocab=1000000 zipf=1.0 seed=1 np=2 repeat=3
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+out=$root/bench/results build=$root/build data=$root/data/bench
+memsize="" mpimr_args="" use_mrmpi=1
+while [ $# -gt 0 ]; do
+  case $1 in
+    --size) size=$2; shift 2 ;;
+    --vocab) vocab=$2; shift 2 ;;
+    --zipf) zipf=$2; shift 2 ;;
+    --seed) seed=$2; shift 2 ;;
+    --np) np=$2; shift 2 ;;
+    --repeat) repeat=$2; shift 2 ;;
+    --out) out=$2; shift 2 ;;
+    --build) build=$2; shift 2 ;;
+    --data) data=$2; shift 2 ;;
+    --memsize) memsize=$2; shift 2 ;;
+    --mpimr-args) mpimr_args=$2; shift 2 ;;
+    --no-mrmpi) use_mrmpi=0; shift ;;
+    -h|--help) usage; exit 0 ;;
+    *) usage >&2; exit 64 ;;
+  esac
+done
+[[ $np =~ ^[1-9][0-9]*$ ]] || die "--np must be a positive integer"
+[[ $repeat =~ ^[1-9][0-9]*$ ]] || die "--repeat must be a positive integer"
+[[ -z $memsize || $memsize =~ ^[1-9][0-9]*$ ]] || die "--memsize must be a positive integer (MB)"
+mkdir -p "$out" "$data"
+out=$(cd "$out" && pwd) build=$(cd "$build" && pwd) data=$(cd "$data" && pwd)
+bin=$build/bin
+for p in mpimr-wordcount mpimr-gentext mpimr-wc-serial; do
+  [ -x "$bin/$p" ] || die "$bin/$p is missing: build first (cmake --build build)"
+done
+have_mrmpi=0
+if [ $use_mrmpi = 1 ] && [ -x "$bin/mpimr-wc-mrmpi" ]; then have_mrmpi=1; fi
+
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+cores=$(nproc)
+mpirun_args=(-np "$np")
+[ "$np" -gt "$cores" ] && mpirun_args+=(--oversubscribe)
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/wordcount_bench.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+name=wordcount-$size-np$np
+table=$out/$name.txt
+: >"$table"
+say() { echo "$@" | tee -a "$table"; }
+loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
+
+# The corpus, generated once and reused (data/ is ignored by git).
+corpus=$data/corpus-$size-v$vocab-z$zipf-s$seed.txt
+if [ ! -f "$corpus" ]; then
+  gen_np=$(( np < cores ? np : cores ))
+  echo "generating $corpus ..."
+  mpirun -np "$gen_np" "$bin/mpimr-gentext" -o "$corpus" --size "$size" --vocab "$vocab" \
+    --zipf "$zipf" --seed "$seed" >/dev/null
+fi
+bytes=$(stat -c %s "$corpus")
+
+# MR-MPI's page must hold a rank's whole map output, or it writes pages to
+# disk. That output is about 2.3 bytes per input byte (8 bytes of lengths per
+# word plus the word, 4-byte aligned), and the page needs room beyond it:
+# with 128 MiB of input a rank, 320 MiB pages spilled and 384 MiB did not.
+# Use 3.5 bytes of page per input byte a rank, rounded up to 256 MiB.
+if [ -z "$memsize" ]; then
+  memsize=$(( (bytes * 7 / 2 / np / 1048576 + 255) / 256 * 256 ))
+  [ "$memsize" -lt 512 ] && memsize=512
+fi
+
+say "# Word count against its peers: $name"
+say "date:     $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+say "machine:  $cores cores ($(lscpu | sed -n 's/^Model name: *//p' | head -1)), $(free -g | awk '/^Mem:/ {print $2}') GiB memory"
+say "corpus:   $corpus ($bytes bytes; vocab $vocab, zipf $zipf, seed $seed)"
+say "ranks:    $np (mpirun ${mpirun_args[*]}); rounds: $repeat; MR-MPI memsize ${memsize} MB"
+if git -C "$root" rev-parse --git-dir >/dev/null 2>&1; then
+  say "source:   git $(git -C "$root" rev-parse --short HEAD), $(git -C "$root" status --porcelain | wc -l) paths modified or untracked; binaries from $bin"
+fi
+say "load:     $(loadavg) at start (1, 5, 15 min)"
+[ $have_mrmpi = 1 ] || say "note:     MR-MPI skipped: $bin/mpimr-wc-mrmpi is not built (install libmrmpi-dev and reconfigure) or --no-mrmpi"
+
+programs=(mpimr)
+[ $have_mrmpi = 1 ] && programs+=(mrmpi mrmpi+compress)
+programs+=(serial)
+
+# run PROGRAM [EXTRA...]: runs one program; sets wall, job, words, distinct, spilled.
+run() {
+  local program=$1; shift
+  local t0 t1 line
+  spilled=0
+  case $program in
+    mpimr)
+      rm -f "$work/stats.json"
+      t0=$EPOCHREALTIME
+      # shellcheck disable=SC2086  # mpimr_args is a list of options
+      mpirun "${mpirun_args[@]}" "$bin/mpimr-wordcount" -q $mpimr_args --stats "$work/stats.json" "$@" "$corpus" \
+        >"$work/out.txt" 2>&1 || { cat "$work/out.txt" >&2; die "mpimr-wordcount failed"; }
+      t1=$EPOCHREALTIME
+      # One rank per line: sum the pairs and keys, take the slowest rank's time.
+      read -r words distinct job < <(awk '
+        { if (match($0, /"pairs_emitted": *[0-9]+/)) { s = substr($0, RSTART, RLENGTH); sub(/.*: */, "", s); w += s }
+          if (match($0, /"keys_reduced": *[0-9]+/)) { s = substr($0, RSTART, RLENGTH); sub(/.*: */, "", s); d += s }
+          if (match($0, /"time_total": *[0-9.eE+-]+/)) { s = substr($0, RSTART, RLENGTH); sub(/.*: */, "", s); if (s + 0 > t) t = s + 0 } }
+        END { printf "%.0f %.0f %.6f\n", w, d, t }' "$work/stats.json")
+      ;;
+    mrmpi|mrmpi+compress)
+      local flags=(--memsize "$memsize")
+      [ "$program" = mrmpi+compress ] && flags+=(--compress)
+      t0=$EPOCHREALTIME
+      # From the scratch directory: pages that MR-MPI writes out land there.
+      (cd "$work" && mpirun "${mpirun_args[@]}" "$bin/mpimr-wc-mrmpi" "${flags[@]}" "$corpus") \
+        >"$work/out.txt" 2>&1 || { cat "$work/out.txt" >&2; die "mpimr-wc-mrmpi failed"; }
+      t1=$EPOCHREALTIME
+      line=$(grep '^mrmpi:' "$work/out.txt") || die "no result line from mpimr-wc-mrmpi"
+      words=$(field words "$line") distinct=$(field distinct "$line") job=$(field seconds "$line")
+      spilled=$(field spilled_bytes "$line")
+      ;;
+    serial)
+      t0=$EPOCHREALTIME
+      "$bin/mpimr-wc-serial" "$@" "$corpus" >"$work/out.txt" 2>&1 ||
+        { cat "$work/out.txt" >&2; die "mpimr-wc-serial failed"; }
+      t1=$EPOCHREALTIME
+      line=$(grep '^wc_serial:' "$work/out.txt") || die "no result line from mpimr-wc-serial"
+      words=$(field words "$line") distinct=$(field distinct "$line") job=$(field seconds "$line")
+      ;;
+  esac
+  wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.6f", b - a }')
+}
+field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<" $2"; }
+
+# Warm-up: every program once, not counted, with the agreement checks.
+say ""
+say "warm-up and agreement check:"
+ref_words="" ref_distinct=""
+check() {
+  if [ -z "$ref_words" ]; then ref_words=$words ref_distinct=$distinct; return; fi
+  if [ "$words" != "$ref_words" ] || [ "$distinct" != "$ref_distinct" ]; then
+    die "$1 counted $words words, $distinct distinct; mpimr counted $ref_words, $ref_distinct"
+  fi
+}
+for p in "${programs[@]}"; do
+  case $p in
+    mpimr) run mpimr --format text -o "$work/mpimr-out" --overwrite ;;
+    serial) run serial -o "$work/serial.tsv" ;;
+    *) run "$p" ;;
+  esac
+  check "$p"
+  say "  $(printf '%-15s' "$p") words $words, distinct $distinct, wall $wall s$([ "$spilled" != 0 ] && echo ", WARNING: MR-MPI wrote $spilled bytes of pages to disk")"
+done
+LC_ALL=C sort "$work/serial.tsv" >"$work/serial.sorted"
+cat "$work"/mpimr-out/part-* | LC_ALL=C sort >"$work/mpimr.sorted"
+cmp -s "$work/serial.sorted" "$work/mpimr.sorted" || die "mpimr's word<TAB>count lines differ from the serial program's"
+say "  all agree: $ref_words words, $ref_distinct distinct; mpimr's and serial's word<TAB>count lines are identical"
+rm -rf "$work/mpimr-out" "$work"/serial.* "$work/mpimr.sorted"
+
+# The counted rounds, in alternation.
+csv=$out/$name.csv
+echo "round,program,np,bytes,wall_s,job_s,words,distinct,load1,spilled_bytes" >"$csv"
+say ""
+say "runs (wall s / job s):"
+for ((r = 1; r <= repeat; r++)); do
+  row="  round $r:"
+  for p in "${programs[@]}"; do
+    load1=$(cut -d' ' -f1 /proc/loadavg)
+    case $p in
+      mpimr) run mpimr --format none ;;
+      *) run "$p" ;;
+    esac
+    check "$p"
+    ranks=$np
+    [ "$p" = serial ] && ranks=1
+    echo "$r,$p,$ranks,$bytes,$wall,$job,$words,$distinct,$load1,$spilled" >>"$csv"
+    row+=" $p $(printf '%.2f/%.2f' "$wall" "$job")"
+  done
+  say "$row (load $(loadavg))"
+done
+
+# Medians, throughput and mpimr/peer ratios.
+medians=$out/$name-medians.csv
+awk -F, -v order="${programs[*]}" '
+  function median(list,   n, v, i, j, t) {
+    n = split(list, v, " ")
+    for (i = 2; i <= n; i++) { t = v[i] + 0; for (j = i - 1; j >= 1 && v[j] + 0 > t; j--) v[j + 1] = v[j]; v[j + 1] = t }
+    return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+  }
+  NR > 1 { wall[$2] = wall[$2] " " $5; job[$2] = job[$2] " " $6; runs[$2]++; ranks[$2] = $3; bytes = $4 }
+  END {
+    print "program,np,runs,median_wall_s,median_job_s,wall_mb_per_s,job_mb_per_s,mpimr_over_peer_wall,mpimr_over_peer_job"
+    n = split(order, p, " ")
+    for (i = 1; i <= n; i++) { mw[p[i]] = median(wall[p[i]]); mj[p[i]] = median(job[p[i]]) }
+    for (i = 1; i <= n; i++) {
+      q = p[i]
+      printf "%s,%d,%d,%.3f,%.3f,%.1f,%.1f,%.3f,%.3f\n", q, ranks[q], runs[q], mw[q], mj[q],
+        bytes / mw[q] / 1e6, bytes / mj[q] / 1e6, mw["mpimr"] / mw[q], mj["mpimr"] / mj[q]
+    }
+  }' "$csv" >"$medians"
+
+say ""
+say "medians over $repeat rounds (MB = 10^6 bytes; ratio = mpimr time / peer time, below 1: mpimr is faster):"
+say "$(printf '  %-15s %5s %10s %9s %10s %9s %13s %13s' program ranks 'wall s' 'MB/s' 'job s' 'MB/s' 'ratio (wall)' 'ratio (job)')"
+while IFS=, read -r p ranks _ mw mj wmb jmb rw rj; do
+  say "$(printf '  %-15s %5s %10s %9s %10s %9s %13s %13s' "$p" "$ranks" "$mw" "$wmb" "$mj" "$jmb" "$rw" "$rj")"
+done < <(tail -n +2 "$medians")
+say "load:     $(loadavg) at end"
+say "files:    $csv, $medians, $table"
+
+# The chart.
+if command -v gnuplot >/dev/null 2>&1; then
+  gnuplot <<EOF
+set terminal pngcairo size 900,520 font "sans,10"
+set output "$out/$name.png"
+set datafile separator ","
+set title "Word count, $size corpus (vocab $vocab, zipf $zipf), $np ranks: median of $repeat runs"
+set ylabel "seconds (lower is better)"
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.8 border -1
+set boxwidth 0.9
+set key top left
+set grid ytics
+set yrange [0:*]
+plot "$medians" every ::1 using 4:xtic(1) title "whole command (wall)", \
+     "" every ::1 using 5 title "job's own time"
+EOF
+  say "chart:    $out/$name.png"
+else
+  say "chart:    skipped, gnuplot is not installed (apt-get install gnuplot-nox)"
+fi
