@@ -156,13 +156,6 @@ unsigned char *part_writer_reserve(part_writer *w, size_t length) {
   return at;
 }
 
-int part_writer_write(part_writer *w, const void *data, size_t length) {
-  unsigned char *at = part_writer_reserve(w, length);
-  if (at == NULL) return MPIMR_ERR_IO;
-  memcpy(at, data, length);
-  return MPIMR_OK;
-}
-
 int part_writer_commit(part_writer *w) {
   int rc = writer_flush(w);
   if (rc == MPIMR_OK && fsync(w->fd) != 0) {

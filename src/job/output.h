@@ -35,9 +35,6 @@ typedef struct part_writer {
 /** Opens this rank's part for writing. Returns MPIMR_OK, IO (errno in w->error) or NOMEM. */
 int part_writer_open(part_writer *w, const char *dir, int rank);
 
-/** Appends bytes (buffered). Returns MPIMR_OK or MPIMR_ERR_IO. */
-int part_writer_write(part_writer *w, const void *data, size_t length);
-
 /** Room for `length` bytes in the buffer, flushing first if needed; NULL on a write error. */
 unsigned char *part_writer_reserve(part_writer *w, size_t length);
 

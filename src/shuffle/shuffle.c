@@ -160,8 +160,6 @@ const shuffle_counters *shuffle_get_counters(const shuffle *sh) { return &sh->co
 
 void shuffle_set_trace(shuffle *sh, trace *t) { sh->trace = t; }
 
-MPI_Comm shuffle_control_comm(const shuffle *sh) { return sh->control_comm; }
-
 void shuffle_wake_on_progress(shuffle *sh, mpimr_future *waiter) { sh->progress_waiter = waiter; }
 
 int shuffle_seal(shuffle *sh, mpimr_executor *ex) {

@@ -93,7 +93,4 @@ const shuffle_counters *shuffle_get_counters(const shuffle *sh);
 /** Records round spans into `t` from now on (NULL: none). */
 void shuffle_set_trace(shuffle *sh, trace *t);
 
-/** The control communicator (for collectives after the shuffle has ended). */
-MPI_Comm shuffle_control_comm(const shuffle *sh);
-
 #endif
