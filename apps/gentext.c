@@ -13,6 +13,12 @@
  * half-written FILE behind. Every rank makes the same MPI calls in the same
  * order whatever happens to it locally, so one rank's failure ends the whole
  * job instead of hanging it.
+ *
+ * With --trace, each rank records spans on an mpimr_trace (building the
+ * model, opening the file, generating and writing its blocks, closing,
+ * waiting for the other ranks, committing) and the ranks write one Chrome
+ * trace-event JSON file at the end. Tracing only reads the clock: the text
+ * is the same with or without it.
  */
 #define _FILE_OFFSET_BITS 64
 
@@ -29,6 +35,8 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "mpimr/error.h"
+#include "mpimr/trace.h"
 
 static const char program[] = "mpimr-gentext";
 
@@ -53,6 +61,7 @@ typedef struct gen_options {
   double zipf;
   uint64_t seed;
   uint64_t words_per_line;
+  const char *trace_path;
   bool help;
 } gen_options;
 
@@ -378,17 +387,70 @@ static int write_fully(int fd, const char *data, size_t length, off_t offset) {
   return 0;
 }
 
+/*
+ * The trace keeps a rank's block spans to at most this many of each kind, so
+ * that the file stays small whatever the size: up to this many blocks on a
+ * rank (1 GiB), each block gets a "generate" and a "write" span; beyond it,
+ * runs of consecutive blocks of the rank share one "generate and write" span.
+ */
+enum { TRACE_BLOCK_SPANS = 1024 };
+
+/* Records the spans of the rank's blocks as they are made; see TRACE_BLOCK_SPANS. */
+typedef struct block_spans {
+  mpimr_trace *trace;
+  uint64_t blocks_per_span;
+  uint64_t pending; /* Blocks made since the open span started. */
+  double started;
+} block_spans;
+
+static void block_spans_init(block_spans *spans, mpimr_trace *trace, uint64_t blocks, int rank, int ranks) {
+  uint64_t own = blocks > (uint64_t)rank ? (blocks - (uint64_t)rank - 1) / (uint64_t)ranks + 1 : 0;
+  *spans =
+      (block_spans){.trace = trace, .blocks_per_span = (own + TRACE_BLOCK_SPANS - 1) / TRACE_BLOCK_SPANS};
+}
+
+static void block_spans_add(block_spans *spans, double started, double generated, double written) {
+  if (spans->blocks_per_span <= 1) {
+    mpimr_trace_span(spans->trace, "generate", started, generated);
+    mpimr_trace_span(spans->trace, "write", generated, written);
+    return;
+  }
+  if (spans->pending++ == 0) spans->started = started;
+  if (spans->pending == spans->blocks_per_span) {
+    mpimr_trace_span(spans->trace, "generate and write", spans->started, written);
+    spans->pending = 0;
+  }
+}
+
+/* Closes a span that covers fewer blocks than the others (the rank's last ones). */
+static void block_spans_finish(block_spans *spans, double written) {
+  if (spans->pending > 0) mpimr_trace_span(spans->trace, "generate and write", spans->started, written);
+  spans->pending = 0;
+}
+
 /* Generates and writes this rank's blocks. Returns 0 or an errno value. */
-static int blocks_write(const gen_model *model, uint64_t size, int fd, int rank, int ranks) {
+static int blocks_write(const gen_model *model, uint64_t size, int fd, int rank, int ranks,
+                        mpimr_trace *trace) {
   char *buffer = malloc(BLOCK_BYTES + SLOT_BYTES);
   if (buffer == NULL) return ENOMEM;
   int error = 0;
   uint64_t blocks = block_count(size);
+  bool traced = mpimr_trace_enabled(trace);
+  block_spans spans;
+  block_spans_init(&spans, trace, blocks, rank, ranks);
+  double written = 0.0;
   for (uint64_t block = (uint64_t)rank; block < blocks && error == 0; block += (uint64_t)ranks) {
     size_t length = block_length(size, block);
+    double started = traced ? mpimr_trace_now() : 0.0;
     block_fill(model, block, buffer, length);
+    double generated = traced ? mpimr_trace_now() : 0.0;
     error = write_fully(fd, buffer, length, (off_t)(block * BLOCK_BYTES));
+    if (traced) {
+      written = mpimr_trace_now();
+      block_spans_add(&spans, started, generated, written);
+    }
   }
+  block_spans_finish(&spans, written);
   free(buffer);
   return error;
 }
@@ -402,7 +464,7 @@ static void print_help(void) {
       "\n"
       "SYNOPSIS\n"
       "    mpirun -np P %1$s -o FILE --size BYTES [--vocab N] [--zipf S]\n"
-      "        [--seed N] [--words-per-line N]\n"
+      "        [--seed N] [--words-per-line N] [--trace FILE]\n"
       "    %1$s --help\n"
       "\n"
       "DESCRIPTION\n"
@@ -422,6 +484,10 @@ static void print_help(void) {
       "    --seed N               Random seed, 0 to 2^64-1 (default 1).\n"
       "    --words-per-line N     Mean words per line, 1 to 1000000 (default 12);\n"
       "                           a line has 1 to 2N-1 words.\n"
+      "    --trace FILE           Also write a timeline of the run to FILE as Chrome\n"
+      "                           trace-event JSON, one track per rank, for Perfetto\n"
+      "                           or chrome://tracing (see TRACE). The text is the\n"
+      "                           same with or without it.\n"
       "    -h, --help             Print this help and exit.\n"
       "\n"
       "OUTPUT\n"
@@ -430,13 +496,23 @@ static void print_help(void) {
       "    block, the rest of the block is spaces and its last byte a newline, so\n"
       "    splitting on white space yields only vocabulary words.\n"
       "\n"
+      "TRACE\n"
+      "    Each rank's track has the spans: build model (the vocabulary and its\n"
+      "    alias table), open (naming and opening the temporary file), generate\n"
+      "    and write for each of its blocks, close, wait (until every rank has\n"
+      "    written) and commit (the rename). Beyond 1024 blocks on a rank, runs\n"
+      "    of its blocks share one \"generate and write\" span, so that the file\n"
+      "    stays small. The trace is written last, for failed runs too; if it\n"
+      "    cannot be written, the exit status is 1 (FILE is still committed).\n"
+      "\n"
       "EXIT STATUS\n"
       "    0 on success, 1 if any rank failed (each failing rank names itself, the\n"
       "    file and the error), 64 on a usage error.\n"
       "\n"
       "EXAMPLES\n"
       "    mpirun -np 4 %1$s -o words.txt --size 1G\n"
-      "    %1$s -o small.txt --size 10M --vocab 1000 --zipf 1.2 --seed 7\n",
+      "    %1$s -o small.txt --size 10M --vocab 1000 --zipf 1.2 --seed 7\n"
+      "    mpirun -np 4 %1$s -o words.txt --size 256M --trace gentext-trace.json\n",
       program);
 }
 
@@ -446,6 +522,7 @@ enum option_id {
   OPT_ZIPF,
   OPT_SEED,
   OPT_WORDS_PER_LINE,
+  OPT_TRACE,
 };
 
 static const char *option_name(int id) {
@@ -455,6 +532,7 @@ static const char *option_name(int id) {
     case OPT_VOCAB: return "--vocab";
     case OPT_ZIPF: return "--zipf";
     case OPT_SEED: return "--seed";
+    case OPT_TRACE: return "--trace";
     default: return "--words-per-line";
   }
 }
@@ -473,6 +551,10 @@ static int option_value(int id, const char *value, gen_options *options, int ran
     case OPT_SEED: bad = cli_parse_u64(value, 0, UINT64_MAX, &options->seed); break;
     case OPT_WORDS_PER_LINE:
       bad = cli_parse_u64(value, 1, WORDS_PER_LINE_MAX, &options->words_per_line);
+      break;
+    case OPT_TRACE:
+      options->trace_path = value;
+      bad = value[0] == '\0';
       break;
     default: break;
   }
@@ -495,6 +577,7 @@ static int options_parse(int argc, char **argv, gen_options *options, int rank) 
       {"zipf", required_argument, NULL, OPT_ZIPF},
       {"seed", required_argument, NULL, OPT_SEED},
       {"words-per-line", required_argument, NULL, OPT_WORDS_PER_LINE},
+      {"trace", required_argument, NULL, OPT_TRACE},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0}};
   *options = (gen_options){.vocab = 100000, .zipf = 1.0, .seed = 1, .words_per_line = 12};
@@ -575,17 +658,20 @@ static int file_open(const char *path, int rank, int *fd) {
 }
 
 /* Writes this rank's blocks to the open file and closes it. */
-static bool file_write(const gen_model *model, uint64_t size, int fd, const char *path, int rank, int ranks) {
+static bool file_write(const gen_model *model, uint64_t size, int fd, const char *path, int rank, int ranks,
+                       mpimr_trace *trace) {
   bool ok = true;
-  int error = blocks_write(model, size, fd, rank, ranks);
+  int error = blocks_write(model, size, fd, rank, ranks, trace);
   if (error != 0) {
     report_error(rank, "cannot write", path, error);
     ok = false;
   }
+  double closing = mpimr_trace_now();
   if (close(fd) != 0 && ok) {
     report_error(rank, "cannot write", path, errno);
     ok = false;
   }
+  mpimr_trace_span(trace, "close", closing, mpimr_trace_now());
   return ok;
 }
 
@@ -608,9 +694,11 @@ static bool file_commit(const char *temporary, const char *output, bool failed, 
 }
 
 /* Every rank runs this same sequence of collectives, whatever fails. */
-static int run(const gen_options *options, int rank, int ranks) {
+static int run(const gen_options *options, int rank, int ranks, mpimr_trace *trace) {
   gen_model model = {0};
+  double started = mpimr_trace_now();
   bool failed = model_build(&model, options) != 0;
+  mpimr_trace_span(trace, "build model", started, mpimr_trace_now());
   if (failed) {
     fprintf(stderr, "%s: rank %d: out of memory for %llu words\n", program, rank,
             (unsigned long long)options->vocab);
@@ -619,6 +707,7 @@ static int run(const gen_options *options, int rank, int ranks) {
     model_free(&model);
     return 1;
   }
+  started = mpimr_trace_now();
   char *temporary = temporary_name(options->output);
   int fd = -1;
   if (temporary == NULL) fprintf(stderr, "%s: rank %d: out of memory\n", program, rank);
@@ -627,12 +716,45 @@ static int run(const gen_options *options, int rank, int ranks) {
     model_free(&model);
     return 1;
   }
-  failed =
-      file_open(temporary, rank, &fd) != 0 || !file_write(&model, options->size, fd, temporary, rank, ranks);
-  bool committed = file_commit(temporary, options->output, any_rank(failed), rank);
+  failed = file_open(temporary, rank, &fd) != 0;
+  mpimr_trace_span(trace, "open", started, mpimr_trace_now());
+  failed = failed || !file_write(&model, options->size, fd, temporary, rank, ranks, trace);
+  started = mpimr_trace_now();
+  failed = any_rank(failed);
+  double agreed = mpimr_trace_now();
+  mpimr_trace_span(trace, "wait", started, agreed);
+  bool committed = file_commit(temporary, options->output, failed, rank);
+  mpimr_trace_span(trace, "commit", agreed, mpimr_trace_now());
   free(temporary);
   model_free(&model);
   return committed ? 0 : 1;
+}
+
+/*
+ * Runs with a trace when --trace asks for one. The ranks line up at a
+ * barrier before they create it, so that their tracks start together; the
+ * trace is written after the run, for failed runs too (it shows where they
+ * stopped).
+ */
+static int run_traced(const gen_options *options, int rank, int ranks) {
+  bool tracing = options->trace_path != NULL;
+  if (tracing) MPI_Barrier(MPI_COMM_WORLD);
+  mpimr_trace *trace = NULL;
+  int failed = mpimr_trace_create(&trace, program, tracing) != MPIMR_OK;
+  if (failed) fprintf(stderr, "%s: rank %d: out of memory for the trace\n", program, rank);
+  if (any_rank(failed)) {
+    mpimr_trace_free(trace);
+    return 1;
+  }
+  int status = run(options, rank, ranks, trace);
+  char message[1024];
+  if (mpimr_trace_write(trace, MPI_COMM_WORLD, options->trace_path, message, sizeof message) != MPIMR_OK) {
+    /* Every rank has the same message; one says it. */
+    if (rank == 0) fprintf(stderr, "%s: %s\n", program, message);
+    status = 1;
+  }
+  mpimr_trace_free(trace);
+  return status;
 }
 
 int main(int argc, char **argv) {
@@ -647,7 +769,7 @@ int main(int argc, char **argv) {
   } else if (options.help) {
     if (rank == 0) print_help();
   } else {
-    status = run(&options, rank, ranks);
+    status = run_traced(&options, rank, ranks);
   }
   MPI_Finalize();
   return status;

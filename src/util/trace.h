@@ -1,12 +1,20 @@
 /*
- * util/trace.h — a timeline of one job for Perfetto / chrome://tracing.
+ * util/trace.h — a timeline per rank for Perfetto / chrome://tracing.
  *
- * Each rank records spans (map slices, waits for a free send buffer, each
- * round's header and data exchange, folding received rounds, reduce,
- * output) into its own growable array; at the end rank 0 gathers them and
- * writes one Chrome trace-event JSON file with a track per rank. Recording
- * is one branch when tracing is off. Times are seconds from the rank's own
- * job start (the ranks start together, at the job's first collective).
+ * Each rank records spans into its own growable array; at the end rank 0
+ * gathers them and writes one Chrome trace-event JSON file with a track per
+ * rank. Two kinds of span share the one recorder and the one writer:
+ *
+ *  - the job's own (map slices, waits for a free send buffer, each round's
+ *    header and data exchange, folding received rounds, reduce, output),
+ *    recorded by kind with trace_span(): one branch when tracing is off;
+ *  - named spans (TRACE_NAMED), recorded with trace_span_named() for the
+ *    public mpimr_trace API. Names are copied once into the trace's name
+ *    table, and a span holds the name's offset in it, so spans stay small and
+ *    each distinct name crosses the gather once.
+ *
+ * Times are seconds from the rank's own origin (for a job, its start; the
+ * ranks start together, at the job's first collective).
  */
 #ifndef MPIMR_UTIL_TRACE_H
 #define MPIMR_UTIL_TRACE_H
@@ -24,6 +32,7 @@ typedef enum trace_kind {
   TRACE_SHUFFLE_TAIL,
   TRACE_REDUCE,
   TRACE_OUTPUT,
+  TRACE_NAMED, /**< A span named by the caller (trace_span_named()). */
   TRACE_KIND_COUNT
 } trace_kind;
 
@@ -31,8 +40,23 @@ typedef struct trace_event {
   double start;
   double end;
   uint32_t kind;
-  uint32_t round; /**< The shuffle round, where the span has one. */
+  /** The shuffle round, for round spans; the name's offset in the name table, for TRACE_NAMED. */
+  uint32_t round;
 } trace_event;
+
+/**
+ * The distinct names of named spans, interned: `text` holds them back to
+ * back, each with its terminating NUL; `slots` is an open-addressing hash
+ * table of offsets into `text` (plus one; zero marks a free slot).
+ */
+typedef struct trace_names {
+  char *text;
+  size_t length;
+  size_t capacity;
+  uint32_t *slots;
+  size_t slot_count; /**< A power of two, or zero before the first name. */
+  size_t used;       /**< Distinct names held. */
+} trace_names;
 
 typedef struct trace {
   trace_event *events;
@@ -40,13 +64,18 @@ typedef struct trace {
   size_t capacity;
   double origin;
   int enabled;
-  int dropped; /**< Set if an allocation failed and events were lost. */
+  int dropped;       /**< Set if an allocation failed and events were lost. */
+  trace_names names; /**< Names of TRACE_NAMED spans. */
+  char *label;       /**< The timeline's process name; NULL means "mpimr job". */
 } trace;
 
 /** Starts an empty trace; `origin` is the job's start on this rank. */
 void trace_init(trace *t, int enabled, double origin);
 
 void trace_destroy(trace *t);
+
+/** Names the timeline (copied; shown as the process name). Returns 0, or -1 if out of memory. */
+int trace_set_label(trace *t, const char *label);
 
 /** Records one span (absolute times from clock_now()). */
 void trace_span_slow(trace *t, trace_kind kind, double start, double end, uint64_t round);
@@ -55,10 +84,14 @@ static inline void trace_span(trace *t, trace_kind kind, double start, double en
   if (t->enabled) trace_span_slow(t, kind, start, end, round);
 }
 
+/** Records a span called `name` (copied, at most once per distinct name). */
+void trace_span_named(trace *t, const char *name, double start, double end);
+
 /**
  * Collective over `comm`: gathers every rank's events and has rank 0 write
- * them to `path`. Returns the same status on every rank; on failure
- * `message` says why (on rank 0).
+ * them to `path`, first under a temporary name that is renamed into place
+ * once complete. Returns the same status on every rank; on failure
+ * `message` says why, naming the path and the cause, on every rank.
  */
 int trace_write(const trace *t, MPI_Comm comm, const char *path, char *message, size_t message_size);
 
