@@ -8,11 +8,15 @@
  * reducer instead, which exercises grouping).
  */
 #include <getopt.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 #include "mpimr/mpimr.h"
 
 static const char *const PROGRAM = "mpimr-wordcount";
@@ -46,8 +50,15 @@ static void print_help(void) {
       "        --round-size SIZE     bytes a rank sends per shuffle round (default 4M;\n"
       "                              4K..1G; suffixes K, M, G)\n"
       "        --rounds-in-flight N  shuffle rounds outstanding at once (default 2; 1..8)\n"
-      "        --combine-size SIZE   map-side combining table before it is sent\n"
-      "                              (default: the round size; 4K..1G)\n"
+      "        --transport T         how a round's bytes travel: auto (default; the\n"
+      "                              library's choice, pairwise today), alltoallv (one\n"
+      "                              MPI_Ialltoallv per round) or pairwise (MPI_Isend/\n"
+      "                              MPI_Irecv with only the ranks that have bytes)\n"
+      "        --peer-window N       pairwise: sends, and receives, outstanding at once\n"
+      "                              (default 8; 1..1048576)\n"
+      "        --combine-size SIZE   memory the map-side counting table may take\n"
+      "                              before it is sent (default 64M; 4K..1G); words\n"
+      "                              this rank counts itself never wait there\n"
       "        --read-size SIZE      input bytes mapped per slice (default 256K; 4K..1G)\n"
       "        --pin MODE            core binding: auto (default: keep mpirun's binding,\n"
       "                              else one core per rank unless oversubscribed),\n"
@@ -69,24 +80,56 @@ static void print_help(void) {
       "    cat counts/part-* | sort -t$'\\t' -k2,2nr | head\n");
 }
 
-/* Non-zero for the six ASCII whitespace bytes. */
-static const unsigned char is_space[256] = {
-    [' '] = 1, ['\t'] = 1, ['\n'] = 1, ['\v'] = 1, ['\f'] = 1, ['\r'] = 1};
+/* One bit per byte of p[0, 64), set for whitespace: space, or \t..\r (9..13). */
+static inline uint64_t space_mask64(const unsigned char *p) {
+#ifdef __SSE2__
+  const __m128i space = _mm_set1_epi8(' '), tab = _mm_set1_epi8('\t'), four = _mm_set1_epi8(4);
+  uint64_t mask = 0;
+  for (int i = 0; i < 4; i++) {
+    __m128i bytes = _mm_loadu_si128((const __m128i *)(const void *)(p + 16 * i));
+    __m128i offset = _mm_sub_epi8(bytes, tab); /* 0..4 exactly for \t..\r, as unsigned bytes */
+    __m128i control = _mm_cmpeq_epi8(_mm_min_epu8(offset, four), offset);
+    __m128i blank = _mm_or_si128(control, _mm_cmpeq_epi8(bytes, space));
+    mask |= (uint64_t)(uint16_t)_mm_movemask_epi8(blank) << (16 * i);
+  }
+  return mask;
+#else
+  uint64_t mask = 0;
+  for (int i = 0; i < 64; i++) mask |= (uint64_t)(p[i] == ' ' || (p[i] >= '\t' && p[i] <= '\r')) << i;
+  return mask;
+#endif
+}
 
-static int map_words(void *user, const void *record, size_t length, mpimr_emitter *out) {
+/* The map function: every word of a block of lines, emitted with a count of one. The block is
+ * scanned 64 bytes at a time as a whitespace bitmap (reading into the library's padding after
+ * it, whose bits are forced to whitespace), and words are found with count-trailing-zeros. */
+static int map_words(void *user, const void *block, size_t length, mpimr_emitter *out) {
   (void)user;
-  const unsigned char *p = record, *end = p + length;
+  const unsigned char *data = block;
   unsigned char one[8];
   mpimr_put_u64(one, 1);
-  while (p < end) {
-    while (p < end && is_space[*p]) p++;
-    const unsigned char *word = p;
-    while (p < end && !is_space[*p]) p++;
-    if (p > word) {
-      int rc = mpimr_emit(out, word, (size_t)(p - word), one, sizeof one);
-      if (rc != MPIMR_OK) return rc;
+  size_t word_start = 0;
+  int in_word = 0;
+  for (size_t base = 0; base < length; base += 64) {
+    uint64_t spaces = space_mask64(data + base);
+    if (length - base < 64) spaces |= ~0ull << (length - base);
+    uint64_t pending = in_word ? spaces : ~spaces; /* the next boundary to look for */
+    while (pending != 0) {
+      size_t at = base + (size_t)__builtin_ctzll(pending);
+      if (in_word) {
+        int rc = mpimr_emit(out, data + word_start, at - word_start, one, sizeof one);
+        if (rc != MPIMR_OK) return rc;
+        in_word = 0;
+        pending = ~spaces & (~0ull << (at - base)); /* the next word's first byte */
+      } else {
+        word_start = at;
+        in_word = 1;
+        pending = spaces & (~0ull << (at - base)); /* the byte after the word */
+      }
     }
   }
+  /* A block ends with whitespace or at the end of the file: a word still open ends here. */
+  if (in_word) return mpimr_emit(out, data + word_start, length - word_start, one, sizeof one);
   return 0;
 }
 
@@ -113,7 +156,9 @@ enum option_ids {
   OPT_PIN,
   OPT_STATS,
   OPT_COMBINE_SIZE,
-  OPT_TRACE
+  OPT_TRACE,
+  OPT_TRANSPORT,
+  OPT_PEER_WINDOW
 };
 
 typedef struct options {
@@ -137,12 +182,14 @@ static int parse_options(int argc, char **argv, int rank, options *o) {
       {"stats", required_argument, NULL, OPT_STATS},
       {"combine-size", required_argument, NULL, OPT_COMBINE_SIZE},
       {"trace", required_argument, NULL, OPT_TRACE},
+      {"transport", required_argument, NULL, OPT_TRANSPORT},
+      {"peer-window", required_argument, NULL, OPT_PEER_WINDOW},
       {"quiet", no_argument, NULL, 'q'},
       {"verbose", no_argument, NULL, 'v'},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0}};
   mpimr_job_config_init(&o->job);
-  o->job.map_record = map_words;
+  o->job.map_block = map_words;
   o->job.combine = mpimr_combine_sum_u64;
   o->job.format_value = mpimr_format_u64;
   opterr = 0;
@@ -207,6 +254,19 @@ static int parse_options(int argc, char **argv, int rank, options *o) {
         o->job.combine_bytes = (size_t)size;
         break;
       case OPT_TRACE: o->job.trace_path = optarg; break;
+      case OPT_TRANSPORT:
+        if (mpimr_transport_parse(optarg, &o->job.transport) != MPIMR_OK) {
+          cli_usage_error(rank, PROGRAM, "--transport must be auto, alltoallv or pairwise, not '%s'", optarg);
+          return CLI_EXIT_USAGE;
+        }
+        break;
+      case OPT_PEER_WINDOW:
+        if (cli_parse_int(optarg, 1, 1 << 20, &o->job.peer_window) != 0) {
+          cli_usage_error(rank, PROGRAM, "--peer-window must be an integer from 1 to 1048576, not '%s'",
+                          optarg);
+          return CLI_EXIT_USAGE;
+        }
+        break;
       case ':':
         cli_usage_error(rank, PROGRAM, "option '%s' needs a value", argv[optind - 1]);
         return CLI_EXIT_USAGE;

@@ -139,7 +139,7 @@ programs+=(serial)
 run() {
   local program=$1; shift
   local t0 t1 line
-  spilled=0
+  spilled=0 rss="" final_table="" map_table="" buffers=""
   case $program in
     mpimr)
       rm -f "$work/stats.json"
@@ -149,11 +149,17 @@ run() {
         >"$work/out.txt" 2>&1 || { cat "$work/out.txt" >&2; die "mpimr-wordcount failed"; }
       t1=$EPOCHREALTIME
       # One rank per line: sum the pairs and keys, take the slowest rank's time.
-      read -r words distinct job < <(awk '
-        { if (match($0, /"pairs_emitted": *[0-9]+/)) { s = substr($0, RSTART, RLENGTH); sub(/.*: */, "", s); w += s }
-          if (match($0, /"keys_reduced": *[0-9]+/)) { s = substr($0, RSTART, RLENGTH); sub(/.*: */, "", s); d += s }
-          if (match($0, /"time_total": *[0-9.eE+-]+/)) { s = substr($0, RSTART, RLENGTH); sub(/.*: */, "", s); if (s + 0 > t) t = s + 0 } }
-        END { printf "%.0f %.0f %.6f\n", w, d, t }' "$work/stats.json")
+      # Memory: the largest rank's peak RSS, reduce-side (final) table, map-side table and buffers.
+      read -r words distinct job rss final_table map_table buffers < <(awk '
+        function num(name,   s) {
+          if (!match($0, "\"" name "\": *[0-9.eE+-]+")) return -1
+          s = substr($0, RSTART, RLENGTH); sub(/.*: */, "", s); return s + 0
+        }
+        function most(name, old,   v) { v = num(name); return v > old ? v : old }
+        /"rank"/ { w += num("pairs_emitted"); d += num("keys_reduced"); t = most("time_total", t)
+                   r = most("peak_rss_bytes", r); f = most("reduce_table_bytes", f)
+                   m = most("map_table_bytes", m); b = most("buffer_bytes", b) }
+        END { printf "%.0f %.0f %.6f %.1f %.1f %.1f %.1f\n", w, d, t, r / 1e6, f / 1e6, m / 1e6, b / 1e6 }' "$work/stats.json")
       ;;
     mrmpi|mrmpi+compress)
       local flags=(--memsize "$memsize")
@@ -207,7 +213,7 @@ rm -rf "$work/mpimr-out" "$work"/serial.* "$work/mpimr.sorted"
 
 # The counted rounds, in alternation.
 csv=$out/$name.csv
-echo "round,program,np,bytes,wall_s,job_s,words,distinct,load1,spilled_bytes" >"$csv"
+echo "round,program,np,bytes,wall_s,job_s,words,distinct,load1,spilled_bytes,peak_rss_mb,final_table_mb,map_table_mb,round_buffers_mb" >"$csv"
 say ""
 say "runs (wall s / job s):"
 for ((r = 1; r <= repeat; r++)); do
@@ -221,7 +227,8 @@ for ((r = 1; r <= repeat; r++)); do
     check "$p"
     ranks=$np
     [ "$p" = serial ] && ranks=1
-    echo "$r,$p,$ranks,$bytes,$wall,$job,$words,$distinct,$load1,$spilled" >>"$csv"
+    echo "$r,$p,$ranks,$bytes,$wall,$job,$words,$distinct,$load1,$spilled,$rss,$final_table,$map_table,$buffers" >>"$csv"
+    [ "$p" = mpimr ] && mpimr_memory=($rss $final_table $map_table $buffers)
     row+=" $p $(printf '%.2f/%.2f' "$wall" "$job")"
   done
   say "$row (load $(loadavg))"
@@ -253,6 +260,10 @@ say "$(printf '  %-15s %5s %10s %9s %10s %9s %13s %13s' program ranks 'wall s' '
 while IFS=, read -r p ranks _ mw mj wmb jmb rw rj; do
   say "$(printf '  %-15s %5s %10s %9s %10s %9s %13s %13s' "$p" "$ranks" "$mw" "$wmb" "$mj" "$jmb" "$rw" "$rj")"
 done < <(tail -n +2 "$medians")
+say ""
+say "mpimr memory (largest rank, last round; MB = 10^6 bytes): peak RSS ${mpimr_memory[0]} MB;"
+say "  reduce-side (final) table ${mpimr_memory[1]} MB, map-side table ${mpimr_memory[2]} MB, round buffers ${mpimr_memory[3]} MB;"
+say "  bound 2 x (final table + round buffers) = $(awk -v f="${mpimr_memory[1]}" -v b="${mpimr_memory[3]}" 'BEGIN { printf "%.1f", 2 * (f + b) }') MB"
 say "load:     $(loadavg) at end"
 say "files:    $csv, $medians, $table"
 

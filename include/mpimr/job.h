@@ -45,6 +45,20 @@ typedef struct mpimr_job mpimr_job;
 /** Called once per input record (the record excludes its '\n' and a '\r' before it). */
 typedef int (*mpimr_map_record_fn)(void *user, const void *record, size_t record_len, mpimr_emitter *out);
 
+/** Readable bytes a block handed to a mpimr_map_block_fn is followed by (their content is unspecified). */
+#define MPIMR_BLOCK_PADDING 64
+
+/**
+ * Called with many whole records at once, for map functions that do not
+ * care where records end (word count, grep, byte statistics): `block` holds
+ * `length` bytes of consecutive records, each ended by its '\n' (the last
+ * record of a file may have none), with any '\r' kept. A record is never
+ * split between blocks, and MPIMR_BLOCK_PADDING readable bytes follow the
+ * block, so vector code may read past its end (and must ignore what it
+ * finds there).
+ */
+typedef int (*mpimr_map_block_fn)(void *user, const void *block, size_t length, mpimr_emitter *out);
+
 /** Called once per index of an integer-range input. */
 typedef int (*mpimr_map_index_fn)(void *user, uint64_t index, mpimr_emitter *out);
 
@@ -99,6 +113,31 @@ typedef enum mpimr_output_format {
 } mpimr_output_format;
 
 /**
+ * How a shuffle round's bytes travel between ranks. The size headers that
+ * start every round always go by one MPI_Ialltoall; the transport moves the
+ * bytes themselves. Every rank of a job must use the same.
+ */
+typedef enum mpimr_transport {
+  /** The library's choice, the same on every rank: currently MPIMR_TRANSPORT_PAIRWISE. */
+  MPIMR_TRANSPORT_AUTO = 0,
+  /** One MPI_Ialltoallv per round over all ranks. */
+  MPIMR_TRANSPORT_ALLTOALLV = 1,
+  /**
+   * MPI_Isend / MPI_Irecv with only the ranks a round has bytes for or from,
+   * at most `peer_window` sends and as many receives outstanding at once;
+   * rank r sends to r+1, r+2, ... and receives from r-1, r-2, ... (mod P),
+   * so the traffic spreads over the peers. Its own bytes are copied.
+   */
+  MPIMR_TRANSPORT_PAIRWISE = 2
+} mpimr_transport;
+
+/** "auto", "alltoallv" or "pairwise" (static text; "unknown transport" for other values). */
+MPIMR_API const char *mpimr_transport_name(mpimr_transport transport);
+
+/** Parses "auto", "alltoallv" or "pairwise". Returns MPIMR_OK or MPIMR_ERR_INVAL. */
+MPIMR_API int mpimr_transport_parse(const char *text, mpimr_transport *transport);
+
+/**
  * Everything a job needs. Initialise with mpimr_job_config_init(), then set
  * one map function with its input, and whatever else you need. Pointers are
  * borrowed: they must stay valid until mpimr_job_free().
@@ -106,8 +145,9 @@ typedef enum mpimr_output_format {
 typedef struct mpimr_job_config {
   void *user; /**< Passed to every callback. */
 
-  /* Input: either files (map_record) or an integer range (map_index). */
+  /* Input: files (map_record, or map_block for blocks of records) or an integer range (map_index). */
   mpimr_map_record_fn map_record;
+  mpimr_map_block_fn map_block;
   const char *const *inputs; /**< Files and directories (read recursively, in name order). */
   int input_count;
   mpimr_map_index_fn map_index;
@@ -124,14 +164,23 @@ typedef struct mpimr_job_config {
   mpimr_format_fn format_value; /**< Text format only; default writes the value bytes as they are. */
 
   /* Tuning. */
-  size_t round_bytes;   /**< Bytes a rank sends per shuffle round (default 4 MiB). */
-  int rounds_in_flight; /**< Shuffle rounds outstanding at once, 1..8 (default 2). */
+  size_t round_bytes;        /**< Bytes a rank sends per shuffle round (default 4 MiB). */
+  int rounds_in_flight;      /**< Shuffle rounds outstanding at once, 1..8 (default 2). */
+  mpimr_transport transport; /**< How rounds' bytes travel (default MPIMR_TRANSPORT_AUTO). */
+  /**
+   * With MPIMR_TRANSPORT_PAIRWISE: sends, and separately receives, outstanding
+   * at once over all rounds in flight (default 0: 8; at least 1). A wider
+   * window overlaps more messages; a narrower one keeps fewer peers busy at
+   * a time. Ignored by the other transports.
+   */
+  int peer_window;
   /**
    * With a combiner: bytes the map-side combining table may hold before it
-   * is sent (default 0: the round size; at most 1 GiB; a value below
-   * round_bytes counts as round_bytes). A larger table combines
-   * more, so fewer pairs cross the shuffle; the round that carries it grows
-   * to fit.
+   * is sent (default 64 MiB; at most 1 GiB; a value below round_bytes counts
+   * as round_bytes). Pairs whose key this rank reduces itself skip the
+   * table and the shuffle. A larger table combines more, so fewer pairs
+   * cross the shuffle; the round that carries it grows to fit. A smaller
+   * one sends earlier, overlapping the shuffle with map work.
    */
   size_t combine_bytes;
   size_t read_bytes;  /**< Input read buffer per slice of map work (default 256 KiB). */
@@ -149,13 +198,13 @@ typedef struct mpimr_job_config {
 /** Per-rank figures of one job. Times are seconds of wall clock. */
 typedef struct mpimr_job_stats {
   double time_total;
-  double time_map;       /**< Reading and mapping (shuffle rounds overlap it). */
-  double time_shuffle;   /**< From the end of map until the last round completed. */
-  double time_reduce;    /**< Grouping, sorting and reducing. */
-  double time_output;    /**< Writing and committing the part file. */
-  double time_send_wait; /**< Map work stalled waiting for a free send buffer. */
-  uint64_t input_bytes;  /**< Input bytes this rank mapped. */
-  uint64_t input_records;
+  double time_map;        /**< Reading and mapping (shuffle rounds overlap it). */
+  double time_shuffle;    /**< From the end of map until the last round completed. */
+  double time_reduce;     /**< Grouping, sorting and reducing. */
+  double time_output;     /**< Writing and committing the part file. */
+  double time_send_wait;  /**< Map work stalled waiting for a free send buffer. */
+  uint64_t input_bytes;   /**< Input bytes this rank mapped. */
+  uint64_t input_records; /**< Records mapped (blocks of records, with map_block). */
   uint64_t pairs_emitted; /**< Pairs emitted by map. */
   uint64_t bytes_emitted; /**< Key + value bytes emitted by map. */
   uint64_t pairs_sent;    /**< Pairs sent after map-side combining (self included). */
@@ -165,7 +214,11 @@ typedef struct mpimr_job_stats {
   uint64_t rounds;       /**< Shuffle rounds taken part in. */
   uint64_t keys_reduced; /**< Distinct keys on this rank. */
   uint64_t pairs_output;
-  uint64_t bytes_output; /**< Bytes written to this rank's part file. */
+  uint64_t bytes_output;       /**< Bytes written to this rank's part file. */
+  uint64_t map_table_bytes;    /**< Memory of the map-side combining table at its largest. */
+  uint64_t reduce_table_bytes; /**< Memory of the reduce-side combining table at the end (the result). */
+  uint64_t buffer_bytes;       /**< Memory of the shuffle's round buffers at their largest. */
+  uint64_t peak_rss_bytes;     /**< The process's peak resident size when the job ended (getrusage). */
 } mpimr_job_stats;
 
 /** Fills `config` with the defaults and no callbacks. */

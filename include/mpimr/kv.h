@@ -57,17 +57,26 @@ MPIMR_API size_t mpimr_values_count(const mpimr_values *values);
 
 /** Writes `v` as 8 little-endian bytes at `out`. */
 static inline void mpimr_put_u64(void *out, uint64_t v) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  memcpy(out, &v, 8);
+#else
   unsigned char b[8];
   for (int i = 0; i < 8; i++) b[i] = (unsigned char)(v >> (8 * i));
   memcpy(out, b, 8);
+#endif
 }
 
 /** Reads 8 little-endian bytes at `in`. */
 static inline uint64_t mpimr_get_u64(const void *in) {
+  uint64_t v;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  memcpy(&v, in, 8);
+#else
   unsigned char b[8];
   memcpy(b, in, 8);
-  uint64_t v = 0;
+  v = 0;
   for (int i = 7; i >= 0; i--) v = (v << 8) | b[i];
+#endif
   return v;
 }
 

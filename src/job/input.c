@@ -209,8 +209,9 @@ int record_reader_open(record_reader *r, const char *path, uint64_t start, uint6
   r->skip_first = start > 0;
   r->read_offset = r->window_offset = start > 0 ? start - 1 : 0;
   r->capacity = buffer_bytes < 64 ? 64 : buffer_bytes;
-  r->buffer = malloc(r->capacity);
+  r->buffer = malloc(r->capacity + RECORD_READER_PADDING);
   if (r->buffer == NULL) return MPIMR_ERR_NOMEM;
+  memset(r->buffer, 0, RECORD_READER_PADDING);
   r->fd = open(path, O_RDONLY | O_CLOEXEC);
   if (r->fd < 0) {
     r->error = errno;
@@ -229,7 +230,7 @@ static int reader_fill(record_reader *r) {
     r->head = 0;
   }
   if (r->tail == r->capacity) {
-    unsigned char *grown = realloc(r->buffer, r->capacity * 2);
+    unsigned char *grown = realloc(r->buffer, r->capacity * 2 + RECORD_READER_PADDING);
     if (grown == NULL) return MPIMR_ERR_NOMEM;
     r->buffer = grown;
     r->capacity *= 2;
@@ -244,6 +245,7 @@ static int reader_fill(record_reader *r) {
     if (n == 0) r->eof = 1;
     r->tail += (size_t)n;
     r->read_offset += (uint64_t)n;
+    memset(r->buffer + r->tail, 0, RECORD_READER_PADDING);
     return MPIMR_OK;
   }
 }
@@ -275,6 +277,61 @@ int record_reader_next(record_reader *r, const unsigned char **record, size_t *l
     if (newline && record_length > 0 && start[record_length - 1] == '\r') record_length--;
     *record = start;
     *length = record_length;
+    return 1;
+  }
+}
+
+int record_reader_next_block(record_reader *r, const unsigned char **block, size_t *length,
+                             uint64_t *consumed) {
+  if (r->skip_first) {
+    /* Drop the record that began in the previous range: up to and including its '\n'. */
+    for (;;) {
+      unsigned char *newline = memchr(r->buffer + r->head, '\n', r->tail - r->head);
+      if (newline != NULL) {
+        r->head = (size_t)(newline - r->buffer) + 1;
+        break;
+      }
+      r->head = r->tail;
+      if (r->eof) break;
+      int rc = reader_fill(r);
+      if (rc != MPIMR_OK) return rc;
+    }
+    r->skip_first = 0;
+  }
+  for (;;) {
+    if (r->window_offset + r->head >= r->end) return 0;
+    if (r->head == r->tail) {
+      if (r->eof) return 0;
+      int rc = reader_fill(r);
+      if (rc != MPIMR_OK) return rc;
+      continue;
+    }
+    /* The block ends at the '\n' of its last whole record. A record is ours if it starts before
+     * `end`, so the last one ends at the first '\n' at or after offset end - 1; before that, any
+     * '\n' will do, the last in the buffer giving the largest block. */
+    const unsigned char *cut = NULL;
+    uint64_t last_start = r->end - 1;
+    if (last_start < r->window_offset + r->tail) {
+      size_t from =
+          last_start > r->window_offset + r->head ? (size_t)(last_start - r->window_offset) : r->head;
+      cut = memchr(r->buffer + from, '\n', r->tail - from);
+    } else {
+      cut = memrchr(r->buffer + r->head, '\n', r->tail - r->head);
+    }
+    size_t stop;
+    if (cut != NULL) {
+      stop = (size_t)(cut - r->buffer) + 1;
+    } else if (r->eof) {
+      stop = r->tail; /* the file's last record, without a '\n' */
+    } else {
+      int rc = reader_fill(r); /* a record longer than what the buffer holds: read on */
+      if (rc != MPIMR_OK) return rc;
+      continue;
+    }
+    *block = r->buffer + r->head;
+    *length = stop - r->head;
+    if (consumed) *consumed += *length;
+    r->head = stop;
     return 1;
   }
 }

@@ -56,6 +56,9 @@ typedef struct input_piece {
  */
 size_t input_split(const input_list *list, int rank, int nranks, input_piece *pieces);
 
+/** Readable bytes after the end of what the reader has read (zeros; for vector code). */
+#define RECORD_READER_PADDING 64
+
 /** Reads the records of one piece. */
 typedef struct record_reader {
   int fd;
@@ -86,6 +89,17 @@ int record_reader_open(record_reader *r, const char *path, uint64_t start, uint6
  * `consumed` (if not NULL) is increased by the bytes the record took.
  */
 int record_reader_next(record_reader *r, const unsigned char **record, size_t *length, uint64_t *consumed);
+
+/**
+ * Finds the next block of whole records: the most the buffer holds, each
+ * record with its '\n' (the file's last may have none) and any '\r'. Returns
+ * 1 with the block in *block and *length, valid until the next call and
+ * followed by RECORD_READER_PADDING readable bytes; 0 at the end of the
+ * piece; or a negative status as record_reader_next(). Do not mix the two
+ * on one reader.
+ */
+int record_reader_next_block(record_reader *r, const unsigned char **block, size_t *length,
+                             uint64_t *consumed);
 
 void record_reader_close(record_reader *r);
 

@@ -8,10 +8,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "job/job_internal.h"
 #include "job/output.h"
 #include "kv/codec.h"
+#include "kv/hash.h"
 #include "kv/values.h"
 #include "mpimr/error.h"
 #include "util/clock.h"
@@ -20,7 +22,7 @@ enum {
   DEFAULT_ROUND_BYTES = 4 << 20,
   DEFAULT_ROUNDS_IN_FLIGHT = 2,
   DEFAULT_READ_BYTES = 256 << 10,
-  DEFAULT_COMBINE_BYTES = 0, /* = the round size */
+  DEFAULT_COMBINE_BYTES = 64 << 20,
   INDICES_PER_SLICE = 4096,
   MAX_ROUNDS_IN_FLIGHT = 8
 };
@@ -65,15 +67,16 @@ static int agree(mpimr_job *job, int status) {
 }
 
 static int validate_config(const mpimr_job_config *c, char *why, size_t why_size) {
-  if ((c->map_record == NULL) == (c->map_index == NULL)) {
-    snprintf(why, why_size, "exactly one of map_record and map_index must be set");
+  int file_input = c->map_record != NULL || c->map_block != NULL;
+  if ((c->map_record != NULL) + (c->map_block != NULL) + (c->map_index != NULL) != 1) {
+    snprintf(why, why_size, "exactly one of map_record, map_block and map_index must be set");
     return MPIMR_ERR_INVAL;
   }
-  if (c->map_record && (c->input_count < 1 || c->inputs == NULL)) {
+  if (file_input && (c->input_count < 1 || c->inputs == NULL)) {
     snprintf(why, why_size, "no input files were given");
     return MPIMR_ERR_INVAL;
   }
-  for (int i = 0; c->map_record && i < c->input_count; i++)
+  for (int i = 0; file_input && i < c->input_count; i++)
     if (c->inputs[i] == NULL || c->inputs[i][0] == '\0') {
       snprintf(why, why_size, "input %d is empty", i);
       return MPIMR_ERR_INVAL;
@@ -98,6 +101,15 @@ static int validate_config(const mpimr_job_config *c, char *why, size_t why_size
   if (c->rounds_in_flight < 1 || c->rounds_in_flight > MAX_ROUNDS_IN_FLIGHT) {
     snprintf(why, why_size, "rounds in flight %d is outside [1, %d]", c->rounds_in_flight,
              MAX_ROUNDS_IN_FLIGHT);
+    return MPIMR_ERR_INVAL;
+  }
+  if (c->transport != MPIMR_TRANSPORT_AUTO && c->transport != MPIMR_TRANSPORT_ALLTOALLV &&
+      c->transport != MPIMR_TRANSPORT_PAIRWISE) {
+    snprintf(why, why_size, "unknown transport %d", (int)c->transport);
+    return MPIMR_ERR_INVAL;
+  }
+  if (c->peer_window < 0) {
+    snprintf(why, why_size, "peer window %d is negative (0 means the default)", c->peer_window);
     return MPIMR_ERR_INVAL;
   }
   if (c->read_bytes < 4096 || c->read_bytes > ((size_t)1 << 30)) {
@@ -131,7 +143,7 @@ static int emit_to_send_set(mpimr_emitter *emitter, const void *key, size_t key_
   mpimr_job *job = emitter->sink_state;
   if (key_len + value_len > MPIMR_MAX_PAIR_BYTES)
     return emit_failed(job, MPIMR_ERR_TOO_LARGE, "a pair is larger than 1 GiB");
-  uint64_t hash = mpimr_hash64(key, key_len, 0);
+  uint64_t hash = hash_bytes(key, key_len, 0);
   int dest = partition_of(job, key, key_len, hash);
   if (dest < 0) return emit_failed(job, MPIMR_ERR_USER, "the partitioner returned a rank out of range");
   size_t size = codec_pair_size(key_len, value_len);
@@ -146,23 +158,30 @@ static int emit_to_send_set(mpimr_emitter *emitter, const void *key, size_t key_
   return MPIMR_OK;
 }
 
+/* Pairs this rank will reduce itself skip the shuffle: they are combined straight into the reduce
+ * side's table. The others wait in the map-side table until it is sent. */
+static inline kv_table *table_for(mpimr_job *job, int dest) {
+  return dest == job->rank ? &job->reduce_table : &job->map_table;
+}
+
 /* Folds the staged emits into the map-side table: slots and entries are prefetched for the whole
  * batch before the first upsert, so cold keys' misses overlap. */
 static int flush_emit_stage(mpimr_job *job) {
   emit_stage *stage = &job->stage;
-  kv_table *t = &job->map_table;
-  for (int i = 0; i < stage->count; i++) table_prefetch_entry(t, stage->pairs[i].hash);
+  for (int i = 0; i < stage->count; i++)
+    table_prefetch_entry(table_for(job, stage->pairs[i].dest), stage->pairs[i].hash);
   int rc = MPIMR_OK;
   for (int i = 0; i < stage->count && rc == MPIMR_OK; i++) {
     const struct staged_pair *pair = &stage->pairs[i];
     const unsigned char *key = stage->bytes + pair->offset;
-    rc = table_upsert(t, pair->hash, key, pair->key_len, key + pair->key_len, pair->value_len, pair->dest);
+    rc = table_upsert(table_for(job, pair->dest), pair->hash, key, pair->key_len, key + pair->key_len,
+                      pair->value_len, pair->dest);
   }
   stage->count = 0;
   stage->used = 0;
   if (rc != MPIMR_OK)
     return emit_failed(job, rc, rc == MPIMR_ERR_USER ? "the combiner failed" : mpimr_strerror(rc));
-  if (table_memory(t) >= job->config.combine_bytes) job->map.needs_flush = 1;
+  if (table_memory(&job->map_table) >= job->config.combine_bytes) job->map.needs_flush = 1;
   return MPIMR_OK;
 }
 
@@ -171,7 +190,7 @@ static int flush_emit_stage(mpimr_job *job) {
 static int emit_to_table(mpimr_emitter *emitter, const void *key, size_t key_len, const void *value,
                          size_t value_len) {
   mpimr_job *job = emitter->sink_state;
-  uint64_t hash = mpimr_hash64(key, key_len, 0);
+  uint64_t hash = hash_bytes(key, key_len, 0);
   int dest = partition_of(job, key, key_len, hash);
   if (dest < 0) return emit_failed(job, MPIMR_ERR_USER, "the partitioner returned a rank out of range");
   job->stats.pairs_emitted++;
@@ -181,7 +200,7 @@ static int emit_to_table(mpimr_emitter *emitter, const void *key, size_t key_len
   if (bytes > EMIT_STAGE_BYTES / 4) {
     int rc = flush_emit_stage(job);
     if (rc != MPIMR_OK) return rc;
-    rc = table_upsert(&job->map_table, hash, key, key_len, value, value_len, dest);
+    rc = table_upsert(table_for(job, dest), hash, key, key_len, value, value_len, dest);
     if (rc != MPIMR_OK)
       return emit_failed(job, rc, rc == MPIMR_ERR_USER ? "the combiner failed" : mpimr_strerror(rc));
     if (table_memory(&job->map_table) >= job->config.combine_bytes) job->map.needs_flush = 1;
@@ -196,8 +215,70 @@ static int emit_to_table(mpimr_emitter *emitter, const void *key, size_t key_len
   memcpy(stage->bytes + stage->used, key, key_len);
   memcpy(stage->bytes + stage->used + key_len, value, value_len);
   stage->used += bytes;
-  table_prefetch_slot(&job->map_table, hash);
+  table_prefetch_slot(table_for(job, dest), hash);
   return stage->count == EMIT_STAGE_PAIRS ? flush_emit_stage(job) : MPIMR_OK;
+}
+
+/* Adds the staged counts to their tables. */
+static int flush_count_stage(mpimr_job *job) {
+  count_stage *stage = &job->count_stage;
+  int rc = MPIMR_OK;
+  for (int i = 0; i < stage->count && rc == MPIMR_OK; i++) {
+    const struct staged_count *item = &stage->items[i];
+    rc = count_table_add(item->table, item->hash, stage->bytes + item->offset, item->len, item->packed,
+                         item->count);
+  }
+  stage->count = 0;
+  stage->used = 0;
+  if (rc != MPIMR_OK) return emit_failed(job, rc, mpimr_strerror(rc));
+  if (count_table_memory(&job->map_counts) >= job->config.combine_bytes) job->map.needs_flush = 1;
+  return MPIMR_OK;
+}
+
+/* A counting job's emit: the value is an 8-byte count, added to the key's sum in a count table
+ * (this rank's own keys straight into the reduce side's). Emits are staged in batches so that
+ * the slots' cache misses overlap. */
+static int emit_to_counts(mpimr_emitter *emitter, const void *key, size_t key_len, const void *value,
+                          size_t value_len) {
+  mpimr_job *job = emitter->sink_state;
+  if (value_len != 8) return emit_failed(job, MPIMR_ERR_USER, "mpimr_combine_sum_u64 needs 8-byte values");
+  uint64_t hash = hash_bytes(key, key_len, 0);
+  int dest = partition_of(job, key, key_len, hash);
+  if (dest < 0) return emit_failed(job, MPIMR_ERR_USER, "the partitioner returned a rank out of range");
+  job->stats.pairs_emitted++;
+  job->stats.bytes_emitted += key_len + 8;
+  count_table *table = dest == job->rank ? &job->reduce_counts : &job->map_counts;
+  uint64_t packed = count_key_pack(key, key_len);
+  count_stage *stage = &job->count_stage;
+  if (packed == 0 && stage->used + key_len > COUNT_STAGE_BYTES) {
+    int rc = flush_count_stage(job);
+    if (rc != MPIMR_OK) return rc;
+    if (key_len > COUNT_STAGE_BYTES) {
+      rc = count_table_add(table, hash, key, key_len, 0, mpimr_get_u64(value));
+      if (rc != MPIMR_OK) return emit_failed(job, rc, mpimr_strerror(rc));
+      if (count_table_memory(&job->map_counts) >= job->config.combine_bytes) job->map.needs_flush = 1;
+      return MPIMR_OK;
+    }
+  }
+  struct staged_count *item = &stage->items[stage->count++];
+  item->hash = hash;
+  item->packed = packed;
+  item->count = mpimr_get_u64(value);
+  item->table = table;
+  if (packed == 0) {
+    item->offset = (uint32_t)stage->used;
+    item->len = (uint32_t)key_len;
+    memcpy(stage->bytes + stage->used, key, key_len);
+    stage->used += key_len;
+  }
+  count_table_prefetch(table, hash);
+  return stage->count == COUNT_STAGE_ITEMS ? flush_count_stage(job) : MPIMR_OK;
+}
+
+/* Folds whatever map output is staged (at the end of a slice of map work). */
+static int flush_stage(mpimr_job *job) {
+  if (job->counting) return flush_count_stage(job);
+  return job->combining ? flush_emit_stage(job) : MPIMR_OK;
 }
 
 /* The entries the map-side table is sized for (about 64 bytes each with its slots); it starts at a
@@ -232,6 +313,75 @@ static int drain_map_table(mpimr_job *job, size_t *dest_bytes) {
   return rc;
 }
 
+/* Keeps the largest memory the tables and the round buffers have taken, for the stats. */
+static void note_memory(mpimr_job *job) {
+  size_t map_side = 0, reduce_side = 0;
+  if (job->counting) {
+    map_side = count_table_memory(&job->map_counts);
+    reduce_side = count_table_memory(&job->reduce_counts);
+  } else if (job->combining) {
+    map_side = table_memory(&job->map_table);
+    reduce_side = table_memory(&job->reduce_table);
+  }
+  size_t buffers = shuffle_buffer_bytes(job->shuffle);
+  if (map_side > job->stats.map_table_bytes) job->stats.map_table_bytes = map_side;
+  if (reduce_side > job->stats.reduce_table_bytes) job->stats.reduce_table_bytes = reduce_side;
+  if (buffers > job->stats.buffer_bytes) job->stats.buffer_bytes = buffers;
+}
+
+/* Sends a counting job's map-side table: every key with its 8-byte sum, regions sized exactly. */
+static int drain_map_counts(mpimr_job *job, size_t *dest_bytes) {
+  count_table *t = &job->map_counts;
+  memset(dest_bytes, 0, sizeof *dest_bytes * (size_t)job->nranks);
+  size_t total = 0;
+  unsigned char scratch[8];
+  size_t len;
+  for (size_t i = 0; i <= t->mask; i++) {
+    if (t->slots[i].key == 0) continue;
+    const unsigned char *key = count_slot_key(t, &t->slots[i], scratch, &len);
+    int dest = partition_of(job, key, len, hash_bytes(key, len, 0));
+    if (dest < 0) {
+      set_error(job, "map: the partitioner returned a rank out of range");
+      return MPIMR_ERR_USER;
+    }
+    size_t size = codec_pair_size(len, 8);
+    dest_bytes[dest] += size;
+    total += size;
+  }
+  send_set *set = shuffle_fill_set(job->shuffle);
+  int rc = send_set_layout_exact(set, dest_bytes, total);
+  if (rc != MPIMR_OK) {
+    set_error(job, "map: cannot lay out a round of %zu bytes: %s", total, mpimr_strerror(rc));
+    return rc;
+  }
+  for (size_t i = 0; i <= t->mask; i++) {
+    if (t->slots[i].key == 0) continue;
+    const unsigned char *key = count_slot_key(t, &t->slots[i], scratch, &len);
+    int dest = partition_of(job, key, len, hash_bytes(key, len, 0));
+    unsigned char value[8];
+    mpimr_put_u64(value, t->slots[i].count);
+    codec_put_pair(send_set_reserve(set, dest, codec_pair_size(len, 8)), key, len, value, 8);
+  }
+  set->pairs = t->live;
+  /* Keep slots for half the budget (below it, so the next fill is not full at once): the next
+   * fill will most likely grow the table to the budget again. */
+  rc = count_table_clear_and_trim(t, job->config.combine_bytes / (4 * sizeof(count_slot)));
+  if (rc != MPIMR_OK) set_error(job, "map: cannot shrink the counting table: %s", mpimr_strerror(rc));
+  return rc;
+}
+
+/* Sends the map-side table into the fill set, if there is anything in it. */
+static int drain_map_side(mpimr_job *job) {
+  note_memory(job); /* the map-side table is at its fullest now */
+  int rc = MPIMR_OK;
+  if (job->counting && job->map_counts.live > 0)
+    rc = drain_map_counts(job, job->map_table_dest_bytes);
+  else if (!job->counting && job->combining && job->map_table.live_entries > 0)
+    rc = drain_map_table(job, job->map_table_dest_bytes);
+  note_memory(job); /* and the fill set at its largest */
+  return rc;
+}
+
 /* A map function that fails because emit failed passes that status on; otherwise it is a user error. */
 static int map_call_failed(mpimr_job *job, int returned) {
   if (job->emit_status != MPIMR_OK) return job->emit_status;
@@ -263,7 +413,8 @@ static int map_record_slice(map_task *m, int *more) {
     }
     const unsigned char *record;
     size_t length;
-    int rc = record_reader_next(&m->reader, &record, &length, &consumed);
+    int rc = job->config.map_block ? record_reader_next_block(&m->reader, &record, &length, &consumed)
+                                   : record_reader_next(&m->reader, &record, &length, &consumed);
     if (rc == 0) {
       record_reader_close(&m->reader);
       m->reader_open = 0;
@@ -276,11 +427,13 @@ static int map_record_slice(map_task *m, int *more) {
       return rc;
     }
     job->stats.input_records++;
-    int returned = job->config.map_record(job->config.user, record, length, &job->map_emitter);
+    int returned = job->config.map_block
+                       ? job->config.map_block(job->config.user, record, length, &job->map_emitter)
+                       : job->config.map_record(job->config.user, record, length, &job->map_emitter);
     if (returned != 0) return map_call_failed(job, returned);
   }
   job->stats.input_bytes += consumed;
-  return job->combining ? flush_emit_stage(job) : MPIMR_OK;
+  return flush_stage(job);
 }
 
 static int map_index_slice(map_task *m, int *more) {
@@ -294,7 +447,7 @@ static int map_index_slice(map_task *m, int *more) {
     if (returned != 0) return map_call_failed(job, returned);
   }
   *more = m->next_index < m->end_index;
-  return job->combining ? flush_emit_stage(job) : MPIMR_OK;
+  return flush_stage(job);
 }
 
 static mpimr_poll_result map_finish(map_task *m, mpimr_executor *ex, int status) {
@@ -324,20 +477,19 @@ static mpimr_poll_result map_poll(mpimr_future *self, mpimr_executor *ex) {
       trace_span(&job->trace, TRACE_SEND_WAIT, m->wait_started, now, 0);
       m->wait_started = 0;
     }
-    int rc = job->combining ? drain_map_table(job, job->map_table_dest_bytes) : MPIMR_OK;
+    int rc = drain_map_side(job);
     if (rc == MPIMR_OK) rc = shuffle_seal(job->shuffle, ex);
     if (rc != MPIMR_OK) return map_finish(m, ex, rc);
     m->needs_flush = 0;
   }
   int more = 1;
   double slice_started = job->trace.enabled ? clock_now() : 0;
-  int rc = job->config.map_record ? map_record_slice(m, &more) : map_index_slice(m, &more);
+  int rc = job->config.map_index ? map_index_slice(m, &more) : map_record_slice(m, &more);
   if (job->trace.enabled) trace_span(&job->trace, TRACE_MAP_SLICE, slice_started, clock_now(), 0);
   if (rc != MPIMR_OK) return map_finish(m, ex, rc);
   if (!more && !m->needs_flush) {
     /* The fill set is empty when combining (drains are sent at once), so the last table fits in it. */
-    if (job->combining && job->map_table.live_entries > 0)
-      rc = drain_map_table(job, job->map_table_dest_bytes);
+    rc = drain_map_side(job);
     job->stats.time_map = clock_now() - job->started_at;
     return map_finish(m, ex, rc);
   }
@@ -379,20 +531,29 @@ static int received_corrupt(mpimr_job *job, size_t offset, size_t length) {
  * then combine, so the cache misses of a large reduce table overlap instead of queueing. */
 enum { FOLD_BATCH = 16 };
 
+/* Decodes up to FOLD_BATCH pairs at *p and hashes their keys. Returns how many, or -1 with *p at a
+ * pair that does not decode. */
+static int decode_batch(const unsigned char **p, const unsigned char *end, codec_pair *batch,
+                        uint64_t *hashes) {
+  int n = 0;
+  for (; n < FOLD_BATCH && *p < end; n++) {
+    const unsigned char *next = codec_get_pair(*p, end, &batch[n]);
+    if (next == NULL) return -1;
+    hashes[n] = hash_bytes(batch[n].key, batch[n].key_len, 0);
+    *p = next;
+  }
+  return n;
+}
+
 static int fold_received(mpimr_job *job, const unsigned char *data, size_t length) {
   const unsigned char *p = data, *end = data + length;
   kv_table *table = &job->reduce_table;
   codec_pair batch[FOLD_BATCH];
   uint64_t hashes[FOLD_BATCH];
   while (p < end) {
-    int n = 0;
-    for (; n < FOLD_BATCH && p < end; n++) {
-      const unsigned char *next = codec_get_pair(p, end, &batch[n]);
-      if (next == NULL) return received_corrupt(job, (size_t)(p - data), length);
-      hashes[n] = mpimr_hash64(batch[n].key, batch[n].key_len, 0);
-      table_prefetch_slot(table, hashes[n]);
-      p = next;
-    }
+    int n = decode_batch(&p, end, batch, hashes);
+    if (n < 0) return received_corrupt(job, (size_t)(p - data), length);
+    for (int i = 0; i < n; i++) table_prefetch_slot(table, hashes[i]);
     for (int i = 0; i < n; i++) table_prefetch_entry(table, hashes[i]);
     for (int i = 0; i < n; i++) {
       int rc = table_upsert(table, hashes[i], batch[i].key, batch[i].key_len, batch[i].value,
@@ -407,11 +568,41 @@ static int fold_received(mpimr_job *job, const unsigned char *data, size_t lengt
   return MPIMR_OK;
 }
 
+/* A counting job's received pairs: every value is an 8-byte sum, added into the reduce side's
+ * count table in batches whose slots are prefetched first. */
+static int fold_received_counts(mpimr_job *job, const unsigned char *data, size_t length) {
+  const unsigned char *p = data, *end = data + length;
+  count_table *table = &job->reduce_counts;
+  codec_pair batch[FOLD_BATCH];
+  uint64_t hashes[FOLD_BATCH];
+  while (p < end) {
+    const unsigned char *batch_start = p;
+    int n = decode_batch(&p, end, batch, hashes);
+    if (n < 0) return received_corrupt(job, (size_t)(p - data), length);
+    for (int i = 0; i < n; i++) {
+      if (batch[i].value_len != 8) return received_corrupt(job, (size_t)(batch_start - data), length);
+      count_table_prefetch(table, hashes[i]);
+    }
+    for (int i = 0; i < n; i++) {
+      const unsigned char *key = batch[i].key;
+      int rc = count_table_add(table, hashes[i], key, batch[i].key_len, count_key_pack(key, batch[i].key_len),
+                               mpimr_get_u64(batch[i].value));
+      if (rc != MPIMR_OK) {
+        set_error(job, "reduce store: %s", mpimr_strerror(rc));
+        return rc;
+      }
+    }
+    job->stats.pairs_received += (uint64_t)n;
+  }
+  return MPIMR_OK;
+}
+
 /* The shuffle's receive callback: fold pairs into the reduce table, or keep the round and index it. */
 static int job_receive(void *context, unsigned char *data, size_t length, int *kept) {
   mpimr_job *job = context;
   const unsigned char *p = data, *end = data + length;
   codec_pair pair;
+  if (job->counting) return fold_received_counts(job, data, length);
   if (job->combining) return fold_received(job, data, length);
   received_store *store = &job->received;
   if (store_add_chunk(store, data) != MPIMR_OK) return MPIMR_ERR_NOMEM;
@@ -547,8 +738,43 @@ static int sort_all(mpimr_job *job, sort_item *items, size_t count) {
   return MPIMR_OK;
 }
 
-/* Items for every pair the reduce side holds, sorted by key. The caller frees *items if *owned. */
-static int gather_reduce_items(mpimr_job *job, sort_item **items, size_t *count) {
+/* A counting job's reduce side as items: each key and its 8-byte sum are laid out together in
+ * `*backing` (the caller frees it), as sort items expect. */
+static int gather_counts(mpimr_job *job, sort_item **items, size_t *count, unsigned char **backing) {
+  count_table *t = &job->reduce_counts;
+  size_t bytes = t->live * 8 + t->arena_used;
+  for (size_t i = 0; i <= t->mask; i++)
+    if (t->slots[i].key != 0 && !(t->slots[i].key & COUNT_LONG_FLAG)) bytes += 7;
+  sort_item *list = malloc((t->live ? t->live : 1) * sizeof *list);
+  unsigned char *data = malloc(bytes ? bytes : 1);
+  if (list == NULL || data == NULL) {
+    free(list);
+    free(data);
+    set_error(job, "reduce: out of memory listing %zu keys", t->live);
+    return MPIMR_ERR_NOMEM;
+  }
+  size_t n = 0, used = 0;
+  unsigned char scratch[8];
+  size_t len;
+  for (size_t i = 0; i <= t->mask; i++) {
+    if (t->slots[i].key == 0) continue;
+    const unsigned char *key = count_slot_key(t, &t->slots[i], scratch, &len);
+    unsigned char *at = data + used;
+    memcpy(at, key, len);
+    mpimr_put_u64(at + len, t->slots[i].count);
+    list[n++] = (sort_item){sort_key_prefix(at, len), at, (uint32_t)len, 8};
+    used += len + 8;
+  }
+  *items = list;
+  *count = n;
+  *backing = data;
+  return sort_all(job, list, n);
+}
+
+/* Items for every pair the reduce side holds, sorted by key. Combining jobs' items (and
+ * *backing, for counting jobs) are the caller's to free. */
+static int gather_reduce_items(mpimr_job *job, sort_item **items, size_t *count, unsigned char **backing) {
+  if (job->counting) return gather_counts(job, items, count, backing);
   if (!job->combining) {
     *items = job->received.items;
     *count = job->received.item_count;
@@ -617,8 +843,18 @@ static int reduce_and_write(mpimr_job *job, part_writer *w) {
   double started = clock_now();
   sort_item *items = NULL, *output_items = NULL;
   size_t count = 0, output_count = 0;
+  unsigned char *backing = NULL;
   output_collector out = {.sorted = 1};
-  int rc = gather_reduce_items(job, &items, &count);
+  if (job->combining && job->config.reduce == NULL && job->config.output_format == MPIMR_OUTPUT_NONE) {
+    /* Nothing to run and nothing to write: the table's keys are the result, unsorted. */
+    size_t keys = job->counting ? job->reduce_counts.live : job->reduce_table.live_entries;
+    job->stats.keys_reduced = keys;
+    job->stats.pairs_output = keys;
+    job->stats.time_reduce = clock_now() - started;
+    trace_span(&job->trace, TRACE_REDUCE, started, started + job->stats.time_reduce, 0);
+    return MPIMR_OK;
+  }
+  int rc = gather_reduce_items(job, &items, &count, &backing);
   if (rc == MPIMR_OK && job->config.reduce == NULL) {
     for (size_t i = 0; i < count; i++)
       if (i == 0 || sort_item_compare(&items[i - 1], &items[i]) != 0) job->stats.keys_reduced++;
@@ -638,6 +874,7 @@ static int reduce_and_write(mpimr_job *job, part_writer *w) {
   free(output_items);
   free(out.data);
   if (job->combining) free(items);
+  free(backing);
   return rc;
 }
 
@@ -725,6 +962,7 @@ static int map_and_shuffle(mpimr_job *job) {
   if (job->stats.time_map == 0) job->stats.time_map = map_end - job->started_at;
   int driver_rc = mpimr_executor_block_on(job->executor, driver);
   double shuffle_end = clock_now();
+  note_memory(job); /* the reduce side's table is complete */
   job->stats.time_shuffle = shuffle_end - map_end;
   trace_span(&job->trace, TRACE_SHUFFLE_TAIL, map_end, shuffle_end, 0);
   const shuffle_counters *counters = shuffle_get_counters(job->shuffle);
@@ -804,6 +1042,8 @@ int mpimr_job_run(mpimr_job *job) {
   if (rc == MPIMR_OK) rc = map_and_shuffle(job);
   if (rc == MPIMR_OK) rc = write_and_commit(job);
   job->stats.time_total = clock_now() - job->started_at;
+  struct rusage usage;
+  if (getrusage(RUSAGE_SELF, &usage) == 0) job->stats.peak_rss_bytes = (uint64_t)usage.ru_maxrss * 1024;
   /* The timeline is written for failed jobs too (it shows where they stopped), unless the ranks
    * are out of step and no collective is safe. */
   if (job->config.trace_path && rc != MPIMR_ERR_MPI) {
@@ -833,21 +1073,28 @@ static int job_setup(mpimr_job *job) {
     rc = step;
   }
   /* Collective: every rank creates its shuffle whatever happened above. */
+  shuffle_options transport = {job->config.transport, job->config.peer_window};
   step = shuffle_create(&job->shuffle, job->comm, job->config.rounds_in_flight, job->config.round_bytes,
-                        job_receive, job);
+                        &transport, job_receive, job);
   if (step != MPIMR_OK && rc == MPIMR_OK) {
     set_error(job, "creating the shuffle: %s", mpimr_strerror(step));
     rc = step;
   }
   if (rc == MPIMR_OK && job->combining) {
     size_t expected = map_table_entries(job);
-    rc = table_init(&job->map_table, expected, job->config.combine, job->config.user);
-    if (rc == MPIMR_OK) rc = table_init(&job->reduce_table, expected, job->config.combine, job->config.user);
+    if (job->counting) {
+      rc = count_table_init(&job->map_counts, expected);
+      if (rc == MPIMR_OK) rc = count_table_init(&job->reduce_counts, expected);
+    } else {
+      rc = table_init(&job->map_table, expected, job->config.combine, job->config.user);
+      if (rc == MPIMR_OK)
+        rc = table_init(&job->reduce_table, expected, job->config.combine, job->config.user);
+    }
     job->map_table_dest_bytes = malloc(sizeof(size_t) * (size_t)job->nranks);
     if (rc == MPIMR_OK && job->map_table_dest_bytes == NULL) rc = MPIMR_ERR_NOMEM;
     if (rc != MPIMR_OK) set_error(job, "allocating the combining tables: %s", mpimr_strerror(rc));
   }
-  job->map_emitter.sink = job->combining ? emit_to_table : emit_to_send_set;
+  job->map_emitter.sink = job->counting ? emit_to_counts : job->combining ? emit_to_table : emit_to_send_set;
   job->map_emitter.sink_state = job;
   return rc;
 }
@@ -860,6 +1107,7 @@ int mpimr_job_create(mpimr_job **out, MPI_Comm comm, const mpimr_job_config *con
   job->comm = MPI_COMM_NULL;
   job->config = *config;
   job->combining = config->combine != NULL;
+  job->counting = config->combine == mpimr_combine_sum_u64;
   /* The table is sent when it holds combine_bytes; never less than a round's worth. */
   if (job->config.combine_bytes < job->config.round_bytes)
     job->config.combine_bytes = job->config.round_bytes;
@@ -892,7 +1140,10 @@ void mpimr_job_free(mpimr_job *job) {
   if (job == NULL) return;
   mpimr_executor_free(job->executor);
   shuffle_free(job->shuffle);
-  if (job->combining) {
+  if (job->counting) {
+    count_table_destroy(&job->map_counts);
+    count_table_destroy(&job->reduce_counts);
+  } else if (job->combining) {
     table_destroy(&job->map_table);
     table_destroy(&job->reduce_table);
   }

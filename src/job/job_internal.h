@@ -6,6 +6,7 @@
 #define MPIMR_JOB_INTERNAL_H
 
 #include "job/input.h"
+#include "kv/count_table.h"
 #include "kv/sort.h"
 #include "kv/table.h"
 #include "mpimr/future.h"
@@ -48,6 +49,28 @@ typedef struct emit_stage {
   } pairs[EMIT_STAGE_PAIRS];
 } emit_stage;
 
+/**
+ * Map output of a counting job (combiner mpimr_combine_sum_u64) waiting to be
+ * added to a count table: short keys travel packed, longer ones are copied
+ * into `bytes`; each item names its table (the rank's own keys go straight to
+ * the reduce side). Folded a batch at a time with the slots prefetched.
+ */
+enum { COUNT_STAGE_ITEMS = 32, COUNT_STAGE_BYTES = 4096 };
+
+typedef struct count_stage {
+  int count;
+  size_t used;
+  struct staged_count {
+    uint64_t hash;
+    uint64_t packed; /**< count_key_pack() of the key, or 0: the key is at bytes + offset. */
+    uint64_t count;
+    count_table *table;
+    uint32_t offset;
+    uint32_t len;
+  } items[COUNT_STAGE_ITEMS];
+  unsigned char bytes[COUNT_STAGE_BYTES];
+} count_stage;
+
 /** Received pairs kept for reduce when there is no combiner: the round buffers and an index. */
 typedef struct received_store {
   unsigned char **chunks;
@@ -67,9 +90,13 @@ struct mpimr_job {
   mpimr_executor *executor;
   shuffle *shuffle;
   int combining;
+  int counting; /**< The combiner is mpimr_combine_sum_u64: count tables instead of kv_tables. */
   kv_table map_table;
   emit_stage stage;
   kv_table reduce_table;
+  count_table map_counts;
+  count_table reduce_counts;
+  count_stage count_stage;
   received_store received;
   mpimr_emitter map_emitter;
   int emit_status;              /**< The first failure of an emit on this rank. */

@@ -4,10 +4,11 @@
  * Pairs are moved in rounds. A round is two nonblocking collectives on two
  * duplicated communicators: an MPI_Ialltoall of a header per peer (byte
  * count and flags) on the control communicator, then an MPI_Ialltoallv of
- * the bytes on the data communicator. Keeping them on separate
- * communicators lets round r+1's header exchange be posted while round r's
- * data is still in flight without the collectives' order differing between
- * ranks; data exchanges are posted strictly in round order.
+ * the bytes on the data communicator (or point-to-point messages: see the
+ * transports below). Keeping them on separate communicators lets round
+ * r+1's header exchange be posted while round r's data is still in flight
+ * without the collectives' order differing between ranks; data exchanges
+ * are posted strictly in round order.
  *
  * Up to `depth` rounds are in flight while map work fills the next send set
  * (depth + 1 sets in all). Each header carries FINAL once its sender has no
@@ -19,6 +20,25 @@
  * error). A rank that finishes mapping early keeps sending empty FINAL
  * rounds, one at a time, until the end is agreed.
  *
+ * The data exchange has two transports (shuffle_options):
+ *  - MPIMR_TRANSPORT_ALLTOALLV: one MPI_Ialltoallv per round, as above;
+ *  - MPIMR_TRANSPORT_PAIRWISE: MPI_Isend/MPI_Irecv to and from only the
+ *    peers the headers say have bytes, at most `peer_window` sends and
+ *    `peer_window` receives outstanding over all rounds in flight. Sends go
+ *    to rank+1, rank+2, ... (mod P) and receives come from rank-1, rank-2,
+ *    ..., so at each step every rank targets a different peer; a round's own
+ *    bytes are copied locally once its first messages are posted (so the
+ *    peers move theirs meanwhile). The window is refilled by the driver each
+ *    time one of its requests completes (every request has its own request
+ *    group, so the reactor wakes the driver per completion). Messages carry
+ *    the round number modulo SHUFFLE_TAG_CYCLE as their tag, so rounds in
+ *    flight at once never match each other's messages.
+ * Both keep every rule above; only the data exchange differs.
+ *
+ * A receive buffer the receive function does not keep goes back to a stack
+ * that the next round takes from first, so a round lands in the buffer the
+ * receiver has just read, which is likeliest still in cache.
+ *
  * All of this is driven by one future (shuffle_driver()) on the job's
  * executor; the map future fills sets and seals rounds between records.
  */
@@ -28,6 +48,7 @@
 #include <mpi.h>
 
 #include "mpimr/future.h"
+#include "mpimr/job.h"
 #include "shuffle/send_set.h"
 #include "util/trace.h"
 
@@ -48,12 +69,25 @@ typedef struct shuffle_counters {
   uint64_t bytes_received;
 } shuffle_counters;
 
+/** Pairwise messages' tags are the round number modulo this (MPI_TAG_UB is at least 32767). */
+#define SHUFFLE_TAG_CYCLE 32768
+
+/** The pairwise window when none is given: enough peers to keep a node's links busy. */
+#define SHUFFLE_DEFAULT_PEER_WINDOW 8
+
+/** How a shuffle moves its bytes; every rank must pass the same. */
+typedef struct shuffle_options {
+  mpimr_transport transport; /**< MPIMR_TRANSPORT_AUTO picks the default (see shuffle.c). */
+  int peer_window;           /**< Pairwise: requests of each direction outstanding; 0 = default. */
+} shuffle_options;
+
 /**
  * Creates a shuffle over `comm` (duplicated twice, errors returned). Collective.
- * Returns MPIMR_OK, NOMEM, MPI, or TOO_LARGE (round size over 1 GiB).
+ * `options` may be NULL (the defaults). Returns MPIMR_OK, NOMEM, MPI, INVAL
+ * (bad depth, transport or window) or TOO_LARGE (round size over 1 GiB).
  */
-int shuffle_create(shuffle **out, MPI_Comm comm, int depth, size_t round_bytes, shuffle_receive_fn receive,
-                   void *context);
+int shuffle_create(shuffle **out, MPI_Comm comm, int depth, size_t round_bytes,
+                   const shuffle_options *options, shuffle_receive_fn receive, void *context);
 
 /** Frees the shuffle (not collective; the driver must be done or never spawned). */
 void shuffle_free(shuffle *sh);
@@ -90,7 +124,20 @@ const char *shuffle_error_detail(const shuffle *sh);
 
 const shuffle_counters *shuffle_get_counters(const shuffle *sh);
 
+/** Rounds whose bytes have arrived and been handed to the receive function. */
+uint64_t shuffle_rounds_received(const shuffle *sh);
+
+/** The transport `requested` means: itself, or for MPIMR_TRANSPORT_AUTO the one it stands for. */
+mpimr_transport shuffle_resolve_transport(mpimr_transport requested);
+
+/** The transport in use (never AUTO) and the pairwise window (in effect only for PAIRWISE). */
+mpimr_transport shuffle_transport(const shuffle *sh);
+int shuffle_peer_window(const shuffle *sh);
+
 /** Records round spans into `t` from now on (NULL: none). */
 void shuffle_set_trace(shuffle *sh, trace *t);
+
+/** Bytes the round buffers (send sets and receive buffers of every slot) hold now. */
+size_t shuffle_buffer_bytes(const shuffle *sh);
 
 #endif

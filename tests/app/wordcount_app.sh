@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end test of the programs themselves: mpimr-gentext makes corpora the
 # job has never seen (a fresh seed per run), mpimr-wordcount counts them at
-# the given rank count, and wc_oracle checks the parts against its own count.
+# the given rank count (also with the pairwise shuffle transport), and
+# wc_oracle checks the parts against its own count.
 # Also: the same corpus gives byte-identical sorted output at every rank
 # count tried, --trace writes a valid timeline, and --help / bad options behave.
 # usage: wordcount_app.sh BIN_DIR ORACLE NP
@@ -19,6 +20,35 @@ for mode in "" "--no-combiner"; do
   run "$np" "$bin/mpimr-wordcount" -q $mode --round-size 256K -o "$work/out" "$work/zipf.txt" "$work/flat.txt"
   "$oracle" "$work/out" "$np" "$work/zipf.txt" "$work/flat.txt"
 done
+# Bytes the vector tokenizer must classify: every byte value, each whitespace byte alone and in
+# runs, CRLF, words of 1 to 300 bytes (so words cross 64-byte blocks and end on their edges), and
+# no final newline; counted with a map-side table small enough to be sent many times.
+python3 - "$work/awkward.bin" "$seed" <<'PY'
+import random, sys
+rng = random.Random(int(sys.argv[2]))
+space = [b" ", b"\t", b"\n", b"\v", b"\f", b"\r", b"\r\n", b"  \t\n"]
+word_bytes = [bytes([b]) for b in range(256) if b not in b" \t\n\v\f\r"]
+vocabulary = [b"".join(rng.choice(word_bytes) for _ in range(rng.choice([1, 2, 7, 8, 9, 63, 64, 65, 300])))
+              for _ in range(3000)]
+out = []
+size = 0
+while size < (2 << 20):
+    piece = rng.choice(vocabulary) + rng.choice(space)
+    out.append(piece)
+    size += len(piece)
+out.append(rng.choice(vocabulary))
+open(sys.argv[1], "wb").write(b"".join(out))
+PY
+rm -rf "$work/out"
+run "$np" "$bin/mpimr-wordcount" -q --combine-size 64K --round-size 64K --read-size 4K -o "$work/out" \
+  "$work/awkward.bin"
+"$oracle" "$work/out" "$np" "$work/awkward.bin"
+
+# The pairwise transport with the narrowest window, checked the same way.
+rm -rf "$work/out"
+run "$np" "$bin/mpimr-wordcount" -q --transport pairwise --peer-window 1 --round-size 256K -o "$work/out" \
+  "$work/zipf.txt" "$work/flat.txt"
+"$oracle" "$work/out" "$np" "$work/zipf.txt" "$work/flat.txt"
 
 # The same input at np 1 and at this np: identical results.
 rm -rf "$work/one"
@@ -35,12 +65,17 @@ run "$np" "$bin/mpimr-wordcount" -q --round-size 64K --stats "$work/traced.json"
 python3 "$(dirname "$0")/../tools/check_trace.py" "$work/trace.json" "$work/traced.json"
 
 # Usage: --help succeeds, a malformed option value is a usage error (64), not a crash.
-run "$np" "$bin/mpimr-wordcount" --help | grep -q SYNOPSIS
+run "$np" "$bin/mpimr-wordcount" --help >"$work/help" && grep -q SYNOPSIS "$work/help"  # no pipe: an early grep exit would SIGPIPE mpirun
 set +e
 run "$np" "$bin/mpimr-wordcount" --round-size banana -o "$work/x" "$work/flat.txt" 2> "$work/err"
 status=$?
 set -e
 [ "$status" -ne 0 ] && grep -q "round-size" "$work/err" || { echo "bad option not rejected (status $status)"; exit 1; }
+set +e
+run "$np" "$bin/mpimr-wordcount" --transport carrier-pigeon -o "$work/x" "$work/flat.txt" 2> "$work/err"
+status=$?
+set -e
+[ "$status" -ne 0 ] && grep -q "transport" "$work/err" || { echo "bad --transport not rejected (status $status)"; exit 1; }
 # An existing output directory is refused with a message naming it, and no _SUCCESS appears in it.
 set +e
 run "$np" "$bin/mpimr-wordcount" -q -o "$work/many" "$work/flat.txt" 2> "$work/err"

@@ -1,8 +1,11 @@
 /*
  * tests/mpi/test_rounds.c — the shuffle's round protocol through the job
- * API: uniform, empty, skewed and oversized traffic, zero-length keys and
- * values, the combiner path, and a failing rank, each checked against an
- * oracle computed here from the same deterministic emission rule.
+ * API: uniform, empty, skewed, sparse and oversized traffic, zero-length
+ * keys and values, the combiner path, and a failing rank, each checked
+ * against an oracle computed here from the same deterministic emission rule.
+ * Every scenario runs with 1-3 rounds in flight under each transport:
+ * MPI_Ialltoallv, and pairwise messages with a window of one peer and with
+ * a window wider than the communicator.
  */
 #include <inttypes.h>
 
@@ -20,10 +23,18 @@ typedef struct emission {
   int fail_rank; /* The rank whose map fails (-1: none), at its first index. */
   int rank;
   int empty_key_every; /* Every n-th index uses the empty key (0: never). */
+  /*
+   * Sparse traffic (1 or 2; 0: off). Keys come in blocks (index i has key
+   * i * keys / index_count), and the partitioner sends the block of rank r's
+   * indices to rank r+1 only, or to ranks r+1 and r+2 (its first and second
+   * halves). Exact when index_count and keys are multiples of 2P.
+   */
+  int sparse_peers;
 } emission;
 
 static size_t key_of(const emission *e, uint64_t index, char *key) {
   if (e->empty_key_every && index % (uint64_t)e->empty_key_every == 0) return 0;
+  if (e->sparse_peers) return (size_t)sprintf(key, "k%" PRIu64, index * e->keys / e->index_count);
   return (size_t)sprintf(key, "k%" PRIu64, index % e->keys);
 }
 
@@ -82,6 +93,20 @@ static int64_t key_slot(const emission *e, const unsigned char *key, size_t key_
   return v < e->keys ? (int64_t)v : -1;
 }
 
+/* The rank a key slot goes to with sparse traffic: see emission.sparse_peers. */
+static int sparse_rank(const emission *e, int64_t slot, int nranks) {
+  uint64_t half = (uint64_t)slot * 2 * (uint64_t)nranks / e->keys; /* 2r or 2r+1 for rank r's block */
+  uint64_t step = e->sparse_peers == 2 ? (half + 1) / 2 : half / 2;
+  return (int)((step + 1) % (uint64_t)nranks);
+}
+
+static int partition_sparse(void *user, const void *key, size_t key_len, uint64_t hash, int nranks) {
+  (void)hash;
+  const emission *e = user;
+  int64_t slot = key_slot(e, key, key_len);
+  return slot < 0 ? 0 : sparse_rank(e, slot, nranks);
+}
+
 /* Checks the binary parts against counts and sums computed from the emission rule (rank 0). */
 static int check_output(const emission *e, const char *dir, int combined, int nranks) {
   uint64_t slots = e->keys + 1;
@@ -138,6 +163,11 @@ static int check_output(const emission *e, const char *dir, int combined, int nr
         fprintf(stderr, "key on rank %d, partitioner said 0\n", r);
         ok = 0;
       }
+      if (e->sparse_peers && r != sparse_rank(e, slot, nranks)) {
+        fprintf(stderr, "key slot %" PRId64 " on rank %d, partitioner said %d\n", slot, r,
+                sparse_rank(e, slot, nranks));
+        ok = 0;
+      }
       if (combined) {
         if (value_len != 8 || mpimr_get_u64(value) != sum[slot]) {
           fprintf(stderr, "wrong combined sum\n");
@@ -165,53 +195,68 @@ static int check_output(const emission *e, const char *dir, int combined, int nr
   return ok;
 }
 
-/* Runs one job with each number of rounds in flight and checks it. */
+/* The transports every case runs under: the collective, and pairwise with a narrow and a wide window. */
+typedef struct transport_case {
+  mpimr_transport transport;
+  int peer_window; /* -1: wider than the communicator */
+} transport_case;
+
+static const transport_case transports[] = {
+    {MPIMR_TRANSPORT_ALLTOALLV, 0}, {MPIMR_TRANSPORT_PAIRWISE, 1}, {MPIMR_TRANSPORT_PAIRWISE, -1}};
+
+/* Runs one job with each transport and number of rounds in flight, and checks it. */
 static void run_case(emission e, int combined, size_t round_bytes) {
   e.rank = test_rank();
-  for (int depth = 1; depth <= 3; depth++) {
-    char dir[256], out[300];
-    test_temp_dir(dir, sizeof dir);
-    snprintf(out, sizeof out, "%s/out", dir);
-    mpimr_job_config cfg;
-    mpimr_job_config_init(&cfg);
-    cfg.user = &e;
-    cfg.map_index = map_index;
-    cfg.index_count = e.index_count;
-    cfg.combine = combined ? mpimr_combine_sum_u64 : NULL;
-    cfg.reduce = combined ? NULL : reduce_count_sum;
-    cfg.partition = e.all_to_rank0 ? partition_to_rank0 : NULL;
-    cfg.output_dir = out;
-    cfg.output_format = MPIMR_OUTPUT_BINARY;
-    cfg.round_bytes = round_bytes;
-    cfg.combine_bytes = round_bytes; /* send the combining table every round's worth: many rounds */
-    cfg.rounds_in_flight = depth;
-    cfg.pin = MPIMR_PIN_NONE;
-    mpimr_job *job = NULL;
-    int rc = mpimr_job_create(&job, MPI_COMM_WORLD, &cfg);
-    if (rc == MPIMR_OK) rc = mpimr_job_run(job);
-    if (e.fail_rank >= 0) {
-      int expected = e.rank == e.fail_rank ? MPIMR_ERR_USER : MPIMR_ERR_REMOTE;
-      if (rc != expected)
-        fprintf(stderr, "rank %d: rc %d (%s), expected %d\n", e.rank, rc, mpimr_job_error_message(job),
-                expected);
-      assert_all(rc == expected);
-      assert_all(strstr(mpimr_job_error_message(job), "rank") != NULL);
-      assert_all(!test_file_exists(out, "_SUCCESS"));
-    } else {
-      if (rc != MPIMR_OK) fprintf(stderr, "rank %d: %s\n", e.rank, mpimr_job_error_message(job));
-      assert_all(rc == MPIMR_OK);
-      int ok =
-          e.rank != 0 || (check_output(&e, out, combined, test_size()) && test_file_exists(out, "_SUCCESS"));
-      assert_all(ok);
-      const mpimr_job_stats *s = mpimr_job_get_stats(job);
-      uint64_t rounds_min, rounds_max;
-      MPI_Allreduce(&s->rounds, &rounds_min, 1, MPI_UINT64_T, MPI_MIN, MPI_COMM_WORLD);
-      MPI_Allreduce(&s->rounds, &rounds_max, 1, MPI_UINT64_T, MPI_MAX, MPI_COMM_WORLD);
-      assert_all(rounds_min == rounds_max && rounds_min >= 1);
+  for (size_t t = 0; t < sizeof transports / sizeof transports[0]; t++)
+    for (int depth = 1; depth <= 3; depth++) {
+      char dir[256], out[300];
+      test_temp_dir(dir, sizeof dir);
+      snprintf(out, sizeof out, "%s/out", dir);
+      mpimr_job_config cfg;
+      mpimr_job_config_init(&cfg);
+      cfg.user = &e;
+      cfg.map_index = map_index;
+      cfg.index_count = e.index_count;
+      cfg.combine = combined ? mpimr_combine_sum_u64 : NULL;
+      cfg.reduce = combined ? NULL : reduce_count_sum;
+      cfg.partition = e.all_to_rank0 ? partition_to_rank0 : e.sparse_peers ? partition_sparse : NULL;
+      cfg.output_dir = out;
+      cfg.output_format = MPIMR_OUTPUT_BINARY;
+      cfg.round_bytes = round_bytes;
+      cfg.combine_bytes = round_bytes; /* send the combining table every round's worth: many rounds */
+      cfg.rounds_in_flight = depth;
+      cfg.transport = transports[t].transport;
+      cfg.peer_window = transports[t].peer_window < 0 ? test_size() + 3 : transports[t].peer_window;
+      cfg.pin = MPIMR_PIN_NONE;
+      mpimr_job *job = NULL;
+      int rc = mpimr_job_create(&job, MPI_COMM_WORLD, &cfg);
+      if (rc == MPIMR_OK) rc = mpimr_job_run(job);
+      if (rc != MPIMR_OK && e.fail_rank < 0)
+        fprintf(stderr, "rank %d: transport %s, window %d, depth %d\n", e.rank,
+                mpimr_transport_name(cfg.transport), cfg.peer_window, depth);
+      if (e.fail_rank >= 0) {
+        int expected = e.rank == e.fail_rank ? MPIMR_ERR_USER : MPIMR_ERR_REMOTE;
+        if (rc != expected)
+          fprintf(stderr, "rank %d: rc %d (%s), expected %d\n", e.rank, rc, mpimr_job_error_message(job),
+                  expected);
+        assert_all(rc == expected);
+        assert_all(strstr(mpimr_job_error_message(job), "rank") != NULL);
+        assert_all(!test_file_exists(out, "_SUCCESS"));
+      } else {
+        if (rc != MPIMR_OK) fprintf(stderr, "rank %d: %s\n", e.rank, mpimr_job_error_message(job));
+        assert_all(rc == MPIMR_OK);
+        int ok = e.rank != 0 ||
+                 (check_output(&e, out, combined, test_size()) && test_file_exists(out, "_SUCCESS"));
+        assert_all(ok);
+        const mpimr_job_stats *s = mpimr_job_get_stats(job);
+        uint64_t rounds_min, rounds_max;
+        MPI_Allreduce(&s->rounds, &rounds_min, 1, MPI_UINT64_T, MPI_MIN, MPI_COMM_WORLD);
+        MPI_Allreduce(&s->rounds, &rounds_max, 1, MPI_UINT64_T, MPI_MAX, MPI_COMM_WORLD);
+        assert_all(rounds_min == rounds_max && rounds_min >= 1);
+      }
+      mpimr_job_free(job);
+      test_remove_tree(dir);
     }
-    mpimr_job_free(job);
-    test_remove_tree(dir);
-  }
 }
 
 static emission base(void) {
@@ -275,6 +320,19 @@ static void test_empty_keys(void **state) {
   run_case(e, 1, 4096);
 }
 
+static void test_sparse_peers(void **state) {
+  (void)state;
+  emission e = base();
+  e.index_count = 24000; /* multiples of 2P for P = 1..4: every rank's block splits exactly */
+  e.keys = 1200;
+  for (e.sparse_peers = 1; e.sparse_peers <= 2; e.sparse_peers++) {
+    e.per_index = 2;
+    run_case(e, 0, 4096);
+    e.per_index = 1;
+    run_case(e, 1, 4096);
+  }
+}
+
 static void test_failing_rank_stops_all(void **state) {
   (void)state;
   emission e = base();
@@ -294,6 +352,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_skewed_to_rank0),
       cmocka_unit_test(test_pairs_larger_than_a_round),
       cmocka_unit_test(test_empty_keys),
+      cmocka_unit_test(test_sparse_peers),
       cmocka_unit_test(test_failing_rank_stops_all),
   };
   int failed = cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Smoke test of mpimr-shuffle-bench: a tiny sweep of every pattern and every
+# method at the given rank count, with the bytes checked; the CSV, JSON, table
+# and trace it writes are checked by tests/tools/check_shuffle_bench.py. Also:
+# --help succeeds and a bad option is a usage error (exit status 64).
+# usage: shuffle_bench_app.sh BIN_DIR NP
+set -euo pipefail
+bin=$1 np=$2
+work=$(mktemp -d /tmp/mpimr-shuffle-bench-XXXXXX)
+trap 'rm -rf "$work"' EXIT
+run() { mpirun --oversubscribe -np "$1" "${@:2}"; }
+checker="$(dirname "$0")/../tools/check_shuffle_bench.py"
+
+methods=mpi-alltoallv,mpi-ialltoallv,mpimr-alltoallv,mpimr-pairwise,mpimr-auto
+run "$np" "$bin/mpimr-shuffle-bench" -p all -m 1 -M 16K --large-size 2K -i 3 -x 1 --iterations-large 2 \
+  --warmup-large 1 -r 2 -t "$methods" -w 1 --check --csv "$work/r.csv" --json "$work/r.json" \
+  --trace "$work/trace.json" > "$work/table.txt"
+python3 "$checker" --csv "$work/r.csv" --json "$work/r.json" --table "$work/table.txt" --trace "$work/trace.json" \
+  --ranks "$np" --patterns uniform,zipf,sparse --methods "$methods" --min-size 1 --max-size 16384
+
+# The defaults for methods and pattern, with medians and a fixed slice.
+run "$np" "$bin/mpimr-shuffle-bench" -m 64 -M 256 -i 2 -x 0 --stat median --slice-us 10 --idle spin \
+  --csv "$work/d.csv" --json "$work/d.json" > "$work/d.txt"
+python3 "$checker" --csv "$work/d.csv" --json "$work/d.json" --table "$work/d.txt" --ranks "$np" \
+  --patterns uniform --methods mpi-alltoallv,mpi-ialltoallv,mpimr-alltoallv,mpimr-pairwise --min-size 64 --max-size 256
+
+# No pipe into grep -q: its early exit could kill mpirun with SIGPIPE.
+run "$np" "$bin/mpimr-shuffle-bench" --help > "$work/help"
+grep -q SYNOPSIS "$work/help"
+for bad in "--pattern banana" "--transport carrier-pigeon" "--min-size 2M --max-size 1M" "--iterations 0" \
+  "--max-size 2G" "--stat mode" "--sparse-peers 0"; do
+  set +e
+  # shellcheck disable=SC2086
+  run "$np" "$bin/mpimr-shuffle-bench" $bad > /dev/null 2> "$work/err"
+  status=$?
+  set -e
+  [ "$status" -eq 64 ] && grep -q "mpimr-shuffle-bench:" "$work/err" ||
+    { echo "bad option '$bad' not a usage error (status $status)"; cat "$work/err"; exit 1; }
+done
+echo "shuffle_bench_app np=$np: ok"
