@@ -125,6 +125,8 @@ static int validate_config(const mpimr_job_config *c, char *why, size_t why_size
 
 /* ---- map side ---------------------------------------------------------- */
 
+_Static_assert(RECORD_READER_PADDING >= MPIMR_BLOCK_PADDING, "blocks promise MPIMR_BLOCK_PADDING readable bytes");
+
 static inline int partition_of(mpimr_job *job, const void *key, size_t key_len, uint64_t hash) {
   if (job->config.partition == NULL) return (int)(((__uint128_t)hash * (unsigned)job->nranks) >> 64);
   int dest = job->config.partition(job->config.user, key, key_len, hash, job->nranks);
