@@ -125,7 +125,8 @@ static int validate_config(const mpimr_job_config *c, char *why, size_t why_size
 
 /* ---- map side ---------------------------------------------------------- */
 
-_Static_assert(RECORD_READER_PADDING >= MPIMR_BLOCK_PADDING, "blocks promise MPIMR_BLOCK_PADDING readable bytes");
+_Static_assert(RECORD_READER_PADDING >= MPIMR_BLOCK_PADDING,
+               "blocks promise MPIMR_BLOCK_PADDING readable bytes");
 
 static inline int partition_of(mpimr_job *job, const void *key, size_t key_len, uint64_t hash) {
   if (job->config.partition == NULL) return (int)(((__uint128_t)hash * (unsigned)job->nranks) >> 64);
@@ -287,6 +288,15 @@ static int flush_stage(mpimr_job *job) {
  * round's worth and may grow to combine_bytes before it is sent. */
 static size_t map_table_entries(const mpimr_job *job) { return job->config.round_bytes / 64; }
 
+/* Sizes the fill set's regions exactly (bytes per destination) for a drained table. */
+static int lay_out_round(mpimr_job *job, const size_t *dest_bytes, size_t total, send_set **set) {
+  *set = shuffle_fill_set(job->shuffle);
+  int rc = send_set_layout_exact(*set, dest_bytes, total);
+  if (rc != MPIMR_OK)
+    set_error(job, "map: cannot lay out a round of %zu bytes: %s", total, mpimr_strerror(rc));
+  return rc;
+}
+
 /* Moves the map-side table into the fill set with regions sized exactly, then empties it. */
 static int drain_map_table(mpimr_job *job, size_t *dest_bytes) {
   kv_table *t = &job->map_table;
@@ -297,12 +307,9 @@ static int drain_map_table(mpimr_job *job, size_t *dest_bytes) {
     dest_bytes[e->dest] += size;
     total += size;
   }
-  send_set *set = shuffle_fill_set(job->shuffle);
-  int rc = send_set_layout_exact(set, dest_bytes, total);
-  if (rc != MPIMR_OK) {
-    set_error(job, "map: cannot lay out a round of %zu bytes: %s", total, mpimr_strerror(rc));
-    return rc;
-  }
+  send_set *set = NULL;
+  int rc = lay_out_round(job, dest_bytes, total, &set);
+  if (rc != MPIMR_OK) return rc;
   for (table_entry *e = table_first(t); e; e = table_next(t, e)) {
     unsigned char *at = send_set_reserve(set, e->dest, codec_pair_size(e->key_len, e->value_len));
     codec_put_pair(at, e->data, e->key_len, e->data + e->key_len, e->value_len);
@@ -350,12 +357,9 @@ static int drain_map_counts(mpimr_job *job, size_t *dest_bytes) {
     dest_bytes[dest] += size;
     total += size;
   }
-  send_set *set = shuffle_fill_set(job->shuffle);
-  int rc = send_set_layout_exact(set, dest_bytes, total);
-  if (rc != MPIMR_OK) {
-    set_error(job, "map: cannot lay out a round of %zu bytes: %s", total, mpimr_strerror(rc));
-    return rc;
-  }
+  send_set *set = NULL;
+  int rc = lay_out_round(job, dest_bytes, total, &set);
+  if (rc != MPIMR_OK) return rc;
   for (size_t i = 0; i <= t->mask; i++) {
     if (t->slots[i].key == 0) continue;
     const unsigned char *key = count_slot_key(t, &t->slots[i], scratch, &len);
