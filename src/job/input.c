@@ -250,53 +250,58 @@ static int reader_fill(record_reader *r) {
   }
 }
 
-int record_reader_next(record_reader *r, const unsigned char **record, size_t *length, uint64_t *consumed) {
+/* Drops the record that began in the previous range: up to and including its '\n' (reading on,
+ * without keeping it, when it is longer than the buffer). */
+static int reader_skip_first(record_reader *r) {
   for (;;) {
-    if (r->window_offset + r->head >= r->end && !r->skip_first) return 0;
-    if (r->head == r->tail && r->eof) return 0;
-    size_t scanned_from = r->head;
-    unsigned char *newline = NULL;
-    for (;;) {
-      newline = memchr(r->buffer + scanned_from, '\n', r->tail - scanned_from);
-      if (newline != NULL || r->eof) break;
-      size_t scanned = r->tail - r->head;
-      int rc = reader_fill(r);
-      if (rc != MPIMR_OK) return rc;
-      scanned_from = r->head + scanned;
+    unsigned char *newline = memchr(r->buffer + r->head, '\n', r->tail - r->head);
+    if (newline != NULL) {
+      r->head = (size_t)(newline - r->buffer) + 1;
+      break;
     }
-    unsigned char *start = r->buffer + r->head;
-    size_t record_length = newline ? (size_t)(newline - start) : r->tail - r->head;
-    size_t taken = newline ? record_length + 1 : record_length;
-    r->head += taken;
-    if (r->skip_first) {
-      r->skip_first = 0;
-      continue;
-    }
-    if (taken == 0) return 0; /* At end of file with nothing left. */
-    if (consumed) *consumed += taken;
-    if (newline && record_length > 0 && start[record_length - 1] == '\r') record_length--;
-    *record = start;
-    *length = record_length;
-    return 1;
+    r->head = r->tail;
+    if (r->eof) break;
+    int rc = reader_fill(r);
+    if (rc != MPIMR_OK) return rc;
   }
+  r->skip_first = 0;
+  return MPIMR_OK;
+}
+
+int record_reader_next(record_reader *r, const unsigned char **record, size_t *length, uint64_t *consumed) {
+  if (r->skip_first) {
+    int rc = reader_skip_first(r);
+    if (rc != MPIMR_OK) return rc;
+  }
+  if (r->window_offset + r->head >= r->end) return 0;
+  if (r->head == r->tail && r->eof) return 0;
+  size_t scanned_from = r->head;
+  unsigned char *newline = NULL;
+  for (;;) {
+    newline = memchr(r->buffer + scanned_from, '\n', r->tail - scanned_from);
+    if (newline != NULL || r->eof) break;
+    size_t scanned = r->tail - r->head;
+    int rc = reader_fill(r);
+    if (rc != MPIMR_OK) return rc;
+    scanned_from = r->head + scanned;
+  }
+  unsigned char *start = r->buffer + r->head;
+  size_t record_length = newline ? (size_t)(newline - start) : r->tail - r->head;
+  size_t taken = newline ? record_length + 1 : record_length;
+  r->head += taken;
+  if (taken == 0) return 0; /* At end of file with nothing left. */
+  if (consumed) *consumed += taken;
+  if (newline && record_length > 0 && start[record_length - 1] == '\r') record_length--;
+  *record = start;
+  *length = record_length;
+  return 1;
 }
 
 int record_reader_next_block(record_reader *r, const unsigned char **block, size_t *length,
                              uint64_t *consumed) {
   if (r->skip_first) {
-    /* Drop the record that began in the previous range: up to and including its '\n'. */
-    for (;;) {
-      unsigned char *newline = memchr(r->buffer + r->head, '\n', r->tail - r->head);
-      if (newline != NULL) {
-        r->head = (size_t)(newline - r->buffer) + 1;
-        break;
-      }
-      r->head = r->tail;
-      if (r->eof) break;
-      int rc = reader_fill(r);
-      if (rc != MPIMR_OK) return rc;
-    }
-    r->skip_first = 0;
+    int rc = reader_skip_first(r);
+    if (rc != MPIMR_OK) return rc;
   }
   for (;;) {
     if (r->window_offset + r->head >= r->end) return 0;

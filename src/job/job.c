@@ -161,6 +161,12 @@ static int emit_to_send_set(mpimr_emitter *emitter, const void *key, size_t key_
   return MPIMR_OK;
 }
 
+/* Asks for a round once the map-side table has reached its budget, combine_bytes. */
+static void flush_when_map_side_full(mpimr_job *job) {
+  size_t used = job->counting ? count_table_memory(&job->map_counts) : table_memory(&job->map_table);
+  if (used >= job->config.combine_bytes) job->map.needs_flush = 1;
+}
+
 /* Pairs this rank will reduce itself skip the shuffle: they are combined straight into the reduce
  * side's table. The others wait in the map-side table until it is sent. */
 static inline kv_table *table_for(mpimr_job *job, int dest) {
@@ -184,7 +190,7 @@ static int flush_emit_stage(mpimr_job *job) {
   stage->used = 0;
   if (rc != MPIMR_OK)
     return emit_failed(job, rc, rc == MPIMR_ERR_USER ? "the combiner failed" : mpimr_strerror(rc));
-  if (table_memory(&job->map_table) >= job->config.combine_bytes) job->map.needs_flush = 1;
+  flush_when_map_side_full(job);
   return MPIMR_OK;
 }
 
@@ -206,7 +212,7 @@ static int emit_to_table(mpimr_emitter *emitter, const void *key, size_t key_len
     rc = table_upsert(table_for(job, dest), hash, key, key_len, value, value_len, dest);
     if (rc != MPIMR_OK)
       return emit_failed(job, rc, rc == MPIMR_ERR_USER ? "the combiner failed" : mpimr_strerror(rc));
-    if (table_memory(&job->map_table) >= job->config.combine_bytes) job->map.needs_flush = 1;
+    flush_when_map_side_full(job);
     return MPIMR_OK;
   }
   if (stage->used + bytes > EMIT_STAGE_BYTES) {
@@ -234,7 +240,7 @@ static int flush_count_stage(mpimr_job *job) {
   stage->count = 0;
   stage->used = 0;
   if (rc != MPIMR_OK) return emit_failed(job, rc, mpimr_strerror(rc));
-  if (count_table_memory(&job->map_counts) >= job->config.combine_bytes) job->map.needs_flush = 1;
+  flush_when_map_side_full(job);
   return MPIMR_OK;
 }
 
@@ -259,7 +265,7 @@ static int emit_to_counts(mpimr_emitter *emitter, const void *key, size_t key_le
     if (key_len > COUNT_STAGE_BYTES) {
       rc = count_table_add(table, hash, key, key_len, 0, mpimr_get_u64(value));
       if (rc != MPIMR_OK) return emit_failed(job, rc, mpimr_strerror(rc));
-      if (count_table_memory(&job->map_counts) >= job->config.combine_bytes) job->map.needs_flush = 1;
+      flush_when_map_side_full(job);
       return MPIMR_OK;
     }
   }
@@ -748,9 +754,9 @@ static int sort_all(mpimr_job *job, sort_item *items, size_t count) {
  * `*backing` (the caller frees it), as sort items expect. */
 static int gather_counts(mpimr_job *job, sort_item **items, size_t *count, unsigned char **backing) {
   count_table *t = &job->reduce_counts;
-  size_t bytes = t->live * 8 + t->arena_used;
-  for (size_t i = 0; i <= t->mask; i++)
-    if (t->slots[i].key != 0 && !(t->slots[i].key & COUNT_LONG_FLAG)) bytes += 7;
+  /* A short key takes at most COUNT_SHORT_MAX bytes here; a long one no more than its arena entry
+   * (8-byte length, bytes, padding). Each is followed by its 8-byte sum. */
+  size_t bytes = t->live * (COUNT_SHORT_MAX + 8) + t->arena_used;
   sort_item *list = malloc((t->live ? t->live : 1) * sizeof *list);
   unsigned char *data = malloc(bytes ? bytes : 1);
   if (list == NULL || data == NULL) {
