@@ -60,6 +60,12 @@ static void print_help(void) {
       "                              before it is sent (default 64M; 4K..1G); words\n"
       "                              this rank counts itself never wait there\n"
       "        --read-size SIZE      input bytes mapped per slice (default 256K; 4K..1G)\n"
+      "        --memory SIZE         memory budget per rank for the job's data (default:\n"
+      "                              half the node's memory shared by its ranks; 16M..1T);\n"
+      "                              the round size and counting table are cut to fit,\n"
+      "                              and counts past it are spilled to disk as sorted runs\n"
+      "        --spill-dir DIR       where spilled runs go (default $TMPDIR, else OUTDIR,\n"
+      "                              else /tmp); removed when the job ends\n"
       "        --pin MODE            core binding: auto (default: keep mpirun's binding,\n"
       "                              else one core per rank unless oversubscribed),\n"
       "                              core, or none\n"
@@ -158,7 +164,9 @@ enum option_ids {
   OPT_COMBINE_SIZE,
   OPT_TRACE,
   OPT_TRANSPORT,
-  OPT_PEER_WINDOW
+  OPT_PEER_WINDOW,
+  OPT_MEMORY,
+  OPT_SPILL_DIR
 };
 
 typedef struct options {
@@ -184,6 +192,8 @@ static int parse_options(int argc, char **argv, int rank, options *o) {
       {"trace", required_argument, NULL, OPT_TRACE},
       {"transport", required_argument, NULL, OPT_TRANSPORT},
       {"peer-window", required_argument, NULL, OPT_PEER_WINDOW},
+      {"memory", required_argument, NULL, OPT_MEMORY},
+      {"spill-dir", required_argument, NULL, OPT_SPILL_DIR},
       {"quiet", no_argument, NULL, 'q'},
       {"verbose", no_argument, NULL, 'v'},
       {"help", no_argument, NULL, 'h'},
@@ -267,6 +277,14 @@ static int parse_options(int argc, char **argv, int rank, options *o) {
           return CLI_EXIT_USAGE;
         }
         break;
+      case OPT_MEMORY:
+        if (cli_parse_size(optarg, (uint64_t)16 << 20, (uint64_t)1 << 40, &size) != 0) {
+          cli_usage_error(rank, PROGRAM, "--memory must be a size from 16M to 1T, not '%s'", optarg);
+          return CLI_EXIT_USAGE;
+        }
+        o->job.memory_bytes = (size_t)size;
+        break;
+      case OPT_SPILL_DIR: o->job.spill_dir = optarg; break;
       case ':':
         cli_usage_error(rank, PROGRAM, "option '%s' needs a value", argv[optind - 1]);
         return CLI_EXIT_USAGE;

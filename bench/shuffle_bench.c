@@ -620,7 +620,8 @@ typedef struct bench_shuffle {
   uint64_t receive_calls;
 } bench_shuffle;
 
-static int on_receive(void *context, unsigned char *data, size_t length, int *kept) {
+static int on_receive(void *context, unsigned char *data, size_t length, size_t capacity, int *kept) {
+  (void)capacity;
   bench_shuffle *b = context;
   b->received = data;
   b->received_length = length;

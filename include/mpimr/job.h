@@ -185,6 +185,26 @@ typedef struct mpimr_job_config {
   size_t combine_bytes;
   size_t read_bytes;  /**< Input read buffer per slice of map work (default 256 KiB). */
   mpimr_pin_mode pin; /**< Core binding (default MPIMR_PIN_AUTO). */
+
+  /* Memory. */
+  /**
+   * The most memory this rank's job data may take, in bytes (0: the default,
+   * mpimr_default_memory_bytes()). It covers the input buffer, map output
+   * and the map-side combining table, the shuffle's round buffers, the
+   * reduce side's store, and sort and merge space. The round size and the
+   * combining table are cut to fit (a quarter of the budget each at most);
+   * when the reduce side's store would push the total over the budget it is
+   * sorted and written to the spill directory as a run, and reduce merges
+   * the runs with what stayed in memory. At least 16 MiB.
+   */
+  size_t memory_bytes;
+  /**
+   * Where runs are spilled: each rank makes its own `mpimr-spill-XXXXXX`
+   * directory here when it first spills and removes it when the job ends,
+   * whether it succeeded or failed. NULL: $TMPDIR if set, else the output
+   * directory, else /tmp.
+   */
+  const char *spill_dir;
   int verbose;        /**< Non-zero: rank 0 reports settings and binding on stderr. */
   /**
    * If set, mpimr_job_run() also writes a Chrome trace-event JSON timeline
@@ -219,7 +239,36 @@ typedef struct mpimr_job_stats {
   uint64_t reduce_table_bytes; /**< Memory of the reduce-side combining table at the end (the result). */
   uint64_t buffer_bytes;       /**< Memory of the shuffle's round buffers at their largest. */
   uint64_t peak_rss_bytes;     /**< The process's peak resident size when the job ended (getrusage). */
+  uint64_t memory_budget_bytes; /**< The memory budget the job ran under. */
+  uint64_t peak_memory_bytes;   /**< The most memory the job's accounting saw in use at once. */
+  uint64_t spill_bytes;         /**< Bytes written to spill runs (merge passes included). */
+  uint64_t spill_runs;          /**< Runs written when the store was full (merge passes not included). */
+  uint64_t merge_passes;        /**< Intermediate merges (runs merged into a run before reduce). */
 } mpimr_job_stats;
+
+/**
+ * Where the record being mapped comes from; see mpimr_map_origin(). For a
+ * map_block callback, the block's first record.
+ */
+typedef struct mpimr_record_origin {
+  const char *path;  /**< The file, as listed (valid until the job is freed). */
+  size_t file_index; /**< Its place in the job's file list: every file under the inputs, in name order. */
+  uint64_t offset;   /**< The byte offset of the record's first byte in the file. */
+} mpimr_record_origin;
+
+/**
+ * Tells a map_record or map_block callback where its record comes from:
+ * pass the emitter the callback was given. Returns MPIMR_OK, or
+ * MPIMR_ERR_STATE when called with another emitter or for index input.
+ */
+MPIMR_API int mpimr_map_origin(const mpimr_emitter *map_output, mpimr_record_origin *origin);
+
+/**
+ * The default memory budget of one rank: half of the node's memory (or of
+ * the cgroup's limit, if lower) shared by `local_ranks` ranks, at least the
+ * 16 MiB minimum.
+ */
+MPIMR_API size_t mpimr_default_memory_bytes(int local_ranks);
 
 /** Fills `config` with the defaults and no callbacks. */
 MPIMR_API void mpimr_job_config_init(mpimr_job_config *config);

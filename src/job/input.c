@@ -286,6 +286,7 @@ int record_reader_next(record_reader *r, const unsigned char **record, size_t *l
     scanned_from = r->head + scanned;
   }
   unsigned char *start = r->buffer + r->head;
+  r->record_offset = r->window_offset + r->head;
   size_t record_length = newline ? (size_t)(newline - start) : r->tail - r->head;
   size_t taken = newline ? record_length + 1 : record_length;
   r->head += taken;
@@ -334,6 +335,7 @@ int record_reader_next_block(record_reader *r, const unsigned char **block, size
       continue;
     }
     *block = r->buffer + r->head;
+    r->record_offset = r->window_offset + r->head;
     *length = stop - r->head;
     if (consumed) *consumed += *length;
     r->head = stop;

@@ -66,6 +66,7 @@ typedef struct record_reader {
   uint64_t end;           /**< Records starting at or after this offset are not ours. */
   uint64_t read_offset;   /**< File offset of the next byte to read. */
   uint64_t window_offset; /**< File offset of buffer[head]. */
+  uint64_t record_offset; /**< File offset of the record or block returned last. */
   unsigned char *buffer;
   size_t capacity;
   size_t head;

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "job/budget.h"
 #include "job/job_internal.h"
 #include "job/output.h"
 #include "kv/codec.h"
@@ -116,6 +117,15 @@ static int validate_config(const mpimr_job_config *c, char *why, size_t why_size
     snprintf(why, why_size, "read size %zu is outside [4 KiB, 1 GiB]", c->read_bytes);
     return MPIMR_ERR_INVAL;
   }
+  if (c->memory_bytes != 0 && c->memory_bytes < BUDGET_MIN_BYTES) {
+    snprintf(why, why_size, "memory budget %zu is below the minimum of %zu bytes", c->memory_bytes,
+             (size_t)BUDGET_MIN_BYTES);
+    return MPIMR_ERR_INVAL;
+  }
+  if (c->spill_dir != NULL && c->spill_dir[0] == '\0') {
+    snprintf(why, why_size, "the spill directory is empty (NULL means the default)");
+    return MPIMR_ERR_INVAL;
+  }
   if (c->pin != MPIMR_PIN_AUTO && c->pin != MPIMR_PIN_CORE && c->pin != MPIMR_PIN_NONE) {
     snprintf(why, why_size, "unknown pin mode %d", (int)c->pin);
     return MPIMR_ERR_INVAL;
@@ -161,6 +171,8 @@ static int emit_to_send_set(mpimr_emitter *emitter, const void *key, size_t key_
   return MPIMR_OK;
 }
 
+static int spill_if_needed(mpimr_job *job, size_t pairs, size_t incoming);
+
 /* Asks for a round once the map-side table has reached its budget, combine_bytes. */
 static void flush_when_map_side_full(mpimr_job *job) {
   size_t used = job->counting ? count_table_memory(&job->map_counts) : table_memory(&job->map_table);
@@ -177,6 +189,10 @@ static inline kv_table *table_for(mpimr_job *job, int dest) {
  * batch before the first upsert, so cold keys' misses overlap. */
 static int flush_emit_stage(mpimr_job *job) {
   emit_stage *stage = &job->stage;
+  if (stage->count > 0) {
+    int rc = spill_if_needed(job, (size_t)stage->count, 0); /* some may go to this rank's store */
+    if (rc != MPIMR_OK) return emit_failed(job, rc, "spilling the store failed");
+  }
   for (int i = 0; i < stage->count; i++)
     table_prefetch_entry(table_for(job, stage->pairs[i].dest), stage->pairs[i].hash);
   int rc = MPIMR_OK;
@@ -231,7 +247,8 @@ static int emit_to_table(mpimr_emitter *emitter, const void *key, size_t key_len
 /* Adds the staged counts to their tables. */
 static int flush_count_stage(mpimr_job *job) {
   count_stage *stage = &job->count_stage;
-  int rc = MPIMR_OK;
+  int rc = stage->count > 0 ? spill_if_needed(job, (size_t)stage->count, 0) : MPIMR_OK;
+  if (rc != MPIMR_OK) return emit_failed(job, rc, "spilling the store failed");
   for (int i = 0; i < stage->count && rc == MPIMR_OK; i++) {
     const struct staged_count *item = &stage->items[i];
     rc = count_table_add(item->table, item->hash, stage->bytes + item->offset, item->len, item->packed,
@@ -328,6 +345,8 @@ static int drain_map_table(mpimr_job *job, size_t *dest_bytes) {
   return rc;
 }
 
+static void note_peak(mpimr_job *job, size_t extra);
+
 /* Keeps the largest memory the tables and the round buffers have taken, for the stats. */
 static void note_memory(mpimr_job *job) {
   size_t map_side = 0, reduce_side = 0;
@@ -342,6 +361,7 @@ static void note_memory(mpimr_job *job) {
   if (map_side > job->stats.map_table_bytes) job->stats.map_table_bytes = map_side;
   if (reduce_side > job->stats.reduce_table_bytes) job->stats.reduce_table_bytes = reduce_side;
   if (buffers > job->stats.buffer_bytes) job->stats.buffer_bytes = buffers;
+  note_peak(job, 0);
 }
 
 /* Sends a counting job's map-side table: every key with its 8-byte sum, regions sized exactly. */
@@ -462,6 +482,7 @@ static int map_index_slice(map_task *m, int *more) {
   return flush_stage(job);
 }
 
+
 static mpimr_poll_result map_finish(map_task *m, mpimr_executor *ex, int status) {
   if (m->reader_open) {
     record_reader_close(&m->reader);
@@ -507,6 +528,115 @@ static mpimr_poll_result map_poll(mpimr_future *self, mpimr_executor *ex) {
   }
   mpimr_future_wake(ex, self);
   return MPIMR_PENDING;
+}
+
+
+/* ---- memory accounting and spilling ------------------------------------ */
+
+/* What the reduce side's store holds, with the sort space spilling it would take: a list and a
+ * scratch list of items, and for count tables the keys and sums laid out for the items. */
+static size_t store_memory(const mpimr_job *job) {
+  if (job->counting) {
+    const count_table *t = &job->reduce_counts;
+    return count_table_memory(t) + t->live * (2 * sizeof(sort_item) + COUNT_SHORT_MAX + 8) + t->arena_used;
+  }
+  if (job->combining)
+    return table_memory(&job->reduce_table) + job->reduce_table.live_entries * 2 * sizeof(sort_item);
+  const received_store *store = &job->received;
+  return store->chunk_bytes + (store->item_capacity + store->item_count) * sizeof(sort_item) +
+         store->chunk_capacity * sizeof(unsigned char *);
+}
+
+/* What the job holds for its data outside the store: input buffer, map side, round buffers. */
+static size_t memory_outside_store(const mpimr_job *job) {
+  size_t bytes = 0;
+  if (job->counting)
+    bytes += count_table_memory(&job->map_counts);
+  else if (job->combining)
+    bytes += table_memory(&job->map_table);
+  if (job->shuffle) bytes += shuffle_buffer_bytes(job->shuffle);
+  if (job->map.reader_open) bytes += job->map.reader.capacity + RECORD_READER_PADDING;
+  return bytes;
+}
+
+/* Everything the job holds for its data now. */
+static size_t memory_in_use(const mpimr_job *job) { return store_memory(job) + memory_outside_store(job); }
+
+/* The most the store can grow by while it takes `pairs` more pairs: their share of sort space and
+ * entries, and the next doubling of its slots or item list if they would bring it on. */
+static size_t store_growth(const mpimr_job *job, size_t pairs) {
+  if (job->counting) {
+    const count_table *t = &job->reduce_counts;
+    size_t bytes = pairs * (2 * sizeof(sort_item) + COUNT_SHORT_MAX + 8);
+    if ((t->live + pairs) * 2 > t->mask + 1) bytes += 2 * (t->mask + 1) * sizeof(count_slot);
+    return bytes;
+  }
+  if (job->combining) {
+    const kv_table *t = &job->reduce_table;
+    size_t entry = t->live_entries ? t->arena_used / t->live_entries : 64;
+    size_t bytes = pairs * (entry + 2 * sizeof(sort_item));
+    if ((t->live_entries + pairs) * 2 > t->slot_mask + 1) bytes += 2 * (t->slot_mask + 1) * sizeof(uint64_t);
+    return bytes;
+  }
+  const received_store *store = &job->received;
+  size_t bytes = pairs * sizeof(sort_item);
+  if (store->item_count + pairs > store->item_capacity) bytes += 2 * store->item_capacity * sizeof(sort_item);
+  return bytes;
+}
+
+static void note_peak(mpimr_job *job, size_t extra) {
+  uint64_t bytes = memory_in_use(job) + extra;
+  if (bytes > job->stats.peak_memory_bytes) job->stats.peak_memory_bytes = bytes;
+}
+
+static int gather_reduce_items(mpimr_job *job, sort_item **items, size_t *count, unsigned char **backing);
+
+/* Empties the reduce side's store after its content went to a run. */
+static int clear_store(mpimr_job *job) {
+  int rc = MPIMR_OK;
+  if (job->counting) {
+    rc = count_table_clear_and_trim(&job->reduce_counts, map_table_entries(job));
+  } else if (job->combining) {
+    rc = table_clear_and_trim(&job->reduce_table, map_table_entries(job));
+  } else {
+    received_store *store = &job->received;
+    for (size_t i = 0; i < store->chunk_count; i++) free(store->chunks[i]);
+    store->chunk_count = 0;
+    store->chunk_bytes = 0;
+    store->item_count = 0;
+  }
+  if (rc != MPIMR_OK) set_error(job, "reduce store: cannot shrink after spilling: %s", mpimr_strerror(rc));
+  return rc;
+}
+
+/* Sorts the store and writes it to the spill directory as a run, then empties it. */
+static int spill_store(mpimr_job *job) {
+  double started = clock_now();
+  sort_item *items = NULL;
+  size_t count = 0;
+  unsigned char *backing = NULL;
+  int rc = gather_reduce_items(job, &items, &count, &backing);
+  if (rc == MPIMR_OK) {
+    note_peak(job, 0);
+    rc = spill_write_items(&job->spill, items, count);
+    if (rc != MPIMR_OK) set_error(job, "%s", job->spill.error);
+  }
+  if (job->combining) free(items);
+  free(backing);
+  if (rc == MPIMR_OK) rc = clear_store(job);
+  trace_span_named(&job->trace, "spill", started, clock_now());
+  return rc;
+}
+
+/* Spills the store first if taking `pairs` more pairs (and `incoming` more bytes of buffers) could
+ * take the job's data past its budget, unless the store is too small to be worth a run. */
+static int spill_if_needed(mpimr_job *job, size_t pairs, size_t incoming) {
+  size_t store = store_memory(job), in_use = store + memory_outside_store(job);
+  if (in_use > job->stats.peak_memory_bytes) job->stats.peak_memory_bytes = in_use;
+  if (in_use + incoming + store_growth(job, pairs) <= job->memory_budget ||
+      store < job->memory_budget / BUDGET_STORE_MIN_PARTS)
+    return MPIMR_OK;
+  return spill_store(job);
 }
 
 /* ---- receive side ------------------------------------------------------ */
@@ -565,10 +695,12 @@ static int fold_received(mpimr_job *job, const unsigned char *data, size_t lengt
   while (p < end) {
     int n = decode_batch(&p, end, batch, hashes);
     if (n < 0) return received_corrupt(job, (size_t)(p - data), length);
+    int rc = spill_if_needed(job, (size_t)n, 0);
+    if (rc != MPIMR_OK) return rc;
     for (int i = 0; i < n; i++) table_prefetch_slot(table, hashes[i]);
     for (int i = 0; i < n; i++) table_prefetch_entry(table, hashes[i]);
     for (int i = 0; i < n; i++) {
-      int rc = table_upsert(table, hashes[i], batch[i].key, batch[i].key_len, batch[i].value,
+      rc = table_upsert(table, hashes[i], batch[i].key, batch[i].key_len, batch[i].value,
                             batch[i].value_len, -1);
       if (rc != MPIMR_OK) {
         set_error(job, "reduce store: %s", rc == MPIMR_ERR_USER ? "the combiner failed" : mpimr_strerror(rc));
@@ -591,13 +723,15 @@ static int fold_received_counts(mpimr_job *job, const unsigned char *data, size_
     const unsigned char *batch_start = p;
     int n = decode_batch(&p, end, batch, hashes);
     if (n < 0) return received_corrupt(job, (size_t)(p - data), length);
+    int rc = spill_if_needed(job, (size_t)n, 0);
+    if (rc != MPIMR_OK) return rc;
     for (int i = 0; i < n; i++) {
       if (batch[i].value_len != 8) return received_corrupt(job, (size_t)(batch_start - data), length);
       count_table_prefetch(table, hashes[i]);
     }
     for (int i = 0; i < n; i++) {
       const unsigned char *key = batch[i].key;
-      int rc = count_table_add(table, hashes[i], key, batch[i].key_len, count_key_pack(key, batch[i].key_len),
+      rc = count_table_add(table, hashes[i], key, batch[i].key_len, count_key_pack(key, batch[i].key_len),
                                mpimr_get_u64(batch[i].value));
       if (rc != MPIMR_OK) {
         set_error(job, "reduce store: %s", mpimr_strerror(rc));
@@ -609,16 +743,11 @@ static int fold_received_counts(mpimr_job *job, const unsigned char *data, size_
   return MPIMR_OK;
 }
 
-/* The shuffle's receive callback: fold pairs into the reduce table, or keep the round and index it. */
-static int job_receive(void *context, unsigned char *data, size_t length, int *kept) {
-  mpimr_job *job = context;
+/* Indexes a kept round's pairs for the store of a job without a combiner. */
+static int index_received(mpimr_job *job, const unsigned char *data, size_t length) {
+  received_store *store = &job->received;
   const unsigned char *p = data, *end = data + length;
   codec_pair pair;
-  if (job->counting) return fold_received_counts(job, data, length);
-  if (job->combining) return fold_received(job, data, length);
-  received_store *store = &job->received;
-  if (store_add_chunk(store, data) != MPIMR_OK) return MPIMR_ERR_NOMEM;
-  *kept = 1;
   while (p < end) {
     const unsigned char *next = codec_get_pair(p, end, &pair);
     if (next == NULL) return received_corrupt(job, (size_t)(p - data), length);
@@ -634,19 +763,99 @@ static int job_receive(void *context, unsigned char *data, size_t length, int *k
   return MPIMR_OK;
 }
 
+/* The shuffle's receive callback: fold pairs into the reduce table, or keep the round and index it;
+ * then spill the store if the job is over its memory budget. */
+static int job_receive(void *context, unsigned char *data, size_t length, size_t capacity, int *kept) {
+  mpimr_job *job = context;
+  int rc;
+  if (job->counting) {
+    rc = fold_received_counts(job, data, length);
+  } else if (job->combining) {
+    rc = fold_received(job, data, length);
+  } else {
+    /* Keeping this buffer makes the shuffle allocate another for its next round: make room for
+     * that and for indexing this round's pairs (as many as the rounds so far suggest) first. */
+    received_store *store = &job->received;
+    uint64_t pairs_so_far = job->stats.pairs_received, bytes_so_far = job->received_bytes;
+    size_t pair_bytes = pairs_so_far ? (size_t)(bytes_so_far / pairs_so_far) : 16;
+    rc = spill_if_needed(job, length / (pair_bytes ? pair_bytes : 1) + 1, capacity);
+    if (rc != MPIMR_OK) return rc;
+    if (store_add_chunk(store, data) != MPIMR_OK) return MPIMR_ERR_NOMEM;
+    *kept = 1;
+    store->chunk_bytes += capacity;
+    job->received_bytes += length;
+    rc = index_received(job, data, length);
+  }
+  return rc == MPIMR_OK ? spill_if_needed(job, 0, 0) : rc;
+}
+
 /* ---- reduce and output ------------------------------------------------- */
 
-/* Where reducers' output pairs collect before they are written (in key order). */
+/* Where reducers' output pairs collect before they are written (in key order). When they pass
+ * the output's share of the budget they are sorted and spilled as a run (job->output_spill). */
 typedef struct output_collector {
   unsigned char *data;
   size_t used;
   size_t capacity;
   size_t pairs;
   int sorted;
-  const unsigned char *last_key;
   size_t last_key_offset;
   size_t last_key_len;
 } output_collector;
+
+/* The reduce output's share of the budget (the shuffle's buffers are gone by then). */
+static size_t output_share(const mpimr_job *job) { return job->memory_budget / BUDGET_SHUFFLE_PARTS; }
+
+static int sort_all(mpimr_job *job, sort_item *items, size_t count,
+                    int (*compare)(const void *, const void *)) {
+  sort_item *scratch = malloc((count ? count : 1) * sizeof *scratch);
+  if (scratch == NULL) {
+    set_error(job, "reduce: out of memory sorting %zu keys", count);
+    return MPIMR_ERR_NOMEM;
+  }
+  sort_items_with(items, scratch, count, compare);
+  free(scratch);
+  return MPIMR_OK;
+}
+
+/* Turns collected reduce output into items in key order, pairs of one key in the order emitted. */
+static int index_output(mpimr_job *job, output_collector *out, sort_item **items) {
+  sort_item *list = malloc((out->pairs ? out->pairs : 1) * sizeof *list);
+  if (list == NULL) {
+    set_error(job, "reduce: out of memory indexing output");
+    return MPIMR_ERR_NOMEM;
+  }
+  const unsigned char *p = out->data, *end = out->data + out->used;
+  codec_pair pair;
+  for (size_t i = 0; i < out->pairs; i++) {
+    p = codec_get_pair(p, end, &pair);
+    if (p == NULL) {
+      free(list);
+      set_error(job, "reduce: collected output is corrupt");
+      return MPIMR_ERR_CORRUPT;
+    }
+    list[i] = (sort_item){sort_key_prefix(pair.key, pair.key_len), pair.key, (uint32_t)pair.key_len,
+                          (uint32_t)pair.value_len};
+  }
+  *items = list;
+  return out->sorted ? MPIMR_OK : sort_all(job, list, out->pairs, sort_item_compare_stable);
+}
+
+/* Writes the collected output as a run and empties the collector. */
+static int spill_output(mpimr_job *job, output_collector *out) {
+  sort_item *items = NULL;
+  int rc = index_output(job, out, &items);
+  if (rc == MPIMR_OK) {
+    note_peak(job, out->capacity + 2 * out->pairs * sizeof(sort_item));
+    rc = spill_write_items(&job->output_spill, items, out->pairs);
+    if (rc != MPIMR_OK) set_error(job, "%s", job->output_spill.error);
+  }
+  free(items);
+  out->used = 0;
+  out->pairs = 0;
+  out->sorted = 1;
+  return rc;
+}
 
 static int collect_output(mpimr_emitter *emitter, const void *key, size_t key_len, const void *value,
                           size_t value_len) {
@@ -655,6 +864,13 @@ static int collect_output(mpimr_emitter *emitter, const void *key, size_t key_le
   if (key_len + value_len > MPIMR_MAX_PAIR_BYTES)
     return emit_failed(job, MPIMR_ERR_TOO_LARGE, "a reduce output pair is larger than 1 GiB");
   size_t size = codec_pair_size(key_len, value_len);
+  if (out->used > 0 && out->used + size > output_share(job)) {
+    int rc = spill_output(job, out);
+    if (rc != MPIMR_OK) {
+      if (job->emit_status == MPIMR_OK) job->emit_status = rc;
+      return rc;
+    }
+  }
   if (out->capacity - out->used < size) {
     size_t capacity = out->capacity ? out->capacity * 2 : 1 << 20;
     while (capacity - out->used < size) capacity *= 2;
@@ -676,62 +892,62 @@ static int collect_output(mpimr_emitter *emitter, const void *key, size_t key_le
   return MPIMR_OK;
 }
 
-static int write_text_pair(mpimr_job *job, part_writer *w, const sort_item *item, char **scratch,
-                           size_t *scratch_size) {
-  const unsigned char *value = item->key + item->key_len;
-  size_t text_len = item->value_len;
+/* Scratch space for formatting values as text. */
+typedef struct format_buffer {
+  char *text;
+  size_t size;
+} format_buffer;
+
+static int write_text_pair(mpimr_job *job, part_writer *w, const unsigned char *key, size_t key_len,
+                           const unsigned char *value, size_t value_len, format_buffer *scratch) {
+  size_t text_len = value_len;
   const void *text = value;
   if (job->config.format_value) {
-    long long n = job->config.format_value(job->config.user, value, item->value_len, *scratch, *scratch_size);
-    if (n >= 0 && (size_t)n > *scratch_size) {
-      char *grown = realloc(*scratch, (size_t)n);
+    long long n = job->config.format_value(job->config.user, value, value_len, scratch->text, scratch->size);
+    if (n >= 0 && (size_t)n > scratch->size) {
+      char *grown = realloc(scratch->text, (size_t)n);
       if (grown == NULL) return MPIMR_ERR_NOMEM;
-      *scratch = grown;
-      *scratch_size = (size_t)n;
-      n = job->config.format_value(job->config.user, value, item->value_len, *scratch, *scratch_size);
+      scratch->text = grown;
+      scratch->size = (size_t)n;
+      n = job->config.format_value(job->config.user, value, value_len, scratch->text, scratch->size);
     }
-    if (n < 0 || (size_t)n > *scratch_size) {
+    if (n < 0 || (size_t)n > scratch->size) {
       set_error(job, "the value format function failed (returned %lld)", n);
       return MPIMR_ERR_USER;
     }
-    text = *scratch;
+    text = scratch->text;
     text_len = (size_t)n;
   }
-  unsigned char *at = part_writer_reserve(w, item->key_len + text_len + 2);
+  unsigned char *at = part_writer_reserve(w, key_len + text_len + 2);
   if (at == NULL) return MPIMR_ERR_IO;
-  memcpy(at, item->key, item->key_len);
-  at += item->key_len;
+  memcpy(at, key, key_len);
+  at += key_len;
   *at++ = '\t';
   memcpy(at, text, text_len);
   at[text_len] = '\n';
   return MPIMR_OK;
 }
 
-static int write_binary_pair(part_writer *w, const sort_item *item) {
-  unsigned char *at = part_writer_reserve(w, 16 + (size_t)item->key_len + item->value_len);
+static int write_binary_pair(part_writer *w, const unsigned char *key, size_t key_len,
+                             const unsigned char *value, size_t value_len) {
+  unsigned char *at = part_writer_reserve(w, 16 + key_len + value_len);
   if (at == NULL) return MPIMR_ERR_IO;
-  mpimr_put_u64(at, item->key_len);
-  mpimr_put_u64(at + 8, item->value_len);
-  memcpy(at + 16, item->key, (size_t)item->key_len + item->value_len);
+  mpimr_put_u64(at, key_len);
+  mpimr_put_u64(at + 8, value_len);
+  memcpy(at + 16, key, key_len);
+  memcpy(at + 16 + key_len, value, value_len);
   return MPIMR_OK;
 }
 
-static int write_items(mpimr_job *job, part_writer *w, const sort_item *items, size_t count) {
-  job->stats.pairs_output += count;
-  if (job->config.output_format == MPIMR_OUTPUT_NONE) return MPIMR_OK;
-  char *scratch = NULL;
-  size_t scratch_size = 0;
-  if (job->config.format_value) {
-    scratch_size = 64;
-    scratch = malloc(scratch_size);
-    if (scratch == NULL) return MPIMR_ERR_NOMEM;
-  }
+/* Writes one output pair in the job's format (or only counts it). */
+static int write_pair(mpimr_job *job, part_writer *w, const unsigned char *key, size_t key_len,
+                      const unsigned char *value, size_t value_len, format_buffer *scratch) {
+  job->stats.pairs_output++;
   int rc = MPIMR_OK;
-  for (size_t i = 0; i < count && rc == MPIMR_OK; i++)
-    rc = job->config.output_format == MPIMR_OUTPUT_TEXT
-             ? write_text_pair(job, w, &items[i], &scratch, &scratch_size)
-             : write_binary_pair(w, &items[i]);
-  free(scratch);
+  if (job->config.output_format == MPIMR_OUTPUT_TEXT)
+    rc = write_text_pair(job, w, key, key_len, value, value_len, scratch);
+  else if (job->config.output_format == MPIMR_OUTPUT_BINARY)
+    rc = write_binary_pair(w, key, key_len, value, value_len);
   if (rc == MPIMR_ERR_IO)
     set_error(job, "output '%s': %s", w->temporary_path, strerror(w->error));
   else if (rc == MPIMR_ERR_NOMEM)
@@ -739,15 +955,17 @@ static int write_items(mpimr_job *job, part_writer *w, const sort_item *items, s
   return rc;
 }
 
-static int sort_all(mpimr_job *job, sort_item *items, size_t count) {
-  sort_item *scratch = malloc((count ? count : 1) * sizeof *scratch);
-  if (scratch == NULL) {
-    set_error(job, "reduce: out of memory sorting %zu keys", count);
-    return MPIMR_ERR_NOMEM;
+static int write_items(mpimr_job *job, part_writer *w, const sort_item *items, size_t count,
+                       format_buffer *scratch) {
+  if (job->config.output_format == MPIMR_OUTPUT_NONE) {
+    job->stats.pairs_output += count;
+    return MPIMR_OK;
   }
-  sort_items(items, scratch, count);
-  free(scratch);
-  return MPIMR_OK;
+  int rc = MPIMR_OK;
+  for (size_t i = 0; i < count && rc == MPIMR_OK; i++)
+    rc = write_pair(job, w, items[i].key, items[i].key_len, items[i].key + items[i].key_len,
+                    items[i].value_len, scratch);
+  return rc;
 }
 
 /* A counting job's reduce side as items: each key and its 8-byte sum are laid out together in
@@ -780,17 +998,17 @@ static int gather_counts(mpimr_job *job, sort_item **items, size_t *count, unsig
   *items = list;
   *count = n;
   *backing = data;
-  return sort_all(job, list, n);
+  return sort_all(job, list, n, sort_item_compare);
 }
 
-/* Items for every pair the reduce side holds, sorted by key. Combining jobs' items (and
- * *backing, for counting jobs) are the caller's to free. */
+/* Items for every pair the reduce side holds, sorted by key (and by value without a combiner).
+ * Combining jobs' items (and *backing, for counting jobs) are the caller's to free. */
 static int gather_reduce_items(mpimr_job *job, sort_item **items, size_t *count, unsigned char **backing) {
   if (job->counting) return gather_counts(job, items, count, backing);
   if (!job->combining) {
     *items = job->received.items;
     *count = job->received.item_count;
-    return sort_all(job, *items, *count);
+    return sort_all(job, *items, *count, sort_item_compare_pair);
   }
   kv_table *t = &job->reduce_table;
   sort_item *list = malloc((t->live_entries ? t->live_entries : 1) * sizeof *list);
@@ -803,61 +1021,175 @@ static int gather_reduce_items(mpimr_job *job, sort_item **items, size_t *count,
     list[n++] = (sort_item){sort_key_prefix(e->data, e->key_len), e->data, e->key_len, e->value_len};
   *items = list;
   *count = n;
-  return sort_all(job, list, n);
+  return sort_all(job, list, n, sort_item_compare);
 }
 
-static int run_reducer(mpimr_job *job, const sort_item *items, size_t count, output_collector *out) {
-  void *sink_state[2] = {job, out};
-  mpimr_emitter emitter = {collect_output, sink_state};
+/* Calls the reducer for one key; its output goes to the collector. */
+static int call_reducer(mpimr_job *job, const unsigned char *key, size_t key_len, mpimr_values *values,
+                        mpimr_emitter *emitter) {
+  job->stats.keys_reduced++;
+  int returned = job->config.reduce(job->config.user, key, key_len, values, emitter);
+  if (values->error != MPIMR_OK) return values->error;
+  if (returned == 0) return MPIMR_OK;
+  if (job->emit_status != MPIMR_OK) return job->emit_status;
+  set_error(job, "the reduce function returned %d", returned);
+  return MPIMR_ERR_USER;
+}
+
+static int run_reducer(mpimr_job *job, const sort_item *items, size_t count, mpimr_emitter *emitter) {
   size_t start = 0;
   while (start < count) {
     size_t end = start + 1;
     while (end < count && sort_item_compare(&items[start], &items[end]) == 0) end++;
-    mpimr_values values = {items + start, end - start, 0};
-    job->stats.keys_reduced++;
-    int returned =
-        job->config.reduce(job->config.user, items[start].key, items[start].key_len, &values, &emitter);
-    if (returned != 0) {
-      if (job->emit_status != MPIMR_OK) return job->emit_status;
-      set_error(job, "the reduce function returned %d", returned);
-      return MPIMR_ERR_USER;
-    }
+    mpimr_values values = {items + start, end - start, 0, NULL, MPIMR_OK};
+    int rc = call_reducer(job, items[start].key, items[start].key_len, &values, emitter);
+    if (rc != MPIMR_OK) return rc;
     start = end;
   }
   return MPIMR_OK;
 }
 
-/* Turns collected reduce output into items (sorting them only if the reducer emitted out of order). */
-static int index_output(mpimr_job *job, output_collector *out, sort_item **items) {
-  sort_item *list = malloc((out->pairs ? out->pairs : 1) * sizeof *list);
-  if (list == NULL) {
-    set_error(job, "reduce: out of memory indexing output");
+/* Reader buffers a final merge may hold at once: a quarter of the budget, 2 to 64 of them. */
+static size_t merge_fan_in(const mpimr_job *job) {
+  size_t fan_in = job->memory_budget / 4 / job->spill.buffer_bytes;
+  return fan_in < 2 ? 2 : fan_in > 64 ? 64 : fan_in;
+}
+
+/* Reports a failed merge in the job's message. */
+static int merge_error(mpimr_job *job, const merger *m, const merge_source *sources, int rc) {
+  if (m->failed_source >= 0 && sources[m->failed_source].run)
+    set_error(job, "spill '%s': %s", sources[m->failed_source].name,
+              rc == MPIMR_ERR_IO ? strerror(sources[m->failed_source].run->error) : mpimr_strerror(rc));
+  else
+    set_error(job, "reduce: merging spilled runs: %s", mpimr_strerror(rc));
+  return rc;
+}
+
+/* Merges an area's runs (and `items`, sorted, if any) in groups: each is handed to `visit`. */
+typedef int (*group_visitor)(mpimr_job *job, merger *m, void *state);
+
+static int merge_runs(mpimr_job *job, spill_area *area, const sort_item *items, size_t item_count,
+                      int by_value, mpimr_combine_fn combine, group_visitor visit, void *state) {
+  size_t fan_in = merge_fan_in(job);
+  int rc = spill_merge_down(area, fan_in - 1, fan_in, by_value, combine, job->config.user);
+  if (rc != MPIMR_OK) {
+    set_error(job, "%s", area->error);
+    return rc;
+  }
+  size_t runs = area->run_count;
+  run_reader *readers = calloc(runs ? runs : 1, sizeof *readers);
+  merge_source *sources = calloc(runs + 1, sizeof *sources);
+  if (readers == NULL || sources == NULL) {
+    free(readers);
+    free(sources);
+    set_error(job, "reduce: out of memory opening %zu runs", runs);
     return MPIMR_ERR_NOMEM;
   }
-  const unsigned char *p = out->data, *end = out->data + out->used;
-  codec_pair pair;
-  for (size_t i = 0; i < out->pairs; i++) {
-    p = codec_get_pair(p, end, &pair);
-    if (p == NULL) {
-      free(list);
-      set_error(job, "reduce: collected output is corrupt");
-      return MPIMR_ERR_CORRUPT;
-    }
-    list[i] = (sort_item){sort_key_prefix(pair.key, pair.key_len), pair.key, (uint32_t)pair.key_len,
-                          (uint32_t)pair.value_len};
+  rc = spill_open_runs(area, runs, readers, sources);
+  if (rc != MPIMR_OK) set_error(job, "%s", area->error);
+  /* The runs came before what stayed in memory: it goes last, so ties keep arrival order. */
+  sources[runs] = (merge_source){.items = items, .item_count = item_count, .name = "memory"};
+  merger m;
+  memset(&m, 0, sizeof m);
+  if (rc == MPIMR_OK) {
+    note_peak(job, runs * area->buffer_bytes);
+    rc = merge_init(&m, sources, runs + 1, by_value);
+    if (rc != MPIMR_OK) merge_error(job, &m, sources, rc);
   }
-  *items = list;
-  return out->sorted ? MPIMR_OK : sort_all(job, list, out->pairs);
+  while (rc == MPIMR_OK) {
+    rc = merge_next_group(&m);
+    if (rc == 0) break;
+    if (rc < 0) {
+      merge_error(job, &m, sources, rc);
+      break;
+    }
+    rc = visit(job, &m, state);
+  }
+  merge_destroy(&m);
+  for (size_t i = 0; i < runs; i++) run_reader_close(&readers[i]);
+  free(readers);
+  free(sources);
+  return rc;
+}
+
+/* State of a reduce over merged runs. */
+typedef struct merged_reduce {
+  part_writer *writer;
+  format_buffer *scratch;
+  mpimr_emitter *emitter; /**< Reducer output (NULL without a reducer). */
+  unsigned char *acc;     /**< A combined key and value. */
+  size_t acc_capacity;
+} merged_reduce;
+
+/* One key of the store's merge: combined if there is a combiner, then reduced or written. */
+static int reduce_group(mpimr_job *job, merger *m, void *state) {
+  merged_reduce *r = state;
+  if (job->combining) {
+    size_t value_len = 0;
+    int rc = spill_combine_group(m, job->config.combine, job->config.user, &r->acc, &r->acc_capacity,
+                                 &value_len);
+    if (rc != MPIMR_OK) {
+      if (rc == MPIMR_ERR_USER) set_error(job, "reduce: the combiner failed");
+      return rc == MPIMR_ERR_USER ? rc : merge_error(job, m, m->sources, rc);
+    }
+    if (r->emitter == NULL) {
+      job->stats.keys_reduced++;
+      return write_pair(job, r->writer, r->acc, m->key_len, r->acc + m->key_len, value_len, r->scratch);
+    }
+    sort_item item = {0, r->acc, (uint32_t)m->key_len, (uint32_t)value_len};
+    mpimr_values values = {&item, 1, 0, NULL, MPIMR_OK};
+    return call_reducer(job, r->acc, m->key_len, &values, r->emitter);
+  }
+  if (r->emitter != NULL) {
+    mpimr_values values = {NULL, 0, 0, m, MPIMR_OK};
+    int rc = call_reducer(job, m->key, m->key_len, &values, r->emitter);
+    if (values.error != MPIMR_OK) merge_error(job, m, m->sources, values.error);
+    return rc;
+  }
+  job->stats.keys_reduced++;
+  const unsigned char *value;
+  size_t value_len;
+  int rc;
+  while ((rc = merge_next_value(m, &value, &value_len)) == 1) {
+    rc = write_pair(job, r->writer, m->key, m->key_len, value, value_len, r->scratch);
+    if (rc != MPIMR_OK) return rc;
+  }
+  return rc < 0 ? merge_error(job, m, m->sources, rc) : MPIMR_OK;
+}
+
+/* One key of the output's merge: its pairs are written in the order they were emitted. */
+static int write_group(mpimr_job *job, merger *m, void *state) {
+  merged_reduce *r = state;
+  const unsigned char *value;
+  size_t value_len;
+  int rc;
+  while ((rc = merge_next_value(m, &value, &value_len)) == 1) {
+    rc = write_pair(job, r->writer, m->key, m->key_len, value, value_len, r->scratch);
+    if (rc != MPIMR_OK) return rc;
+  }
+  return rc < 0 ? merge_error(job, m, m->sources, rc) : MPIMR_OK;
+}
+
+/* Writes the reducers' output: from memory, or merged with its spilled runs. */
+static int write_output(mpimr_job *job, part_writer *w, output_collector *out, format_buffer *scratch) {
+  sort_item *items = NULL;
+  int rc = index_output(job, out, &items);
+  if (rc == MPIMR_OK && job->output_spill.run_count == 0) {
+    rc = write_items(job, w, items, out->pairs, scratch);
+  } else if (rc == MPIMR_OK) {
+    merged_reduce state = {w, scratch, NULL, NULL, 0};
+    rc = merge_runs(job, &job->output_spill, items, out->pairs, 0, NULL, write_group, &state);
+  }
+  free(items);
+  return rc;
 }
 
 /* Sorts, reduces and writes this rank's part; fills the reduce and output times. */
 static int reduce_and_write(mpimr_job *job, part_writer *w) {
   double started = clock_now();
-  sort_item *items = NULL, *output_items = NULL;
-  size_t count = 0, output_count = 0;
-  unsigned char *backing = NULL;
-  output_collector out = {.sorted = 1};
-  if (job->combining && job->config.reduce == NULL && job->config.output_format == MPIMR_OUTPUT_NONE) {
+  int spilled = job->spill.run_count > 0;
+  if (!spilled && job->combining && job->config.reduce == NULL &&
+      job->config.output_format == MPIMR_OUTPUT_NONE) {
     /* Nothing to run and nothing to write: the table's keys are the result, unsorted. */
     size_t keys = job->counting ? job->reduce_counts.live : job->reduce_table.live_entries;
     job->stats.keys_reduced = keys;
@@ -866,24 +1198,38 @@ static int reduce_and_write(mpimr_job *job, part_writer *w) {
     trace_span(&job->trace, TRACE_REDUCE, started, started + job->stats.time_reduce, 0);
     return MPIMR_OK;
   }
+  sort_item *items = NULL;
+  size_t count = 0;
+  unsigned char *backing = NULL;
+  output_collector out = {.sorted = 1};
+  void *sink_state[2] = {job, &out};
+  mpimr_emitter emitter = {collect_output, sink_state};
+  format_buffer scratch = {NULL, 0};
   int rc = gather_reduce_items(job, &items, &count, &backing);
-  if (rc == MPIMR_OK && job->config.reduce == NULL) {
+  if (rc == MPIMR_OK) note_peak(job, 0);
+  if (rc == MPIMR_OK && spilled) {
+    /* Reduce straight from the merge; without a reducer that is the output itself. */
+    merged_reduce state = {w, &scratch, job->config.reduce ? &emitter : NULL, NULL, 0};
+    rc = merge_runs(job, &job->spill, items, count, !job->combining, job->config.combine, reduce_group,
+                    &state);
+    free(state.acc);
+  } else if (rc == MPIMR_OK && job->config.reduce == NULL) {
     for (size_t i = 0; i < count; i++)
       if (i == 0 || sort_item_compare(&items[i - 1], &items[i]) != 0) job->stats.keys_reduced++;
+    rc = write_items(job, w, items, count, &scratch);
   } else if (rc == MPIMR_OK) {
-    rc = run_reducer(job, items, count, &out);
-    if (rc == MPIMR_OK) rc = index_output(job, &out, &output_items);
-    output_count = out.pairs;
+    rc = run_reducer(job, items, count, &emitter);
   }
   double reduced = clock_now();
   job->stats.time_reduce = reduced - started;
-  if (rc == MPIMR_OK)
-    rc = job->config.reduce ? write_items(job, w, output_items, output_count)
-                            : write_items(job, w, items, count);
+  if (rc == MPIMR_OK && job->config.reduce) {
+    note_peak(job, out.capacity);
+    rc = write_output(job, w, &out, &scratch);
+  }
   job->stats.time_output = clock_now() - reduced;
   trace_span(&job->trace, TRACE_REDUCE, started, reduced, 0);
   trace_span(&job->trace, TRACE_OUTPUT, reduced, reduced + job->stats.time_output, 0);
-  free(output_items);
+  free(scratch.text);
   free(out.data);
   if (job->combining) free(items);
   free(backing);
@@ -983,6 +1329,12 @@ static int map_and_shuffle(mpimr_job *job) {
   job->stats.bytes_sent = counters->bytes_sent;
   job->stats.bytes_received = counters->bytes_received;
   int status = shuffle_status(job->shuffle);
+  if (status == MPIMR_OK && rc == MPIMR_OK && driver_rc == MPIMR_OK) {
+    /* Done with the round buffers: their memory goes to reduce. */
+    shuffle_free(job->shuffle);
+    job->shuffle = NULL;
+    return agree(job, MPIMR_OK);
+  }
   if (status == MPIMR_OK && rc != MPIMR_OK) status = rc;
   if (status == MPIMR_OK && driver_rc != MPIMR_OK) status = driver_rc;
   if (status == MPIMR_ERR_MPI || driver_rc == MPIMR_ERR_MPI) {
@@ -1034,6 +1386,18 @@ static int write_and_commit(mpimr_job *job) {
   return agreed;
 }
 
+/* Takes the spill figures and removes every run and spill directory, whatever the outcome. */
+static void finish_spilling(mpimr_job *job) {
+  const spill_area *areas[2] = {&job->spill, &job->output_spill};
+  for (int i = 0; i < 2; i++) {
+    job->stats.spill_bytes += areas[i]->bytes_written;
+    job->stats.spill_runs += areas[i]->runs_spilled;
+    job->stats.merge_passes += areas[i]->merge_passes;
+  }
+  if (job->spill.parent) spill_area_destroy(&job->spill);
+  if (job->output_spill.parent) spill_area_destroy(&job->output_spill);
+}
+
 int mpimr_job_run(mpimr_job *job) {
   if (job == NULL) return MPIMR_ERR_INVAL;
   if (job->ran) {
@@ -1053,6 +1417,7 @@ int mpimr_job_run(mpimr_job *job) {
   if (rc == MPIMR_OK) rc = plan_map(job);
   if (rc == MPIMR_OK) rc = map_and_shuffle(job);
   if (rc == MPIMR_OK) rc = write_and_commit(job);
+  finish_spilling(job);
   job->stats.time_total = clock_now() - job->started_at;
   struct rusage usage;
   if (getrusage(RUSAGE_SELF, &usage) == 0) job->stats.peak_rss_bytes = (uint64_t)usage.ru_maxrss * 1024;
@@ -1067,6 +1432,36 @@ int mpimr_job_run(mpimr_job *job) {
     }
   }
   return rc;
+}
+
+/* Where runs are spilled: the configured directory, $TMPDIR, the output directory, or /tmp. */
+static const char *spill_parent(const mpimr_job_config *c) {
+  if (c->spill_dir) return c->spill_dir;
+  const char *tmpdir = getenv("TMPDIR");
+  if (tmpdir && tmpdir[0]) return tmpdir;
+  if (c->output_format != MPIMR_OUTPUT_NONE) return c->output_dir;
+  return "/tmp";
+}
+
+/* Each run reader's and writer's buffer: 1/64 of the budget, from 64 KiB to 1 MiB. */
+static size_t spill_buffer_bytes(const mpimr_job *job) {
+  size_t bytes = job->memory_budget / 64;
+  return bytes < (64 << 10) ? (64 << 10) : bytes > (1 << 20) ? (1 << 20) : bytes;
+}
+
+/* Fixes the budget and cuts the round size, the combining table and the read size to fit in it. */
+static void apply_budget(mpimr_job *job) {
+  size_t budget = job->config.memory_bytes ? job->config.memory_bytes
+                                           : mpimr_default_memory_bytes(job->pin_report.local_size);
+  job->memory_budget = budget;
+  job->stats.memory_budget_bytes = budget;
+  /* Every slot has a send set and a receive buffer of about a round each. */
+  size_t round_cap = budget / BUDGET_SHUFFLE_PARTS / (2 * ((size_t)job->config.rounds_in_flight + 1));
+  if (job->config.round_bytes > round_cap) job->config.round_bytes = round_cap;
+  /* A drained combining table becomes one round's send set: it must fit the same share. */
+  if (job->config.combine_bytes > round_cap) job->config.combine_bytes = round_cap;
+  if (job->config.combine_bytes < job->config.round_bytes) job->config.combine_bytes = job->config.round_bytes;
+  if (job->config.read_bytes > budget / 16) job->config.read_bytes = budget / 16;
 }
 
 static int job_setup(mpimr_job *job) {
@@ -1084,7 +1479,15 @@ static int job_setup(mpimr_job *job) {
     set_error(job, "creating the executor: %s", mpimr_strerror(step));
     rc = step;
   }
-  /* Collective: every rank creates its shuffle whatever happened above. */
+  apply_budget(job);
+  int spill_rc = spill_area_init(&job->spill, spill_parent(&job->config), spill_buffer_bytes(job));
+  if (spill_rc == MPIMR_OK)
+    spill_rc = spill_area_init(&job->output_spill, spill_parent(&job->config), spill_buffer_bytes(job));
+  if (spill_rc != MPIMR_OK && rc == MPIMR_OK) {
+    set_error(job, "setting up the spill area: %s", mpimr_strerror(spill_rc));
+    rc = spill_rc;
+  }
+    /* Collective: every rank creates its shuffle whatever happened above. */
   shuffle_options transport = {job->config.transport, job->config.peer_window};
   step = shuffle_create(&job->shuffle, job->comm, job->config.rounds_in_flight, job->config.round_bytes,
                         &transport, job_receive, job);
@@ -1141,9 +1544,10 @@ int mpimr_job_create(mpimr_job **out, MPI_Comm comm, const mpimr_job_config *con
     const mpimr_pin_report *pin = &job->pin_report;
     fprintf(stderr,
             "mpimr: %d ranks; rank 0: %s (cpuset %s; %d local ranks, %d cores); round %zu bytes, "
-            "%d in flight; read %zu bytes a slice; combiner %s\n",
+            "%d in flight; read %zu bytes a slice; combiner %s; memory budget %zu bytes; spill under '%s'\n",
             job->nranks, mpimr_pin_action_name(pin->action), pin->cpuset, pin->local_size, pin->cores,
-            config->round_bytes, config->rounds_in_flight, config->read_bytes, job->combining ? "on" : "off");
+            job->config.round_bytes, config->rounds_in_flight, job->config.read_bytes,
+            job->combining ? "on" : "off", job->memory_budget, job->spill.parent);
   }
   return rc;
 }
@@ -1160,6 +1564,8 @@ void mpimr_job_free(mpimr_job *job) {
     table_destroy(&job->reduce_table);
   }
   free(job->map_table_dest_bytes);
+  if (job->spill.parent) spill_area_destroy(&job->spill);
+  if (job->output_spill.parent) spill_area_destroy(&job->output_spill);
   for (size_t i = 0; i < job->received.chunk_count; i++) free(job->received.chunks[i]);
   free(job->received.chunks);
   free(job->received.items);
@@ -1169,6 +1575,21 @@ void mpimr_job_free(mpimr_job *job) {
   trace_destroy(&job->trace);
   if (job->comm != MPI_COMM_NULL) MPI_Comm_free(&job->comm);
   free(job);
+}
+
+int mpimr_map_origin(const mpimr_emitter *map_output, mpimr_record_origin *origin) {
+  if (map_output == NULL || origin == NULL) return MPIMR_ERR_INVAL;
+  /* Only a map emitter's state is a job (a reducer's emitter carries other state). */
+  if (map_output->sink != emit_to_send_set && map_output->sink != emit_to_table &&
+      map_output->sink != emit_to_counts)
+    return MPIMR_ERR_STATE;
+  const mpimr_job *job = map_output->sink_state;
+  if (map_output != &job->map_emitter || !job->map.reader_open) return MPIMR_ERR_STATE;
+  const input_piece *piece = &job->map.pieces[job->map.next_piece];
+  origin->path = job->inputs.files[piece->file].path;
+  origin->file_index = piece->file;
+  origin->offset = job->map.reader.record_offset;
+  return MPIMR_OK;
 }
 
 const char *mpimr_job_error_message(const mpimr_job *job) { return job ? job->error_message : ""; }

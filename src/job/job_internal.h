@@ -6,6 +6,7 @@
 #define MPIMR_JOB_INTERNAL_H
 
 #include "job/input.h"
+#include "job/spill.h"
 #include "kv/count_table.h"
 #include "kv/sort.h"
 #include "kv/table.h"
@@ -78,6 +79,7 @@ typedef struct received_store {
   unsigned char **chunks;
   size_t chunk_count;
   size_t chunk_capacity;
+  size_t chunk_bytes; /**< The chunks' capacity in all. */
   sort_item *items;
   size_t item_count;
   size_t item_capacity;
@@ -100,12 +102,16 @@ struct mpimr_job {
   count_table reduce_counts;
   count_stage count_stage;
   received_store received;
+  uint64_t received_bytes; /**< Bytes of the rounds the store has kept. */
   mpimr_emitter map_emitter;
   int emit_status;              /**< The first failure of an emit on this rank. */
   size_t *map_table_dest_bytes; /**< Scratch: bytes per destination when draining the map table. */
   double started_at;
   map_task map;
   input_list inputs;
+  size_t memory_budget; /**< Bytes; see mpimr_job_config.memory_bytes. */
+  spill_area spill;     /**< Runs of the reduce side's store. */
+  spill_area output_spill; /**< Runs of reduce output too large to keep. */
   mpimr_job_stats stats;
   mpimr_pin_report pin_report;
   trace trace;

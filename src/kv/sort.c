@@ -14,6 +14,20 @@ int sort_item_compare(const void *a, const void *b) {
   return codec_compare_keys(x->key, x->key_len, y->key, y->key_len);
 }
 
+int sort_item_compare_pair(const void *a, const void *b) {
+  int c = sort_item_compare(a, b);
+  if (c != 0) return c;
+  const sort_item *x = a, *y = b;
+  return codec_compare_keys(x->key + x->key_len, x->value_len, y->key + y->key_len, y->value_len);
+}
+
+int sort_item_compare_stable(const void *a, const void *b) {
+  int c = sort_item_compare(a, b);
+  if (c != 0) return c;
+  const sort_item *x = a, *y = b;
+  return (x->key > y->key) - (x->key < y->key);
+}
+
 /* Below this many items a comparison sort beats eight counting passes. */
 enum { RADIX_MIN_ITEMS = 256 };
 
@@ -45,16 +59,21 @@ static void radix_sort_prefix(sort_item *items, sort_item *scratch, size_t count
 }
 
 /* Runs of one repeated key (a hot key without a combiner) are common and already in order. */
-static int run_is_sorted(const sort_item *items, size_t count) {
+static int run_is_sorted(const sort_item *items, size_t count, int (*compare)(const void *, const void *)) {
   for (size_t i = 1; i < count; i++)
-    if (sort_item_compare(&items[i - 1], &items[i]) > 0) return 0;
+    if (compare(&items[i - 1], &items[i]) > 0) return 0;
   return 1;
 }
 
 int sort_items(sort_item *items, sort_item *scratch, size_t count) {
+  return sort_items_with(items, scratch, count, sort_item_compare);
+}
+
+int sort_items_with(sort_item *items, sort_item *scratch, size_t count,
+                    int (*compare)(const void *, const void *)) {
   if (count < 2) return 0;
   if (count < RADIX_MIN_ITEMS) {
-    qsort(items, count, sizeof *items, sort_item_compare);
+    qsort(items, count, sizeof *items, compare);
     return 0;
   }
   radix_sort_prefix(items, scratch, count);
@@ -64,8 +83,8 @@ int sort_items(sort_item *items, sort_item *scratch, size_t count) {
   while (start < count) {
     size_t end = start + 1;
     while (end < count && items[end].prefix == items[start].prefix) end++;
-    if (end - start > 1 && !run_is_sorted(items + start, end - start))
-      qsort(items + start, end - start, sizeof *items, sort_item_compare);
+    if (end - start > 1 && !run_is_sorted(items + start, end - start, compare))
+      qsort(items + start, end - start, sizeof *items, compare);
     start = end;
   }
   return 0;

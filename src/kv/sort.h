@@ -37,4 +37,20 @@ int sort_items(sort_item *items, sort_item *scratch, size_t count);
 /** Compares two items' keys bytewise (shorter first on a common prefix). */
 int sort_item_compare(const void *a, const void *b);
 
+/** Compares keys, then values on equal keys (both bytewise): the order of a store without a combiner. */
+int sort_item_compare_pair(const void *a, const void *b);
+
+/**
+ * Compares keys, then the keys' addresses on equal keys: items laid out in
+ * arrival order keep that order within a key (reduce output).
+ */
+int sort_item_compare_stable(const void *a, const void *b);
+
+/**
+ * Sorts `items` by a comparator that orders keys as sort_item_compare() does
+ * and may break ties further (one of the three above). Returns as sort_items().
+ */
+int sort_items_with(sort_item *items, sort_item *scratch, size_t count,
+                    int (*compare)(const void *, const void *));
+
 #endif

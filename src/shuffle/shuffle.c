@@ -528,7 +528,7 @@ static void handle_data(shuffle *sh, round_slot *slot) {
   if (sh->trace) trace_span(sh->trace, TRACE_ROUND_DATA, slot->data_posted_at, received_at, sh->oldest_round);
   if (shuffle_status(sh) == MPIMR_OK && slot->recv_total > 0) {
     int kept = 0;
-    int rc = sh->receive(sh->receive_context, slot->recv_buffer, slot->recv_total, &kept);
+    int rc = sh->receive(sh->receive_context, slot->recv_buffer, slot->recv_total, slot->recv_capacity, &kept);
     if (sh->trace) trace_span(sh->trace, TRACE_FOLD_ROUND, received_at, clock_now(), sh->oldest_round);
     if (kept) {
       slot->recv_buffer = NULL;

@@ -53,11 +53,13 @@
 #include "util/trace.h"
 
 /**
- * Receives one round's bytes (pairs from every rank, concatenated). Set
- * `*kept` to keep the buffer (the shuffle then allocates a new one).
- * Returns an mpimr status.
+ * Receives one round's bytes (pairs from every rank, concatenated) in a
+ * malloc'd buffer of `capacity` bytes. Set `*kept` to keep the buffer (it is
+ * then the receiver's to free; the shuffle allocates a new one). Returns an
+ * mpimr status.
  */
-typedef int (*shuffle_receive_fn)(void *context, unsigned char *data, size_t length, int *kept);
+typedef int (*shuffle_receive_fn)(void *context, unsigned char *data, size_t length, size_t capacity,
+                                  int *kept);
 
 typedef struct shuffle shuffle;
 

@@ -1,0 +1,271 @@
+/* job/spill.c — spilled runs: directory, writing, merging down; see spill.h. */
+#include "job/spill.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "mpimr/error.h"
+
+int spill_area_init(spill_area *a, const char *parent, size_t buffer_bytes) {
+  memset(a, 0, sizeof *a);
+  a->parent = strdup(parent);
+  a->buffer_bytes = buffer_bytes;
+  return a->parent ? MPIMR_OK : MPIMR_ERR_NOMEM;
+}
+
+static int make_directory(spill_area *a) {
+  if (a->dir != NULL) return MPIMR_OK;
+  size_t length = strlen(a->parent) + sizeof "/mpimr-spill-XXXXXX";
+  char *dir = malloc(length);
+  if (dir == NULL) return MPIMR_ERR_NOMEM;
+  snprintf(dir, length, "%s/mpimr-spill-XXXXXX", a->parent);
+  if (mkdtemp(dir) == NULL) {
+    snprintf(a->error, sizeof a->error, "spill directory '%s': cannot create a directory in it: %s", a->parent,
+             strerror(errno));
+    free(dir);
+    return MPIMR_ERR_IO;
+  }
+  a->dir = dir;
+  return MPIMR_OK;
+}
+
+/* Makes the path of the next run and reserves its place in the list (added by add_run). */
+static int next_run_path(spill_area *a, char **path) {
+  int rc = make_directory(a);
+  if (rc != MPIMR_OK) return rc;
+  if (a->run_count == a->run_capacity) {
+    size_t capacity = a->run_capacity ? 2 * a->run_capacity : 16;
+    char **grown = realloc(a->runs, capacity * sizeof *grown);
+    if (grown == NULL) return MPIMR_ERR_NOMEM;
+    a->runs = grown;
+    a->run_capacity = capacity;
+  }
+  size_t length = strlen(a->dir) + 32;
+  *path = malloc(length);
+  if (*path == NULL) return MPIMR_ERR_NOMEM;
+  snprintf(*path, length, "%s/run-%06llu", a->dir, (unsigned long long)a->next_number++);
+  return MPIMR_OK;
+}
+
+static int write_failed(spill_area *a, run_writer *w, char *path, int rc) {
+  snprintf(a->error, sizeof a->error, "spill '%s': %s", path,
+           rc == MPIMR_ERR_IO ? strerror(w->error) : mpimr_strerror(rc));
+  run_writer_abandon(w);
+  unlink(path);
+  free(path);
+  return rc;
+}
+
+/* Closes a finished run and files it as the newest (or at `position`, for merges). */
+static int finish_run(spill_area *a, run_writer *w, char *path, size_t position) {
+  uint64_t written = w->bytes_written;
+  int rc = run_writer_close(w);
+  if (rc != MPIMR_OK) {
+    snprintf(a->error, sizeof a->error, "spill '%s': %s", path, strerror(w->error));
+    unlink(path);
+    free(path);
+    return rc;
+  }
+  memmove(a->runs + position + 1, a->runs + position, (a->run_count - position) * sizeof *a->runs);
+  a->runs[position] = path;
+  a->run_count++;
+  a->bytes_written += written;
+  return MPIMR_OK;
+}
+
+int spill_write_items(spill_area *a, const sort_item *items, size_t count) {
+  char *path = NULL;
+  int rc = next_run_path(a, &path);
+  if (rc != MPIMR_OK) {
+    if (rc == MPIMR_ERR_NOMEM) snprintf(a->error, sizeof a->error, "spill: out of memory");
+    return rc;
+  }
+  run_writer w;
+  rc = run_writer_open(&w, path, a->buffer_bytes);
+  size_t start = 0;
+  while (rc == MPIMR_OK && start < count) {
+    size_t end = start + 1;
+    while (end < count && sort_item_compare(&items[start], &items[end]) == 0) end++;
+    rc = run_writer_begin_group(&w, items[start].key, items[start].key_len, end - start);
+    for (size_t i = start; i < end && rc == MPIMR_OK; i++)
+      rc = run_writer_value(&w, items[i].key + items[i].key_len, items[i].value_len);
+    start = end;
+  }
+  if (rc != MPIMR_OK) return write_failed(a, &w, path, rc);
+  rc = finish_run(a, &w, path, a->run_count);
+  if (rc == MPIMR_OK) a->runs_spilled++;
+  return rc;
+}
+
+int spill_combine_group(merger *m, mpimr_combine_fn combine, void *user, unsigned char **acc,
+                        size_t *acc_capacity, size_t *acc_len) {
+  size_t key_len = m->key_len;
+  const unsigned char *value;
+  size_t value_len;
+  int first = 1, rc;
+  while ((rc = merge_next_value(m, &value, &value_len)) == 1) {
+    size_t room = *acc_capacity > key_len ? *acc_capacity - key_len : 0;
+    if (first) {
+      if (key_len + value_len > *acc_capacity) {
+        unsigned char *grown = realloc(*acc, key_len + value_len);
+        if (grown == NULL) return MPIMR_ERR_NOMEM;
+        *acc = grown;
+        *acc_capacity = key_len + value_len;
+      }
+      if (key_len) memcpy(*acc, m->key, key_len);
+      if (value_len) memcpy(*acc + key_len, value, value_len);
+      *acc_len = value_len;
+      first = 0;
+      continue;
+    }
+    long long merged = combine(user, m->key, key_len, *acc + key_len, *acc_len, room, value, value_len);
+    if (merged >= 0 && (size_t)merged > room) {
+      size_t capacity = key_len + (size_t)merged;
+      unsigned char *grown = realloc(*acc, capacity);
+      if (grown == NULL) return MPIMR_ERR_NOMEM;
+      *acc = grown;
+      *acc_capacity = capacity;
+      room = (size_t)merged;
+      merged = combine(user, m->key, key_len, *acc + key_len, *acc_len, room, value, value_len);
+    }
+    if (merged < 0 || (size_t)merged > room) return MPIMR_ERR_USER;
+    *acc_len = (size_t)merged;
+  }
+  return rc < 0 ? rc : MPIMR_OK;
+}
+
+static void merge_failed(spill_area *a, const merger *m, const merge_source *sources, int rc) {
+  if (rc == MPIMR_ERR_USER)
+    snprintf(a->error, sizeof a->error, "spill merge: the combiner failed");
+  else if (m->failed_source >= 0)
+    snprintf(a->error, sizeof a->error, "spill '%s': %s", sources[m->failed_source].name,
+             rc == MPIMR_ERR_IO && sources[m->failed_source].run->error
+                 ? strerror(sources[m->failed_source].run->error)
+                 : mpimr_strerror(rc));
+  else
+    snprintf(a->error, sizeof a->error, "spill merge: %s", mpimr_strerror(rc));
+}
+
+/* Copies the merge of the current sources into the writer: one group per key. */
+static int copy_merge(merger *m, run_writer *w, mpimr_combine_fn combine, void *user) {
+  unsigned char *acc = NULL;
+  size_t acc_capacity = 0, acc_len = 0;
+  int rc;
+  while ((rc = merge_next_group(m)) == 1) {
+    if (combine) {
+      rc = spill_combine_group(m, combine, user, &acc, &acc_capacity, &acc_len);
+      if (rc == MPIMR_OK) rc = run_writer_begin_group(w, acc, m->key_len, 1);
+      if (rc == MPIMR_OK) rc = run_writer_value(w, acc + m->key_len, acc_len);
+    } else {
+      rc = run_writer_begin_group(w, m->key, m->key_len, m->group_count);
+      const unsigned char *value;
+      size_t value_len;
+      while (rc == MPIMR_OK && (rc = merge_next_value(m, &value, &value_len)) == 1)
+        rc = run_writer_value(w, value, value_len);
+    }
+    if (rc != MPIMR_OK) break;
+  }
+  free(acc);
+  return rc;
+}
+
+/* Merges runs [0, count) into one new run that takes their place at the front. */
+static int merge_oldest(spill_area *a, size_t count, int by_value, mpimr_combine_fn combine, void *user) {
+  run_reader *readers = calloc(count, sizeof *readers);
+  merge_source *sources = calloc(count, sizeof *sources);
+  char *path = NULL;
+  int rc = readers && sources ? next_run_path(a, &path) : MPIMR_ERR_NOMEM;
+  if (rc != MPIMR_OK) {
+    free(readers);
+    free(sources);
+    if (rc == MPIMR_ERR_NOMEM) snprintf(a->error, sizeof a->error, "spill merge: out of memory");
+    return rc;
+  }
+  rc = spill_open_runs(a, count, readers, sources);
+  merger m;
+  memset(&m, 0, sizeof m);
+  run_writer w;
+  memset(&w, 0, sizeof w);
+  w.fd = -1;
+  if (rc == MPIMR_OK) {
+    rc = run_writer_open(&w, path, a->buffer_bytes);
+    if (rc != MPIMR_OK) {
+      rc = write_failed(a, &w, path, rc);
+      path = NULL;
+    }
+  }
+  if (rc == MPIMR_OK) {
+    rc = merge_init(&m, sources, count, by_value);
+    if (rc == MPIMR_OK) rc = copy_merge(&m, &w, combine, user);
+    if (rc != MPIMR_OK && w.error) {
+      rc = write_failed(a, &w, path, rc);
+      path = NULL;
+    } else if (rc != MPIMR_OK) {
+      merge_failed(a, &m, sources, rc);
+    }
+  }
+  merge_destroy(&m);
+  for (size_t i = 0; i < count; i++) run_reader_close(&readers[i]);
+  free(readers);
+  free(sources);
+  if (rc != MPIMR_OK) {
+    if (path) {
+      run_writer_abandon(&w);
+      unlink(path);
+      free(path);
+    }
+    return rc;
+  }
+  for (size_t i = 0; i < count; i++) {
+    unlink(a->runs[i]);
+    free(a->runs[i]);
+  }
+  memmove(a->runs, a->runs + count, (a->run_count - count) * sizeof *a->runs);
+  a->run_count -= count;
+  rc = finish_run(a, &w, path, 0);
+  if (rc == MPIMR_OK) a->merge_passes++;
+  return rc;
+}
+
+int spill_merge_down(spill_area *a, size_t max_runs, size_t fan_in, int by_value, mpimr_combine_fn combine,
+                     void *user) {
+  if (max_runs < 2) max_runs = 2;
+  if (fan_in < 2) fan_in = 2;
+  while (a->run_count > max_runs) {
+    /* Merge just enough that the rest fit, at most fan_in at a time. */
+    size_t count = a->run_count - max_runs + 1;
+    if (count > fan_in) count = fan_in;
+    int rc = merge_oldest(a, count, by_value, combine, user);
+    if (rc != MPIMR_OK) return rc;
+  }
+  return MPIMR_OK;
+}
+
+int spill_open_runs(spill_area *a, size_t count, run_reader *readers, merge_source *sources) {
+  for (size_t i = 0; i < count; i++) {
+    int rc = run_reader_open(&readers[i], a->runs[i], a->buffer_bytes);
+    sources[i] = (merge_source){.run = &readers[i], .name = a->runs[i]};
+    if (rc != MPIMR_OK) {
+      snprintf(a->error, sizeof a->error, "spill '%s': %s", a->runs[i],
+               rc == MPIMR_ERR_IO ? strerror(readers[i].error) : mpimr_strerror(rc));
+      for (size_t j = i + 1; j < count; j++) readers[j].fd = -1;
+      return rc;
+    }
+  }
+  return MPIMR_OK;
+}
+
+void spill_area_destroy(spill_area *a) {
+  for (size_t i = 0; i < a->run_count; i++) {
+    unlink(a->runs[i]);
+    free(a->runs[i]);
+  }
+  free(a->runs);
+  if (a->dir) rmdir(a->dir);
+  free(a->dir);
+  free(a->parent);
+  memset(a, 0, sizeof *a);
+}

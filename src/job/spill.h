@@ -1,0 +1,78 @@
+/*
+ * job/spill.h — a rank's spilled runs: where they live, writing them, and
+ * merging them down to a number reduce can open at once.
+ *
+ * The spill directory is made (mkdtemp, `mpimr-spill-XXXXXX` under the
+ * configured parent) when the rank first spills, so jobs that fit in memory
+ * touch no disk. Runs are numbered files in it. Intermediate merges take the
+ * oldest runs first (so runs keep their arrival order, which the merge uses
+ * to break ties) and delete their inputs as soon as they are merged.
+ * spill_area_destroy() deletes every run and the directory, whatever state
+ * the job ended in. Every failure leaves a message naming the path and the
+ * cause in `error`.
+ */
+#ifndef MPIMR_JOB_SPILL_H
+#define MPIMR_JOB_SPILL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kv/merge.h"
+#include "kv/sort.h"
+#include "mpimr/job.h"
+
+typedef struct spill_area {
+  char *parent;   /**< Where the spill directory goes. */
+  char *dir;      /**< The rank's own directory, NULL until the first spill. */
+  char **runs;    /**< Paths of the runs not yet merged away, oldest first. */
+  size_t run_count;
+  size_t run_capacity;
+  uint64_t next_number;
+  size_t buffer_bytes;    /**< Each run reader's and writer's buffer. */
+  uint64_t bytes_written; /**< Over every run written, merges included. */
+  uint64_t runs_spilled;  /**< Runs written from memory (not by merges). */
+  uint64_t merge_passes;
+  char error[600];
+} spill_area;
+
+/** Sets up an area under `parent` (copied); nothing is created yet. Returns MPIMR_OK or NOMEM. */
+int spill_area_init(spill_area *a, const char *parent, size_t buffer_bytes);
+
+/**
+ * Writes `count` items, sorted with keys in order, as a new run; consecutive
+ * items with equal keys form one group, values in item order. Returns
+ * MPIMR_OK, IO or NOMEM.
+ */
+int spill_write_items(spill_area *a, const sort_item *items, size_t count);
+
+/**
+ * Folds every value of the merge's current key into `*acc` with `combine`
+ * (the first value is copied as it is). On return *acc holds the key's
+ * bytes followed by the combined value (so that one sort_item can describe
+ * both), *acc_len the value's length. `*acc` and `*acc_capacity` are the
+ * caller's buffer, grown as needed. Returns MPIMR_OK, USER (the combiner
+ * failed), NOMEM or a merge error.
+ */
+int spill_combine_group(merger *m, mpimr_combine_fn combine, void *user, unsigned char **acc,
+                        size_t *acc_capacity, size_t *acc_len);
+
+/**
+ * Merges the oldest runs into one until at most `max_runs` remain
+ * (`max_runs` >= 2; each pass opens at most `fan_in` runs). Equal keys are
+ * combined when `combine` is set; values are merged in bytewise order when
+ * `by_value`. Returns MPIMR_OK or an error.
+ */
+int spill_merge_down(spill_area *a, size_t max_runs, size_t fan_in, int by_value, mpimr_combine_fn combine,
+                     void *user);
+
+/**
+ * Opens readers on the oldest `count` runs and points `sources` at them.
+ * On failure every reader may be closed with run_reader_close() (those not
+ * reached are marked closed). Returns MPIMR_OK or an error.
+ */
+int spill_open_runs(spill_area *a, size_t count, run_reader *readers, merge_source *sources);
+
+/** Deletes every run and the directory. */
+void spill_area_destroy(spill_area *a);
+
+#endif
