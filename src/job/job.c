@@ -633,7 +633,9 @@ static int spill_store(mpimr_job *job) {
 static int spill_if_needed(mpimr_job *job, size_t pairs, size_t incoming) {
   size_t store = store_memory(job), in_use = store + memory_outside_store(job);
   if (in_use > job->stats.peak_memory_bytes) job->stats.peak_memory_bytes = in_use;
-  if (in_use + incoming + store_growth(job, pairs) <= job->memory_budget ||
+  /* A round's size of slack covers what cannot be foreseen exactly: the size of the next round's
+   * receive buffer, a send set a long slice made grow. */
+  if (in_use + incoming + store_growth(job, pairs) + job->config.round_bytes <= job->memory_budget ||
       store < job->memory_budget / BUDGET_STORE_MIN_PARTS)
     return MPIMR_OK;
   return spill_store(job);
@@ -864,7 +866,8 @@ static int collect_output(mpimr_emitter *emitter, const void *key, size_t key_le
   if (key_len + value_len > MPIMR_MAX_PAIR_BYTES)
     return emit_failed(job, MPIMR_ERR_TOO_LARGE, "a reduce output pair is larger than 1 GiB");
   size_t size = codec_pair_size(key_len, value_len);
-  if (out->used > 0 && out->used + size > output_share(job)) {
+  /* The collected pairs, and the two item lists that index and sort them when they are written. */
+  if (out->used > 0 && out->used + size + (out->pairs + 1) * 2 * sizeof(sort_item) > output_share(job)) {
     int rc = spill_output(job, out);
     if (rc != MPIMR_OK) {
       if (job->emit_status == MPIMR_OK) job->emit_status = rc;
@@ -1184,6 +1187,16 @@ static int write_output(mpimr_job *job, part_writer *w, output_collector *out, f
   return rc;
 }
 
+/* Reduce needs room beside the store: a reader per run it merges and the reducers' output. If the
+ * store leaves too little, it is spilled too and reduce works from runs alone. */
+static int make_room_for_reduce(mpimr_job *job) {
+  size_t needed = job->config.reduce ? output_share(job) : 0;
+  if (job->spill.run_count > 0) needed += merge_fan_in(job) * job->spill.buffer_bytes;
+  size_t store = store_memory(job);
+  if (store == 0 || store + needed <= job->memory_budget) return MPIMR_OK;
+  return spill_store(job);
+}
+
 /* Sorts, reduces and writes this rank's part; fills the reduce and output times. */
 static int reduce_and_write(mpimr_job *job, part_writer *w) {
   double started = clock_now();
@@ -1205,7 +1218,9 @@ static int reduce_and_write(mpimr_job *job, part_writer *w) {
   void *sink_state[2] = {job, &out};
   mpimr_emitter emitter = {collect_output, sink_state};
   format_buffer scratch = {NULL, 0};
-  int rc = gather_reduce_items(job, &items, &count, &backing);
+  int rc = make_room_for_reduce(job);
+  spilled = job->spill.run_count > 0;
+  if (rc == MPIMR_OK) rc = gather_reduce_items(job, &items, &count, &backing);
   if (rc == MPIMR_OK) note_peak(job, 0);
   if (rc == MPIMR_OK && spilled) {
     /* Reduce straight from the merge; without a reducer that is the output itself. */
@@ -1461,7 +1476,10 @@ static void apply_budget(mpimr_job *job) {
   /* A drained combining table becomes one round's send set: it must fit the same share. */
   if (job->config.combine_bytes > round_cap) job->config.combine_bytes = round_cap;
   if (job->config.combine_bytes < job->config.round_bytes) job->config.combine_bytes = job->config.round_bytes;
-  if (job->config.read_bytes > budget / 16) job->config.read_bytes = budget / 16;
+  /* A slice's map output goes into one send set before the map looks at whether it is full: a
+   * slice of a quarter round keeps sets near their nominal size. */
+  size_t read_cap = job->config.round_bytes / 4 < 4096 ? 4096 : job->config.round_bytes / 4;
+  if (job->config.read_bytes > read_cap) job->config.read_bytes = read_cap;
 }
 
 static int job_setup(mpimr_job *job) {
