@@ -69,6 +69,46 @@ int sort_items(sort_item *items, sort_item *scratch, size_t count) {
   return sort_items_with(items, scratch, count, sort_item_compare);
 }
 
+/* Sorts a run of items with one key by value: a radix pass over the values' first 8 bytes (held
+ * in the prefix field meanwhile), then the exact order where those are equal. A hot key without a
+ * combiner makes such runs of millions of items. */
+static void sort_run_by_value(sort_item *items, sort_item *scratch, size_t count) {
+  uint64_t key_prefix = items[0].prefix;
+  for (size_t i = 0; i < count; i++) items[i].prefix = sort_key_prefix(items[i].key + items[i].key_len, items[i].value_len);
+  radix_sort_prefix(items, scratch, count);
+  size_t start = 0;
+  while (start < count) {
+    size_t end = start + 1;
+    while (end < count && items[end].prefix == items[start].prefix) end++;
+    for (size_t i = start; i < end; i++) items[i].prefix = key_prefix;
+    if (end - start > 1 && !run_is_sorted(items + start, end - start, sort_item_compare_pair))
+      qsort(items + start, end - start, sizeof *items, sort_item_compare_pair);
+    start = end;
+  }
+}
+
+/* Orders a run of items with equal key prefixes: by key, then (by_value) each key's items by value. */
+static void sort_equal_prefixes(sort_item *items, sort_item *scratch, size_t count,
+                                int (*compare)(const void *, const void *)) {
+  if (run_is_sorted(items, count, compare)) return;
+  if (compare != sort_item_compare_pair || count < RADIX_MIN_ITEMS) {
+    qsort(items, count, sizeof *items, compare);
+    return;
+  }
+  if (!run_is_sorted(items, count, sort_item_compare_stable))
+    qsort(items, count, sizeof *items, sort_item_compare_stable);
+  size_t start = 0;
+  while (start < count) {
+    size_t end = start + 1;
+    while (end < count && sort_item_compare(&items[start], &items[end]) == 0) end++;
+    if (end - start >= RADIX_MIN_ITEMS)
+      sort_run_by_value(items + start, scratch, end - start);
+    else if (end - start > 1 && !run_is_sorted(items + start, end - start, compare))
+      qsort(items + start, end - start, sizeof *items, compare);
+    start = end;
+  }
+}
+
 int sort_items_with(sort_item *items, sort_item *scratch, size_t count,
                     int (*compare)(const void *, const void *)) {
   if (count < 2) return 0;
@@ -78,13 +118,13 @@ int sort_items_with(sort_item *items, sort_item *scratch, size_t count,
   }
   radix_sort_prefix(items, scratch, count);
   /* Items with equal prefixes are in arrival order; keys longer than 8 bytes (or shorter ones
-   * differing only in trailing zero bytes) still need ordering within each such run. */
+   * differing only in trailing zero bytes), and values when they count, still need ordering within
+   * each such run. */
   size_t start = 0;
   while (start < count) {
     size_t end = start + 1;
     while (end < count && items[end].prefix == items[start].prefix) end++;
-    if (end - start > 1 && !run_is_sorted(items + start, end - start, compare))
-      qsort(items + start, end - start, sizeof *items, compare);
+    if (end - start > 1) sort_equal_prefixes(items + start, scratch, end - start, compare);
     start = end;
   }
   return 0;

@@ -160,6 +160,74 @@ static void run_shape(key_shape shape) {
   for (size_t c = 0; c < sizeof COUNTS / sizeof COUNTS[0]; c++) check_sort(COUNTS[c], shape);
 }
 
+
+static int reference_compare_pairs(const void *a, const void *b) {
+  const sort_item *x = a, *y = b;
+  int c = reference_compare_keys(x->key, x->key_len, y->key, y->key_len);
+  if (c != 0) return c;
+  return reference_compare_keys(x->key + x->key_len, x->value_len, y->key + y->key_len, y->value_len);
+}
+
+enum { MAX_PAIR_VALUE = 12 };
+
+/* Sorts by key then value (the order of a store without a combiner) and by key then address
+ * (stable), and checks both against qsort with the reference comparators. */
+static void check_pair_sort(size_t count, key_shape shape) {
+  unsigned char pool[12][MAX_KEY] = {"",   "a",    "a\0",      "a\0\0",      "ab",        "b",
+                                     "\0", "\0\0", "abcdefgh", "abcdefgh\0", "abcdefghi", "\xff\xff"};
+  size_t pool_lens[12] = {0, 1, 2, 3, 2, 1, 1, 2, 8, 9, 9, 2};
+  size_t stride = MAX_KEY + MAX_PAIR_VALUE;
+  unsigned char *storage = malloc(count * stride + 1);
+  sort_item *items = malloc(count * sizeof *items + 1), *scratch = malloc(count * sizeof *scratch + 1);
+  sort_item *expected = malloc(count * sizeof *expected + 1);
+  static const unsigned char value_bytes[] = {0x00, 0x01, 'v', 0xff};
+  for (size_t i = 0; i < count; i++) {
+    unsigned char *key = storage + i * stride;
+    size_t len = make_key(shape, key, (const unsigned char(*)[MAX_KEY])pool, pool_lens);
+    size_t value_len = rng_below(MAX_PAIR_VALUE + 1);
+    for (size_t v = 0; v < value_len; v++) key[len + v] = value_bytes[rng_below(sizeof value_bytes)];
+    items[i] = (sort_item){reference_prefix(key, len), key, (uint32_t)len, (uint32_t)value_len};
+  }
+  for (int stable = 0; stable < 2; stable++) {
+    int (*compare)(const void *, const void *) = stable ? sort_item_compare_stable : sort_item_compare_pair;
+    if (count) memcpy(expected, items, count * sizeof *items);
+    qsort(expected, count, sizeof *expected, stable ? compare_item_addresses : reference_compare_pairs);
+    if (stable) qsort(expected, count, sizeof *expected, reference_compare_items); /* glibc's is a merge sort */
+    /* qsort is not promised stable: order equal keys by address explicitly. */
+    for (size_t i = 1; stable && i < count; i++)
+      for (size_t j = i; j > 0 && reference_compare_items(&expected[j - 1], &expected[j]) == 0 &&
+                         compare_item_addresses(&expected[j - 1], &expected[j]) > 0;
+           j--) {
+        sort_item swap = expected[j];
+        expected[j] = expected[j - 1];
+        expected[j - 1] = swap;
+      }
+    sort_item *work = malloc(count * sizeof *work + 1);
+    if (count) memcpy(work, items, count * sizeof *items);
+    assert_int_equal(sort_items_with(work, scratch, count, compare), 0);
+    for (size_t i = 0; i < count; i++) {
+      assert_true(work[i].prefix == reference_prefix(work[i].key, work[i].key_len));
+      if (stable)
+        assert_ptr_equal(work[i].key, expected[i].key);
+      else
+        assert_int_equal(reference_compare_pairs(&work[i], &expected[i]), 0);
+    }
+    free(work);
+  }
+  free(storage);
+  free(items);
+  free(scratch);
+  free(expected);
+}
+
+static void test_pair_and_stable_order(void **state) {
+  (void)state;
+  static const size_t counts[] = {0, 1, 2, 255, 256, 300, 5000, 40000};
+  static const key_shape shapes[] = {SHAPE_FEW_DISTINCT, SHAPE_ONE_KEY, SHAPE_SMALL_ALPHABET, SHAPE_SHARED_PREFIX};
+  for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+    for (size_t c = 0; c < sizeof counts / sizeof counts[0]; c++) check_pair_sort(counts[c], shapes[s]);
+}
+
 static void test_small_alphabet(void **state) {
   (void)state;
   run_shape(SHAPE_SMALL_ALPHABET);
@@ -263,6 +331,7 @@ static void test_item_compare(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_small_alphabet),
+      cmocka_unit_test(test_pair_and_stable_order),
       cmocka_unit_test(test_random_bytes),
       cmocka_unit_test(test_few_distinct_duplicates),
       cmocka_unit_test(test_shared_prefix),
