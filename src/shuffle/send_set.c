@@ -66,7 +66,7 @@ int send_set_reset(send_set *s) {
 
 static int grow_buffer(send_set *s, size_t needed) {
   if (needed <= s->capacity) return 0;
-  size_t capacity = s->capacity * 2;
+  size_t capacity = s->capacity + s->capacity / 4;
   if (capacity < needed) capacity = needed;
   if (capacity > INT_MAX) capacity = INT_MAX;
   if (needed > capacity) return -1;
@@ -98,14 +98,20 @@ unsigned char *send_set_reserve_slow(send_set *s, int dest, size_t bytes) {
   size_t used = (size_t)s->lengths[dest];
   size_t room = (size_t)s->room[dest] * 2;
   if (room < used + bytes) room = used + bytes;
-  if (s->bump + room > s->capacity) {
-    /* The set is out of space: this round should go; make room for this one pair anyway. */
+  /* The last region handed out grows where it is; any other moves to the end. */
+  int last = (size_t)s->offsets[dest] + (size_t)s->room[dest] == s->bump;
+  size_t start = last ? (size_t)s->offsets[dest] : s->bump;
+  if (start + room > s->capacity) {
+    /* The set is out of space: this round should go. The rest of the record's pairs still go in:
+     * the region grows by a quarter at a time, so it moves only a few times and the buffer ends
+     * little larger than it must. */
     s->full = 1;
-    room = used + bytes;
-    if (s->bump + room > s->capacity && grow_buffer(s, s->bump + room) != 0) return NULL;
+    room = used + (used / 4 > bytes ? used / 4 : bytes);
+    if (start + room > s->capacity && grow_buffer(s, start + room) != 0) return NULL;
   }
-  memmove(s->buffer + s->bump, s->buffer + s->offsets[dest], used);
-  s->offsets[dest] = (int)s->bump;
+  if (!last) memmove(s->buffer + start, s->buffer + s->offsets[dest], used);
+  s->offsets[dest] = (int)start;
+  s->bump = start;
   s->room[dest] = (int)room;
   s->bump += room;
   unsigned char *at = s->buffer + s->offsets[dest] + used;
