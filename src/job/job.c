@@ -1088,7 +1088,7 @@ static int merge_runs(mpimr_job *job, spill_area *area, const sort_item *items, 
     set_error(job, "reduce: out of memory opening %zu runs", runs);
     return MPIMR_ERR_NOMEM;
   }
-  rc = spill_open_runs(area, runs, readers, sources);
+  rc = spill_open_runs(area, 0, runs, readers, sources);
   if (rc != MPIMR_OK) set_error(job, "%s", area->error);
   /* The runs came before what stayed in memory: it goes last, so ties keep arrival order. */
   sources[runs] = (merge_source){.items = items, .item_count = item_count, .name = "memory"};

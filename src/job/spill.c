@@ -172,8 +172,9 @@ static int copy_merge(merger *m, run_writer *w, mpimr_combine_fn combine, void *
   return rc;
 }
 
-/* Merges runs [0, count) into one new run that takes their place at the front. */
-static int merge_oldest(spill_area *a, size_t count, int by_value, mpimr_combine_fn combine, void *user) {
+/* Merges runs [first, first + count) into one new run that takes their place. */
+static int merge_range(spill_area *a, size_t first, size_t count, int by_value, mpimr_combine_fn combine,
+                       void *user) {
   run_reader *readers = calloc(count, sizeof *readers);
   merge_source *sources = calloc(count, sizeof *sources);
   char *path = NULL;
@@ -184,7 +185,7 @@ static int merge_oldest(spill_area *a, size_t count, int by_value, mpimr_combine
     if (rc == MPIMR_ERR_NOMEM) snprintf(a->error, sizeof a->error, "spill merge: out of memory");
     return rc;
   }
-  rc = spill_open_runs(a, count, readers, sources);
+  rc = spill_open_runs(a, first, count, readers, sources);
   merger m;
   memset(&m, 0, sizeof m);
   run_writer w;
@@ -219,13 +220,13 @@ static int merge_oldest(spill_area *a, size_t count, int by_value, mpimr_combine
     }
     return rc;
   }
-  for (size_t i = 0; i < count; i++) {
+  for (size_t i = first; i < first + count; i++) {
     unlink(a->runs[i]);
     free(a->runs[i]);
   }
-  memmove(a->runs, a->runs + count, (a->run_count - count) * sizeof *a->runs);
+  memmove(a->runs + first, a->runs + first + count, (a->run_count - first - count) * sizeof *a->runs);
   a->run_count -= count;
-  rc = finish_run(a, &w, path, 0);
+  rc = finish_run(a, &w, path, first);
   if (rc == MPIMR_OK) a->merge_passes++;
   return rc;
 }
@@ -234,22 +235,29 @@ int spill_merge_down(spill_area *a, size_t max_runs, size_t fan_in, int by_value
                      void *user) {
   if (max_runs < 2) max_runs = 2;
   if (fan_in < 2) fan_in = 2;
+  /* Level by level: consecutive groups of up to fan_in runs become one each (in place, so runs keep
+   * their order), and a run merged at this level waits for the next; each level stops as soon as
+   * the rest would fit, so every byte is rewritten as few times as the fan-in allows. */
+  size_t next = 0;
   while (a->run_count > max_runs) {
-    /* Merge just enough that the rest fit, at most fan_in at a time. */
+    if (next + 1 >= a->run_count) next = 0; /* the next level */
     size_t count = a->run_count - max_runs + 1;
     if (count > fan_in) count = fan_in;
-    int rc = merge_oldest(a, count, by_value, combine, user);
+    if (count > a->run_count - next) count = a->run_count - next;
+    int rc = merge_range(a, next, count, by_value, combine, user);
     if (rc != MPIMR_OK) return rc;
+    next++;
   }
   return MPIMR_OK;
 }
 
-int spill_open_runs(spill_area *a, size_t count, run_reader *readers, merge_source *sources) {
+int spill_open_runs(spill_area *a, size_t first, size_t count, run_reader *readers, merge_source *sources) {
   for (size_t i = 0; i < count; i++) {
-    int rc = run_reader_open(&readers[i], a->runs[i], a->buffer_bytes);
-    sources[i] = (merge_source){.run = &readers[i], .name = a->runs[i]};
+    const char *path = a->runs[first + i];
+    int rc = run_reader_open(&readers[i], path, a->buffer_bytes);
+    sources[i] = (merge_source){.run = &readers[i], .name = path};
     if (rc != MPIMR_OK) {
-      snprintf(a->error, sizeof a->error, "spill '%s': %s", a->runs[i],
+      snprintf(a->error, sizeof a->error, "spill '%s': %s", path,
                rc == MPIMR_ERR_IO ? strerror(readers[i].error) : mpimr_strerror(rc));
       for (size_t j = i + 1; j < count; j++) readers[j].fd = -1;
       return rc;

@@ -4,9 +4,10 @@
  *
  * The spill directory is made (mkdtemp, `mpimr-spill-XXXXXX` under the
  * configured parent) when the rank first spills, so jobs that fit in memory
- * touch no disk. Runs are numbered files in it. Intermediate merges take the
- * oldest runs first (so runs keep their arrival order, which the merge uses
- * to break ties) and delete their inputs as soon as they are merged.
+ * touch no disk. Runs are numbered files in it, listed in arrival order.
+ * Intermediate merges take consecutive runs and put the result in their
+ * place (so runs keep their arrival order, which the merge uses to break
+ * ties), level by level, and delete their inputs as soon as they are merged.
  * spill_area_destroy() deletes every run and the directory, whatever state
  * the job ended in. Every failure leaves a message naming the path and the
  * cause in `error`.
@@ -57,7 +58,7 @@ int spill_combine_group(merger *m, mpimr_combine_fn combine, void *user, unsigne
                         size_t *acc_capacity, size_t *acc_len);
 
 /**
- * Merges the oldest runs into one until at most `max_runs` remain
+ * Merges consecutive runs into one until at most `max_runs` remain
  * (`max_runs` >= 2; each pass opens at most `fan_in` runs). Equal keys are
  * combined when `combine` is set; values are merged in bytewise order when
  * `by_value`. Returns MPIMR_OK or an error.
@@ -66,11 +67,11 @@ int spill_merge_down(spill_area *a, size_t max_runs, size_t fan_in, int by_value
                      void *user);
 
 /**
- * Opens readers on the oldest `count` runs and points `sources` at them.
+ * Opens readers on runs [first, first + count) and points `sources` at them.
  * On failure every reader may be closed with run_reader_close() (those not
  * reached are marked closed). Returns MPIMR_OK or an error.
  */
-int spill_open_runs(spill_area *a, size_t count, run_reader *readers, merge_source *sources);
+int spill_open_runs(spill_area *a, size_t first, size_t count, run_reader *readers, merge_source *sources);
 
 /** Deletes every run and the directory. */
 void spill_area_destroy(spill_area *a);

@@ -69,22 +69,40 @@ int sort_items(sort_item *items, sort_item *scratch, size_t count) {
   return sort_items_with(items, scratch, count, sort_item_compare);
 }
 
-/* Sorts a run of items with one key by value: a radix pass over the values' first 8 bytes (held
- * in the prefix field meanwhile), then the exact order where those are equal. A hot key without a
- * combiner makes such runs of millions of items. */
-static void sort_run_by_value(sort_item *items, sort_item *scratch, size_t count) {
-  uint64_t key_prefix = items[0].prefix;
-  for (size_t i = 0; i < count; i++) items[i].prefix = sort_key_prefix(items[i].key + items[i].key_len, items[i].value_len);
+/* The 8 value bytes from `offset` on, big-endian, zero-padded past the value's end. */
+static inline uint64_t value_chunk(const sort_item *item, size_t offset) {
+  if (item->value_len <= offset) return 0;
+  return sort_key_prefix(item->key + item->key_len + offset, item->value_len - offset);
+}
+
+/* Sorts items of one key by their values from byte `offset` on (they agree before it): a radix pass
+ * over the next 8 bytes (held in the prefix field meanwhile), then the same for each run that
+ * agrees on those too, until values end. A hot key without a combiner makes runs of millions of
+ * items whose values often share their first bytes (a file number, say). Leaves the prefix field
+ * for the caller to restore. */
+static void sort_values_from(sort_item *items, sort_item *scratch, size_t count, size_t offset) {
+  for (size_t i = 0; i < count; i++) items[i].prefix = value_chunk(&items[i], offset);
   radix_sort_prefix(items, scratch, count);
   size_t start = 0;
   while (start < count) {
-    size_t end = start + 1;
-    while (end < count && items[end].prefix == items[start].prefix) end++;
-    for (size_t i = start; i < end; i++) items[i].prefix = key_prefix;
-    if (end - start > 1 && !run_is_sorted(items + start, end - start, sort_item_compare_pair))
-      qsort(items + start, end - start, sizeof *items, sort_item_compare_pair);
+    size_t end = start + 1, longest = items[start].value_len;
+    while (end < count && items[end].prefix == items[start].prefix) {
+      if (items[end].value_len > longest) longest = items[end].value_len;
+      end++;
+    }
+    if (end - start >= RADIX_MIN_ITEMS && longest > offset + 8)
+      sort_values_from(items + start, scratch, end - start, offset + 8);
+    else if (end - start > 1 && !run_is_sorted(items + start, end - start, sort_item_compare_pair))
+      qsort(items + start, end - start, sizeof *items, sort_item_compare_pair); /* few, or lengths differ */
     start = end;
   }
+}
+
+/* Sorts a run of items with one key by value. */
+static void sort_run_by_value(sort_item *items, sort_item *scratch, size_t count) {
+  uint64_t key_prefix = items[0].prefix;
+  sort_values_from(items, scratch, count, 0);
+  for (size_t i = 0; i < count; i++) items[i].prefix = key_prefix;
 }
 
 /* Orders a run of items with equal key prefixes: by key, then (by_value) each key's items by value. */

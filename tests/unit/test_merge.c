@@ -148,7 +148,7 @@ static void check_merge(size_t count, int runs, int in_memory, size_t distinct, 
   run_reader readers[MAX_SOURCES];
   merge_source merge_sources[MAX_SOURCES];
   memset(merge_sources, 0, sizeof merge_sources);
-  assert_int_equal(spill_open_runs(&area, (size_t)runs, readers, merge_sources), MPIMR_OK);
+  assert_int_equal(spill_open_runs(&area, 0, (size_t)runs, readers, merge_sources), MPIMR_OK);
   for (int s = runs; s < sources; s++)
     merge_sources[s] = (merge_source){.items = items[s], .item_count = item_counts[s], .name = "memory"};
   merger m;
@@ -256,7 +256,7 @@ static void check_merge_down(size_t count, int runs, size_t max_runs, size_t fan
   assert_int_equal(count_entries(area.dir), (int)area.run_count);
   run_reader readers[MAX_SOURCES];
   merge_source sources[MAX_SOURCES];
-  assert_int_equal(spill_open_runs(&area, area.run_count, readers, sources), MPIMR_OK);
+  assert_int_equal(spill_open_runs(&area, 0, area.run_count, readers, sources), MPIMR_OK);
   merger m;
   assert_int_equal(merge_init(&m, sources, area.run_count, !combine), MPIMR_OK);
   qsort(pairs, count, sizeof *pairs, compare_key_value);
