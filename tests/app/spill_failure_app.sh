@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Spilling that cannot succeed must fail cleanly: a spill directory on a full
+# disk (a 2 MiB tmpfs), on a read-only file system, or under a regular file.
+# In each case mpirun exits non-zero, a rank names the spill path and the
+# cause, no _SUCCESS is written, no part is left, nothing is left in the spill
+# directory, and the same job then succeeds with a usable one.
+# The tmpfs cases need root (mount); without it they are skipped and the
+# rest still runs. Exit 77 (skipped) only if nothing could run.
+# usage: spill_failure_app.sh BIN_DIR NP
+set -euo pipefail
+bin=$1 np=$2
+work=$(mktemp -d /tmp/mpimr-spillfail-XXXXXX)
+mounted=()
+cleanup() {
+  for m in "${mounted[@]}"; do umount "$m" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+run() { mpirun --oversubscribe -np "$1" "${@:2}"; }
+
+run "$np" "$bin/mpimr-gentext" -o "$work/text.txt" --size 24M --vocab 50000 --zipf 1.0 --seed 7
+
+# expect_failure NAME SPILL_DIR CAUSE: the job fails, naming SPILL_DIR and CAUSE, and leaves nothing.
+expect_failure() {
+  local name=$1 spill=$2 cause=$3
+  rm -rf "$work/out"
+  if run "$np" "$bin/mpimr-wordcount" -q --no-combiner --memory 16M --spill-dir "$spill" \
+    -o "$work/out" "$work/text.txt" > "$work/$name.log" 2>&1; then
+    echo "FAIL ($name): the job succeeded with an unusable spill directory"; exit 1
+  fi
+  grep -q "$spill" "$work/$name.log" || { echo "FAIL ($name): no message names $spill"; cat "$work/$name.log"; exit 1; }
+  grep -q "$cause" "$work/$name.log" || { echo "FAIL ($name): no message says '$cause'"; cat "$work/$name.log"; exit 1; }
+  [ ! -e "$work/out/_SUCCESS" ] || { echo "FAIL ($name): _SUCCESS written"; exit 1; }
+  if compgen -G "$work/out/*part-*" > /dev/null; then echo "FAIL ($name): parts left behind"; ls -a "$work/out"; exit 1; fi
+  if [ -d "$spill" ] && [ -n "$(ls -A "$spill")" ]; then
+    echo "FAIL ($name): spill files left behind"; ls -laR "$spill"; exit 1
+  fi
+  echo "ok: $name"
+}
+
+printf x > "$work/file"
+expect_failure "under a regular file" "$work/file/spill" "Not a directory"
+
+ran_tmpfs=0
+mkdir -p "$work/full" "$work/readonly"
+if mount -t tmpfs -o size=2m tmpfs "$work/full" 2>/dev/null; then
+  mounted+=("$work/full")
+  expect_failure "full disk" "$work/full" "No space left on device"
+  ran_tmpfs=1
+else
+  echo "skipped: full disk (cannot mount a tmpfs here)"
+fi
+if mount -t tmpfs -o size=2m,ro tmpfs "$work/readonly" 2>/dev/null; then
+  mounted+=("$work/readonly")
+  expect_failure "read-only file system" "$work/readonly" "Read-only file system"
+  ran_tmpfs=1
+else
+  echo "skipped: read-only file system (cannot mount a tmpfs here)"
+fi
+
+# A rerun with a usable directory succeeds and matches the in-memory result.
+mkdir -p "$work/spill"
+rm -rf "$work/out"
+run "$np" "$bin/mpimr-wordcount" -q --no-combiner --memory 16M --spill-dir "$work/spill" --stats "$work/stats.json" \
+  -o "$work/out" "$work/text.txt"
+python3 - "$work/stats.json" <<'PY'
+import json, sys
+ranks = json.load(open(sys.argv[1]))["ranks"]
+assert sum(r["spill_runs"] for r in ranks) > 0, "the rerun did not spill: the test would prove nothing"
+assert all(r["peak_memory_bytes"] <= r["memory_budget_bytes"] for r in ranks), ranks
+PY
+run "$np" "$bin/mpimr-wordcount" -q -o "$work/memory" "$work/text.txt"
+cmp <(LC_ALL=C sort "$work"/out/part-*) <(LC_ALL=C sort "$work"/memory/part-*)
+[ -z "$(ls -A "$work/spill")" ] || { echo "FAIL: spill files left after success"; exit 1; }
+echo "ok: rerun with a usable spill directory"
+[ "$ran_tmpfs" = 1 ] || echo "note: the tmpfs cases were skipped"
