@@ -1,8 +1,9 @@
 // mrmpi_wordcount: the word count of the benchmark written against MR-MPI
 // (Sandia's MapReduce-MPI, Debian libmrmpi-dev), in its best configuration.
 //
-//   mpirun -np P mpimr-wc-mrmpi [--compress] [--memsize MB] [--chunk SIZE]
-//                               [--delta BYTES] [--sep newline|space] [-v] FILE...
+//   mpirun -np P mpimr-wc-mrmpi [--compress] [--memsize MB] [--maxpage N]
+//                               [--fpath DIR] [--chunk SIZE] [--delta BYTES]
+//                               [--sep newline|space] [-v] FILE...
 //
 // The files are cut into byte chunks (about --chunk bytes, at least one per
 // rank) by MR-MPI's file-splitting map(), which moves every cut to the next
@@ -15,13 +16,19 @@
 //
 // Pages must hold a rank's whole map output, or MR-MPI writes them to disk:
 // --memsize sets the page size in MiB (default 512; the benchmark script
-// computes one from the corpus size). -v prints MR-MPI's per-rank KV sizes
-// and whether any operation went to disk.
+// computes one from the corpus size). Pages written to disk go to --fpath
+// (default: the current directory); --maxpage N makes MR-MPI stop with an
+// error rather than hold more than N pages at once (0, the default: no
+// limit; an operation holds up to 7). -v prints MR-MPI's per-rank KV sizes
+// and whether any operation went to disk. Each map task reads its chunk
+// (--chunk bytes, plus up to --delta) into memory outside the pages.
 //
 // Rank 0 prints one line:
 //   mrmpi: ranks=P compress=0|1 memsize=MB chunks=N words=W distinct=D
 //   seconds=S map=S compress=S collate=S reduce=S spilled_bytes=B
-// Times are MPI_Wtime between barriers; `seconds` spans map to reduce.
+//   page_hiwater_bytes=H
+// page_hiwater_bytes is the largest rank's page memory at its peak
+// (MapReduce::msizemax). Times are MPI_Wtime between barriers; `seconds` spans map to reduce.
 
 #include <mpi.h>
 
@@ -141,8 +148,8 @@ uint64_t parse_size(const char *s) {
 int usage(int rank, int status) {
   if (rank == 0)
     std::fprintf(status ? stderr : stdout,
-                 "usage: mpirun -np P mpimr-wc-mrmpi [--compress] [--memsize MB] [--chunk SIZE]\n"
-                 "           [--delta BYTES] [--sep newline|space] [-v] FILE...\n");
+                 "usage: mpirun -np P mpimr-wc-mrmpi [--compress] [--memsize MB] [--maxpage N] [--fpath DIR]\n"
+                 "           [--chunk SIZE] [--delta BYTES] [--sep newline|space] [-v] FILE...\n");
   return status;
 }
 
@@ -151,7 +158,8 @@ int run(int argc, char **argv) {
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &nprocs);
   bool compress = false, verbose = false;
-  int memsize = 512, delta = 64 * 1024;
+  int memsize = 512, maxpage = 0, delta = 64 * 1024;
+  std::string fpath = ".";
   uint64_t chunk = 64ull << 20;
   char sep = '\n';
   std::vector<char *> files;
@@ -164,6 +172,10 @@ int run(int argc, char **argv) {
       verbose = true;
     } else if (a == "--memsize" && has_value) {
       memsize = std::atoi(argv[++i]);
+    } else if (a == "--maxpage" && has_value) {
+      maxpage = std::atoi(argv[++i]);
+    } else if (a == "--fpath" && has_value) {
+      fpath = argv[++i];
     } else if (a == "--chunk" && has_value) {
       chunk = parse_size(argv[++i]);
     } else if (a == "--delta" && has_value) {
@@ -180,7 +192,7 @@ int run(int argc, char **argv) {
       files.push_back(argv[i]);
     }
   }
-  if (files.empty() || memsize <= 0 || chunk == 0 || chunk > (1u << 30) || delta <= 0) return usage(rank, 64);
+  if (files.empty() || memsize <= 0 || maxpage < 0 || chunk == 0 || chunk > (1u << 30) || delta <= 0) return usage(rank, 64);
 
   // Every rank sizes the inputs the same way, so all agree on the chunk count.
   uint64_t total_bytes = 0;
@@ -198,6 +210,8 @@ int run(int argc, char **argv) {
 
   MapReduce *mr = new MapReduce(MPI_COMM_WORLD);
   mr->memsize = memsize;
+  mr->maxpage = maxpage;
+  mr->set_fpath(fpath.c_str());
   mr->verbosity = verbose ? 1 : 0;
   mr->timer = 0;
   mr->mapstyle = 0;  // contiguous chunks: rank r reads chunks r*C/P .. (r+1)*C/P - 1
@@ -225,6 +239,8 @@ int run(int argc, char **argv) {
   // Bytes MR-MPI wrote to its page files (0 when everything stayed in memory).
   uint64_t spilled = MapReduce::wsize, spilled_all = 0;
   MPI_Reduce(&spilled, &spilled_all, 1, MPI_UINT64_T, MPI_SUM, 0, MPI_COMM_WORLD);
+  uint64_t hiwater = MapReduce::msizemax, hiwater_max = 0;
+  MPI_Reduce(&hiwater, &hiwater_max, 1, MPI_UINT64_T, MPI_MAX, 0, MPI_COMM_WORLD);
   if (verbose)
     std::fprintf(stderr, "mpimr-wc-mrmpi: rank %d: map output %llu bytes in %llu page(s), %d chunks\n", rank,
                  static_cast<unsigned long long>(kv_bytes), static_cast<unsigned long long>(kv_pages),
@@ -232,10 +248,10 @@ int run(int argc, char **argv) {
   if (rank == 0)
     std::printf(
         "mrmpi: ranks=%d compress=%d memsize=%d chunks=%d words=%llu distinct=%llu seconds=%.6f "
-        "map=%.6f compress=%.6f collate=%.6f reduce=%.6f spilled_bytes=%llu\n",
+        "map=%.6f compress=%.6f collate=%.6f reduce=%.6f spilled_bytes=%llu page_hiwater_bytes=%llu\n",
         nprocs, compress ? 1 : 0, memsize, chunks, static_cast<unsigned long long>(global[0]),
         static_cast<unsigned long long>(global[1]), t4 - t0, t1 - t0, t2 - t1, t3 - t2, t4 - t3,
-        static_cast<unsigned long long>(spilled_all));
+        static_cast<unsigned long long>(spilled_all), static_cast<unsigned long long>(hiwater_max));
   delete mr;
   return 0;
 }
