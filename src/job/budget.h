@@ -28,4 +28,11 @@
 /** A store never spills below this fraction of the budget (1/BUDGET_STORE_MIN_PARTS): runs stay large. */
 #define BUDGET_STORE_MIN_PARTS 8
 
+/**
+ * Without a combiner and under a budget of at least 8 times this, the store
+ * is compacted into a sorted run in memory each time its kept rounds reach
+ * this size.
+ */
+#define BUDGET_COMPACT_BYTES ((size_t)8 << 20)
+
 #endif

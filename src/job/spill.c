@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "kv/codec.h"
 #include "mpimr/error.h"
 
 int spill_area_init(spill_area *a, const char *parent, size_t buffer_bytes) {
@@ -32,17 +33,22 @@ static int make_directory(spill_area *a) {
   return MPIMR_OK;
 }
 
-/* Makes the path of the next run and reserves its place in the list (added by add_run). */
+/* Room in the list for one more run. */
+static int reserve_run(spill_area *a) {
+  if (a->run_count < a->run_capacity) return MPIMR_OK;
+  size_t capacity = a->run_capacity ? 2 * a->run_capacity : 16;
+  spill_run *grown = realloc(a->runs, capacity * sizeof *grown);
+  if (grown == NULL) return MPIMR_ERR_NOMEM;
+  a->runs = grown;
+  a->run_capacity = capacity;
+  return MPIMR_OK;
+}
+
+/* Makes the path of the next file run and reserves its place in the list. */
 static int next_run_path(spill_area *a, char **path) {
   int rc = make_directory(a);
+  if (rc == MPIMR_OK) rc = reserve_run(a);
   if (rc != MPIMR_OK) return rc;
-  if (a->run_count == a->run_capacity) {
-    size_t capacity = a->run_capacity ? 2 * a->run_capacity : 16;
-    char **grown = realloc(a->runs, capacity * sizeof *grown);
-    if (grown == NULL) return MPIMR_ERR_NOMEM;
-    a->runs = grown;
-    a->run_capacity = capacity;
-  }
   size_t length = strlen(a->dir) + 32;
   *path = malloc(length);
   if (*path == NULL) return MPIMR_ERR_NOMEM;
@@ -70,8 +76,9 @@ static int finish_run(spill_area *a, run_writer *w, char *path, size_t position)
     return rc;
   }
   memmove(a->runs + position + 1, a->runs + position, (a->run_count - position) * sizeof *a->runs);
-  a->runs[position] = path;
+  a->runs[position] = (spill_run){path, NULL, 0};
   a->run_count++;
+  a->file_runs++;
   a->bytes_written += written;
   return MPIMR_OK;
 }
@@ -95,9 +102,70 @@ int spill_write_items(spill_area *a, const sort_item *items, size_t count) {
     start = end;
   }
   if (rc != MPIMR_OK) return write_failed(a, &w, path, rc);
-  rc = finish_run(a, &w, path, a->run_count);
+  rc = finish_run(a, &w, path, a->file_runs);
   if (rc == MPIMR_OK) a->runs_spilled++;
   return rc;
+}
+
+int spill_keep_items(spill_area *a, const sort_item *items, size_t count) {
+  size_t length = 0;
+  for (size_t start = 0, end; start < count; start = end) {
+    for (end = start + 1; end < count && sort_item_compare(&items[start], &items[end]) == 0;) end++;
+    length += codec_varint_size(items[start].key_len) + items[start].key_len + codec_varint_size(end - start);
+    for (size_t i = start; i < end; i++) length += codec_varint_size(items[i].value_len) + items[i].value_len;
+  }
+  unsigned char *data = malloc(length ? length : 1);
+  if (data == NULL || reserve_run(a) != MPIMR_OK) {
+    free(data);
+    snprintf(a->error, sizeof a->error, "spill: out of memory keeping a run of %zu bytes", length);
+    return MPIMR_ERR_NOMEM;
+  }
+  unsigned char *at = data;
+  for (size_t start = 0, end; start < count; start = end) {
+    for (end = start + 1; end < count && sort_item_compare(&items[start], &items[end]) == 0;) end++;
+    at = codec_put_varint(at, items[start].key_len);
+    memcpy(at, items[start].key, items[start].key_len);
+    at = codec_put_varint(at + items[start].key_len, end - start);
+    for (size_t i = start; i < end; i++) {
+      at = codec_put_varint(at, items[i].value_len);
+      memcpy(at, items[i].key + items[i].key_len, items[i].value_len);
+      at += items[i].value_len;
+    }
+  }
+  a->runs[a->run_count++] = (spill_run){NULL, data, length};
+  a->memory_run_bytes += length;
+  return MPIMR_OK;
+}
+
+int spill_flush_memory_runs(spill_area *a) {
+  while (a->file_runs < a->run_count) {
+    char *path = NULL;
+    int rc = next_run_path(a, &path);
+    if (rc != MPIMR_OK) {
+      if (rc == MPIMR_ERR_NOMEM) snprintf(a->error, sizeof a->error, "spill: out of memory");
+      return rc;
+    }
+    spill_run *run = &a->runs[a->file_runs]; /* after next_run_path(), which may move the list */
+    run_writer w;
+    rc = run_writer_open(&w, path, 64);
+    if (rc == MPIMR_OK) rc = run_writer_raw(&w, run->data, run->length);
+    if (rc != MPIMR_OK) return write_failed(a, &w, path, rc);
+    uint64_t written = w.bytes_written;
+    rc = run_writer_close(&w);
+    if (rc != MPIMR_OK) {
+      snprintf(a->error, sizeof a->error, "spill '%s': %s", path, strerror(w.error));
+      unlink(path);
+      free(path);
+      return rc;
+    }
+    a->memory_run_bytes -= run->length;
+    free(run->data);
+    *run = (spill_run){path, NULL, 0};
+    a->file_runs++;
+    a->bytes_written += written;
+    a->runs_spilled++;
+  }
+  return MPIMR_OK;
 }
 
 int spill_combine_group(merger *m, mpimr_combine_fn combine, void *user, unsigned char **acc,
@@ -221,11 +289,12 @@ static int merge_range(spill_area *a, size_t first, size_t count, int by_value, 
     return rc;
   }
   for (size_t i = first; i < first + count; i++) {
-    unlink(a->runs[i]);
-    free(a->runs[i]);
+    unlink(a->runs[i].path);
+    free(a->runs[i].path);
   }
   memmove(a->runs + first, a->runs + first + count, (a->run_count - first - count) * sizeof *a->runs);
   a->run_count -= count;
+  a->file_runs -= count;
   rc = finish_run(a, &w, path, first);
   if (rc == MPIMR_OK) a->merge_passes++;
   return rc;
@@ -239,11 +308,11 @@ int spill_merge_down(spill_area *a, size_t max_runs, size_t fan_in, int by_value
    * their order), and a run merged at this level waits for the next; each level stops as soon as
    * the rest would fit, so every byte is rewritten as few times as the fan-in allows. */
   size_t next = 0;
-  while (a->run_count > max_runs) {
-    if (next + 1 >= a->run_count) next = 0; /* the next level */
-    size_t count = a->run_count - max_runs + 1;
+  while (a->file_runs > max_runs) {
+    if (next + 1 >= a->file_runs) next = 0; /* the next level */
+    size_t count = a->file_runs - max_runs + 1;
     if (count > fan_in) count = fan_in;
-    if (count > a->run_count - next) count = a->run_count - next;
+    if (count > a->file_runs - next) count = a->file_runs - next;
     int rc = merge_range(a, next, count, by_value, combine, user);
     if (rc != MPIMR_OK) return rc;
     next++;
@@ -253,8 +322,10 @@ int spill_merge_down(spill_area *a, size_t max_runs, size_t fan_in, int by_value
 
 int spill_open_runs(spill_area *a, size_t first, size_t count, run_reader *readers, merge_source *sources) {
   for (size_t i = 0; i < count; i++) {
-    const char *path = a->runs[first + i];
-    int rc = run_reader_open(&readers[i], path, a->buffer_bytes);
+    const spill_run *run = &a->runs[first + i];
+    const char *path = run->path ? run->path : "a run in memory";
+    int rc = run->path ? run_reader_open(&readers[i], path, a->buffer_bytes)
+                       : run_reader_open_memory(&readers[i], run->data, run->length);
     sources[i] = (merge_source){.run = &readers[i], .name = path};
     if (rc != MPIMR_OK) {
       snprintf(a->error, sizeof a->error, "spill '%s': %s", path,
@@ -268,8 +339,9 @@ int spill_open_runs(spill_area *a, size_t first, size_t count, run_reader *reade
 
 void spill_area_destroy(spill_area *a) {
   for (size_t i = 0; i < a->run_count; i++) {
-    unlink(a->runs[i]);
-    free(a->runs[i]);
+    if (a->runs[i].path) unlink(a->runs[i].path);
+    free(a->runs[i].path);
+    free(a->runs[i].data);
   }
   free(a->runs);
   if (a->dir) rmdir(a->dir);

@@ -22,12 +22,21 @@
 #include "kv/sort.h"
 #include "mpimr/job.h"
 
+/** One run: a file, or a buffer in memory (a compacted store that has not had to go to disk). */
+typedef struct spill_run {
+  char *path;          /**< The file, or NULL for a run in memory. */
+  unsigned char *data; /**< A run in memory, in the file format. */
+  size_t length;
+} spill_run;
+
 typedef struct spill_area {
-  char *parent;   /**< Where the spill directory goes. */
-  char *dir;      /**< The rank's own directory, NULL until the first spill. */
-  char **runs;    /**< Paths of the runs not yet merged away, oldest first. */
+  char *parent;    /**< Where the spill directory goes. */
+  char *dir;       /**< The rank's own directory, NULL until the first spill. */
+  spill_run *runs; /**< Oldest first: every file run, then every run in memory. */
   size_t run_count;
   size_t run_capacity;
+  size_t file_runs;        /**< How many of the runs are files (they come first). */
+  size_t memory_run_bytes; /**< Bytes the runs in memory hold. */
   uint64_t next_number;
   size_t buffer_bytes;    /**< Each run reader's and writer's buffer. */
   uint64_t bytes_written; /**< Over every run written, merges included. */
@@ -47,6 +56,16 @@ int spill_area_init(spill_area *a, const char *parent, size_t buffer_bytes);
 int spill_write_items(spill_area *a, const sort_item *items, size_t count);
 
 /**
+ * Keeps `count` sorted items as a run in memory (as spill_write_items()
+ * would write them; compact, and read back in order), after the runs already
+ * there. Returns MPIMR_OK or NOMEM.
+ */
+int spill_keep_items(spill_area *a, const sort_item *items, size_t count);
+
+/** Writes every run in memory to a file, oldest first, and frees it. Returns MPIMR_OK, IO or NOMEM. */
+int spill_flush_memory_runs(spill_area *a);
+
+/**
  * Folds every value of the merge's current key into `*acc` with `combine`
  * (the first value is copied as it is). On return *acc holds the key's
  * bytes followed by the combined value (so that one sort_item can describe
@@ -58,8 +77,9 @@ int spill_combine_group(merger *m, mpimr_combine_fn combine, void *user, unsigne
                         size_t *acc_capacity, size_t *acc_len);
 
 /**
- * Merges consecutive runs into one until at most `max_runs` remain
- * (`max_runs` >= 2; each pass opens at most `fan_in` runs). Equal keys are
+ * Merges consecutive file runs into one until at most `max_runs` file runs
+ * remain (`max_runs` >= 2; each pass opens at most `fan_in` runs; runs in
+ * memory need no buffer and are left as they are). Equal keys are
  * combined when `combine` is set; values are merged in bytewise order when
  * `by_value`. Returns MPIMR_OK or an error.
  */
@@ -67,7 +87,8 @@ int spill_merge_down(spill_area *a, size_t max_runs, size_t fan_in, int by_value
                      void *user);
 
 /**
- * Opens readers on runs [first, first + count) and points `sources` at them.
+ * Opens readers on runs [first, first + count) (files or memory) and points
+ * `sources` at them.
  * On failure every reader may be closed with run_reader_close() (those not
  * reached are marked closed). Returns MPIMR_OK or an error.
  */

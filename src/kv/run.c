@@ -81,6 +81,8 @@ int run_writer_value(run_writer *w, const void *value, size_t value_len) {
   return rc == MPIMR_OK ? append(w, value, value_len) : rc;
 }
 
+int run_writer_raw(run_writer *w, const void *bytes, size_t length) { return append(w, bytes, length); }
+
 int run_writer_close(run_writer *w) {
   int rc = w->error ? MPIMR_ERR_IO : flush(w);
   if (w->fd >= 0 && close(w->fd) != 0 && rc == MPIMR_OK) {
@@ -118,6 +120,16 @@ int run_reader_open(run_reader *r, const char *path, size_t buffer_bytes) {
     r->error = errno;
     return MPIMR_ERR_IO;
   }
+  return MPIMR_OK;
+}
+
+int run_reader_open_memory(run_reader *r, const unsigned char *data, size_t length) {
+  memset(r, 0, sizeof *r);
+  r->fd = -1;
+  r->buffer = (unsigned char *)data;
+  r->capacity = r->tail = length;
+  r->eof = 1;
+  r->borrowed = 1;
   return MPIMR_OK;
 }
 
@@ -217,7 +229,7 @@ int run_reader_next_value(run_reader *r, const unsigned char **value, size_t *va
 void run_reader_close(run_reader *r) {
   if (r->fd >= 0) close(r->fd);
   r->fd = -1;
-  free(r->buffer);
+  if (!r->borrowed) free(r->buffer);
   free(r->key);
   r->buffer = r->key = NULL;
   r->capacity = r->key_capacity = 0;

@@ -44,6 +44,9 @@ int run_writer_begin_group(run_writer *w, const void *key, size_t key_len, uint6
 /** Writes the next value of the current group. Returns MPIMR_OK or MPIMR_ERR_IO. */
 int run_writer_value(run_writer *w, const void *value, size_t value_len);
 
+/** Writes bytes already in the run format (a run kept in memory) as they are. Returns MPIMR_OK or IO. */
+int run_writer_raw(run_writer *w, const void *bytes, size_t length);
+
 /** Flushes and closes the file. Returns MPIMR_OK or MPIMR_ERR_IO (then the file is incomplete). */
 int run_writer_close(run_writer *w);
 
@@ -65,11 +68,19 @@ typedef struct run_reader {
   size_t key_capacity;
   uint64_t values_left; /**< Values of the current group not yet read. */
   int error;            /**< errno of a failed read, else 0. */
+  int borrowed;         /**< The buffer is a run in memory, not the reader's. */
 } run_reader;
 
 /** Opens a run for reading. Returns MPIMR_OK, MPIMR_ERR_IO (errno in r->error) or MPIMR_ERR_NOMEM. */
 int run_reader_open(run_reader *r, const char *path, size_t buffer_bytes);
 
+/**
+ * Opens a run held in memory (`length` bytes at `data`, in the same format;
+ * borrowed, not copied). Returns MPIMR_OK.
+ */
+int run_reader_open_memory(run_reader *r, const unsigned char *data, size_t length);
+
+/** The bytes `count` items (sorted, as for spill_write_items) take as a run. */
 /**
  * Moves to the next group, skipping what is left of the current one. Returns
  * 1 with r->key, r->key_len and r->values_left set; 0 at the end of the run;
@@ -87,7 +98,9 @@ int run_reader_next_value(run_reader *r, const unsigned char **value, size_t *va
 
 void run_reader_close(run_reader *r);
 
-/** Bytes of memory a reader holds. */
-static inline size_t run_reader_memory(const run_reader *r) { return r->capacity + r->key_capacity; }
+/** Bytes of memory a reader holds (not counting a borrowed run). */
+static inline size_t run_reader_memory(const run_reader *r) {
+  return (r->borrowed ? 0 : r->capacity) + r->key_capacity;
+}
 
 #endif
