@@ -352,6 +352,7 @@ static int parse_options(int argc, char **argv, int rank, options *o) {
   mpimr_job_config_init(&o->job);
   o->job.map_record = map_line;
   o->job.reduce = reduce_postings;
+  o->job.reduce_in_order = 1; /* every line it writes has the word it was called for */
   o->postings_per_line = DEFAULT_POSTINGS_PER_LINE;
   opterr = 0;
   int c;

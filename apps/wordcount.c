@@ -227,6 +227,7 @@ static int parse_options(int argc, char **argv, int rank, options *o) {
       case OPT_NO_COMBINER:
         o->job.combine = NULL;
         o->job.reduce = reduce_sum;
+        o->job.reduce_in_order = 1; /* it emits the word it was called for */
         break;
       case OPT_ROUND_SIZE:
         if (cli_parse_size(optarg, 4096, (uint64_t)1 << 30, &size) != 0) {

@@ -155,6 +155,15 @@ typedef struct mpimr_job_config {
 
   mpimr_combine_fn combine;     /**< Optional. */
   mpimr_reduce_fn reduce;       /**< Optional: without it every (key, value) is written as it is. */
+  /**
+   * Non-zero: the reducer promises to emit keys in nondecreasing bytewise
+   * order over the whole reduce (as a reducer that emits only its own key
+   * does). Its output then goes straight to the part file as it is emitted,
+   * never collected, sorted or spilled; an emit below an earlier key fails
+   * the job (MPIMR_ERR_USER). Zero (the default): output in any order is
+   * collected and sorted, spilling beyond a quarter of the memory budget.
+   */
+  int reduce_in_order;
   mpimr_partition_fn partition; /**< Optional: default hashes the key. */
 
   /* Output. */

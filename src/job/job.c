@@ -1202,6 +1202,42 @@ static int write_group(mpimr_job *job, merger *m, void *state) {
   return rc < 0 ? merge_error(job, m, m->sources, rc) : MPIMR_OK;
 }
 
+/* Reducer output written as it comes (reduce_in_order): the part writer and the last key written. */
+typedef struct ordered_output {
+  mpimr_job *job;
+  part_writer *writer;
+  format_buffer *scratch;
+  unsigned char *last_key;
+  size_t last_len;
+  size_t last_capacity;
+  int any;
+} ordered_output;
+
+static int write_in_order(mpimr_emitter *emitter, const void *key, size_t key_len, const void *value,
+                          size_t value_len) {
+  ordered_output *o = emitter->sink_state;
+  mpimr_job *job = o->job;
+  if (key_len + value_len > MPIMR_MAX_PAIR_BYTES)
+    return emit_failed(job, MPIMR_ERR_TOO_LARGE, "a reduce output pair is larger than 1 GiB");
+  if (o->any && codec_compare_keys(o->last_key, o->last_len, key, key_len) > 0)
+    return emit_failed(job, MPIMR_ERR_USER,
+                       "the reducer emitted a key below one it emitted before (reduce_in_order is set)");
+  if (key_len > o->last_capacity) {
+    size_t capacity = o->last_capacity ? o->last_capacity : 64;
+    while (capacity < key_len) capacity *= 2;
+    unsigned char *grown = realloc(o->last_key, capacity);
+    if (grown == NULL) return emit_failed(job, MPIMR_ERR_NOMEM, "no memory for reduce output");
+    o->last_key = grown;
+    o->last_capacity = capacity;
+  }
+  if (key_len) memcpy(o->last_key, key, key_len);
+  o->last_len = key_len;
+  o->any = 1;
+  int rc = write_pair(job, o->writer, key, key_len, value, value_len, o->scratch);
+  if (rc != MPIMR_OK && job->emit_status == MPIMR_OK) job->emit_status = rc;
+  return rc;
+}
+
 /* Writes the reducers' output: from memory, or merged with its spilled runs. */
 static int write_output(mpimr_job *job, part_writer *w, output_collector *out, format_buffer *scratch) {
   sort_item *items = NULL;
@@ -1219,7 +1255,7 @@ static int write_output(mpimr_job *job, part_writer *w, output_collector *out, f
 /* Reduce needs room beside the store: a reader per run it merges and the reducers' output. If the
  * store leaves too little, it is spilled too and reduce works from runs alone. */
 static int make_room_for_reduce(mpimr_job *job) {
-  size_t needed = job->config.reduce ? output_share(job) : 0;
+  size_t needed = job->config.reduce && !job->config.reduce_in_order ? output_share(job) : 0;
   size_t readers = job->spill.file_runs < merge_fan_in(job) ? job->spill.file_runs : merge_fan_in(job);
   needed += readers * job->spill.buffer_bytes;
   size_t store = store_memory(job);
@@ -1248,6 +1284,8 @@ static int reduce_and_write(mpimr_job *job, part_writer *w) {
   void *sink_state[2] = {job, &out};
   mpimr_emitter emitter = {collect_output, sink_state};
   format_buffer scratch = {NULL, 0};
+  ordered_output ordered = {job, w, &scratch, NULL, 0, 0, 0};
+  if (job->config.reduce_in_order) emitter = (mpimr_emitter){write_in_order, &ordered};
   int rc = make_room_for_reduce(job);
   spilled = job->spill.run_count > 0;
   if (rc == MPIMR_OK) rc = gather_reduce_items(job, &items, &count, &backing);
@@ -1267,7 +1305,7 @@ static int reduce_and_write(mpimr_job *job, part_writer *w) {
   }
   double reduced = clock_now();
   job->stats.time_reduce = reduced - started;
-  if (rc == MPIMR_OK && job->config.reduce) {
+  if (rc == MPIMR_OK && job->config.reduce && !job->config.reduce_in_order) {
     note_peak(job, out.capacity);
     rc = write_output(job, w, &out, &scratch);
   }
@@ -1275,6 +1313,7 @@ static int reduce_and_write(mpimr_job *job, part_writer *w) {
   trace_span(&job->trace, TRACE_REDUCE, started, reduced, 0);
   trace_span(&job->trace, TRACE_OUTPUT, reduced, reduced + job->stats.time_output, 0);
   free(scratch.text);
+  free(ordered.last_key);
   free(out.data);
   if (job->combining) free(items);
   free(backing);

@@ -126,6 +126,9 @@ static int reduce_inverted(void *user, const void *key, size_t key_len, mpimr_va
 
 typedef enum job_kind { NO_COMBINER, GENERIC_COMBINER, COUNTING, INVERTED } job_kind;
 
+/* Sets reduce_in_order on the jobs run_job() makes. */
+static int reduce_in_order = 0;
+
 static int run_job(job_kind kind, const char *out, size_t memory, const char *spill_dir, int *ordered,
                    mpimr_job_stats *stats, char *message, size_t message_size) {
   mpimr_job_config cfg;
@@ -141,6 +144,7 @@ static int run_job(job_kind kind, const char *out, size_t memory, const char *sp
   if (kind == GENERIC_COMBINER) cfg.combine = combine_add;
   if (kind == COUNTING) cfg.combine = mpimr_combine_sum_u64;
   cfg.reduce = kind == INVERTED ? reduce_inverted : kind == COUNTING ? NULL : reduce_totals;
+  cfg.reduce_in_order = reduce_in_order;
   mpimr_job *job = NULL;
   int rc = mpimr_job_create(&job, MPI_COMM_WORLD, &cfg);
   if (rc == MPIMR_OK) rc = mpimr_job_run(job);
@@ -319,6 +323,33 @@ static void test_compacted_then_spilled(void **state) {
   check_kind_with(NO_COMBINER, (size_t)64 << 20, test_size() == 1);
 }
 
+/* A reducer that emits its own key may say so: output then goes straight to the part, the same bytes. */
+static void test_output_in_order(void **state) {
+  (void)state;
+  reduce_in_order = 1;
+  check_kind(NO_COMBINER);
+  reduce_in_order = 0;
+}
+
+/* A reducer that says so but does not keep order fails the job on every rank, with no _SUCCESS. */
+static void test_output_in_order_broken(void **state) {
+  (void)state;
+  char dir[256], out[300];
+  test_temp_dir(dir, sizeof dir);
+  snprintf(out, sizeof out, "%s/out", dir);
+  reduce_in_order = 1;
+  char message[640] = "";
+  int rc = run_job(INVERTED, out, 0, NULL, NULL, NULL, message, sizeof message);
+  reduce_in_order = 0;
+  int named = rc == MPIMR_ERR_USER && strstr(message, "reduce_in_order") != NULL;
+  int any_named;
+  MPI_Allreduce(&named, &any_named, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+  assert_all(rc == MPIMR_ERR_USER || rc == MPIMR_ERR_REMOTE);
+  assert_all(any_named);
+  assert_all(!test_file_exists(out, "_SUCCESS"));
+  test_remove_tree(dir);
+}
+
 static void test_unusable_spill_directory(void **state) {
   (void)state;
   char dir[256], out[300], spill[300];
@@ -349,6 +380,8 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_no_combiner),   cmocka_unit_test(test_generic_combiner),
       cmocka_unit_test(test_counting),      cmocka_unit_test(test_output_spills),
       cmocka_unit_test(test_compacted_then_spilled),
+      cmocka_unit_test(test_output_in_order),
+      cmocka_unit_test(test_output_in_order_broken),
       cmocka_unit_test(test_unusable_spill_directory),
   };
   int failed = cmocka_run_group_tests(tests, NULL, NULL);
