@@ -11,7 +11,10 @@
  * (varints as in kv/codec.h). A key is stored once however many values it
  * has, and a reader knows how many values a group holds before it reads
  * them, so a merge can tell a reducer a key's value count up front while
- * streaming the values themselves. Both ends buffer; a value longer than the
+ * streaming the values themselves. Both ends buffer: writes return once the
+ * bytes are in the page cache (the kernel writes them back while the job goes
+ * on; a run merged and deleted soon may never reach the disk), and readers
+ * ask for sequential readahead. A value longer than the
  * buffer grows the reader's buffer to fit (values are at most 1 GiB). Every
  * length read is checked: a truncated or corrupt run is an error, never a
  * read out of bounds.

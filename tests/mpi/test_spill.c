@@ -284,6 +284,8 @@ static void check_kind_with(job_kind kind, size_t budget, int must_spill) {
   int spilled = stats.spill_runs > 0, any_spilled;
   MPI_Allreduce(&spilled, &any_spilled, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
   if (must_spill) assert_all(any_spilled); /* the hot key's rank at least */
+  /* A rank that spilled had filled its budget, by its own accounting, before it did. */
+  assert_all(!spilled || stats.peak_memory_bytes >= budget / 2);
   MPI_Barrier(MPI_COMM_WORLD);
   assert_all(directory_is_empty(spill));
   rc = run_job(kind, unlimited, 0, NULL, &ordered, &stats, message, sizeof message);
