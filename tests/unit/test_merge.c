@@ -324,7 +324,7 @@ static void test_truncated_runs(void **state) {
     char key[8];
     snprintf(key, sizeof key, "k%d", g);
     assert_int_equal(run_writer_begin_group(&w, key, strlen(key), (uint64_t)g + 1), MPIMR_OK);
-    for (int v = 0; v <= g; v++) assert_int_equal(run_writer_value(&w, big, (size_t)(g * 50 + v)), MPIMR_OK);
+    for (int v = 0; v <= g; v++) assert_int_equal(run_writer_value(&w, big, (size_t)(g * 20 + v)), MPIMR_OK);
   }
   uint64_t size = w.bytes_written;
   assert_int_equal(run_writer_close(&w), MPIMR_OK);
@@ -344,7 +344,7 @@ static void test_truncated_runs(void **state) {
       size_t value_len;
       int v = 0;
       while ((rc = run_reader_next_value(&r, &value, &value_len)) == 1) {
-        assert_int_equal(value_len, (size_t)(groups * 50 + v));
+        assert_int_equal(value_len, (size_t)(groups * 20 + v));
         v++;
       }
       if (rc < 0) {
