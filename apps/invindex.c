@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "job_cli.h"
 #include "mpimr/mpimr.h"
 
 static const char *const PROGRAM = "mpimr-invindex";
@@ -68,28 +69,7 @@ static void print_help(void) {
       "    -f, --overwrite           replace the results in an existing DIR\n"
       "        --postings-per-line N at most N postings on one output line (default\n"
       "                              1000; 1..1000000)\n"
-      "        --round-size SIZE     bytes a rank sends per shuffle round (default 4M;\n"
-      "                              4K..1G; suffixes K, M, G)\n"
-      "        --rounds-in-flight N  shuffle rounds outstanding at once (default 2; 1..8)\n"
-      "        --transport T         how a round's bytes travel: auto (default; the\n"
-      "                              library's choice, pairwise today), alltoallv (one\n"
-      "                              MPI_Ialltoallv per round) or pairwise (MPI_Isend/\n"
-      "                              MPI_Irecv with only the ranks that have bytes)\n"
-      "        --peer-window N       pairwise: sends, and receives, outstanding at once\n"
-      "                              (default 8; 1..1048576)\n"
-      "        --read-size SIZE      input bytes mapped per slice (default 256K; 4K..1G)\n"
-      "        --memory SIZE         memory budget per rank for the job's data (default:\n"
-      "                              half the node's memory shared by its ranks; 16M..1T);\n"
-      "                              the round size is cut to fit, and postings past it\n"
-      "                              are spilled to disk as sorted runs\n"
-      "        --spill-dir DIR       where spilled runs go (default $TMPDIR, else OUTDIR,\n"
-      "                              else /tmp); removed when the job ends\n"
-      "        --pin MODE            core binding: auto (default: keep mpirun's binding,\n"
-      "                              else one core per rank unless oversubscribed),\n"
-      "                              core, or none\n"
-      "        --stats FILE          write every rank's figures to FILE as JSON\n"
-      "        --trace FILE          write a timeline of the job (Chrome trace-event\n"
-      "                              JSON, one track per rank) for Perfetto\n"
+      "%s"
       "    -q, --quiet               do not print the one-line summary\n"
       "    -v, --verbose             report settings and core binding\n"
       "    -h, --help                show this text\n"
@@ -102,7 +82,8 @@ static void print_help(void) {
       "    mpirun -np 2 mpimr-gentext -o text.txt --size 100M --vocab 10000\n"
       "    mpirun -np 2 mpimr-invindex -o index text.txt\n"
       "    grep -h $'^abc\\t' index/part-*         # where the word abc occurs\n"
-      "    mpirun -np 4 mpimr-invindex -o index --memory 256M --spill-dir /scratch docs/\n");
+      "    mpirun -np 4 mpimr-invindex -o index --memory 256M --spill-dir /scratch docs/\n",
+      JOB_CLI_HELP);
 }
 
 /*
@@ -307,23 +288,10 @@ static int reduce_postings(void *user, const void *key, size_t key_len, mpimr_va
   return mpimr_emit(out, key, key_len, ix->text, length);
 }
 
-enum option_ids {
-  OPT_POSTINGS_PER_LINE = 256,
-  OPT_ROUND_SIZE,
-  OPT_ROUNDS_IN_FLIGHT,
-  OPT_READ_SIZE,
-  OPT_PIN,
-  OPT_STATS,
-  OPT_TRACE,
-  OPT_TRANSPORT,
-  OPT_PEER_WINDOW,
-  OPT_MEMORY,
-  OPT_SPILL_DIR
-};
+enum option_ids { OPT_POSTINGS_PER_LINE = 256 };
 
 typedef struct options {
-  mpimr_job_config job;
-  const char *stats_path;
+  job_cli cli;
   int postings_per_line;
   int quiet;
   int help;
@@ -335,34 +303,30 @@ static int parse_options(int argc, char **argv, int rank, options *o) {
       {"output", required_argument, NULL, 'o'},
       {"overwrite", no_argument, NULL, 'f'},
       {"postings-per-line", required_argument, NULL, OPT_POSTINGS_PER_LINE},
-      {"round-size", required_argument, NULL, OPT_ROUND_SIZE},
-      {"rounds-in-flight", required_argument, NULL, OPT_ROUNDS_IN_FLIGHT},
-      {"read-size", required_argument, NULL, OPT_READ_SIZE},
-      {"pin", required_argument, NULL, OPT_PIN},
-      {"stats", required_argument, NULL, OPT_STATS},
-      {"trace", required_argument, NULL, OPT_TRACE},
-      {"transport", required_argument, NULL, OPT_TRANSPORT},
-      {"peer-window", required_argument, NULL, OPT_PEER_WINDOW},
-      {"memory", required_argument, NULL, OPT_MEMORY},
-      {"spill-dir", required_argument, NULL, OPT_SPILL_DIR},
+      JOB_CLI_LONG_OPTIONS,
       {"quiet", no_argument, NULL, 'q'},
       {"verbose", no_argument, NULL, 'v'},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0}};
-  mpimr_job_config_init(&o->job);
-  o->job.map_record = map_line;
-  o->job.reduce = reduce_postings;
-  o->job.reduce_in_order = 1; /* every line it writes has the word it was called for */
+  mpimr_job_config *job = &o->cli.job;
+  mpimr_job_config_init(job);
+  job->map_record = map_line;
+  job->reduce = reduce_postings;
+  job->reduce_in_order = 1; /* every line it writes has the word it was called for */
   o->postings_per_line = DEFAULT_POSTINGS_PER_LINE;
   opterr = 0;
   int c;
-  uint64_t size;
   while ((c = getopt_long(argc, argv, ":o:fqvh", long_options, NULL)) != -1) {
+    if (job_cli_is_option(c)) {
+      int status = job_cli_apply(&o->cli, c, optarg, rank, PROGRAM);
+      if (status != 0) return status;
+      continue;
+    }
     switch (c) {
-      case 'o': o->job.output_dir = optarg; break;
-      case 'f': o->job.overwrite = 1; break;
+      case 'o': job->output_dir = optarg; break;
+      case 'f': job->overwrite = 1; break;
       case 'q': o->quiet = 1; break;
-      case 'v': o->job.verbose = 1; break;
+      case 'v': job->verbose = 1; break;
       case 'h': o->help = 1; return 0;
       case OPT_POSTINGS_PER_LINE:
         if (cli_parse_int(optarg, 1, MAX_POSTINGS_PER_LINE, &o->postings_per_line) != 0) {
@@ -371,80 +335,23 @@ static int parse_options(int argc, char **argv, int rank, options *o) {
           return CLI_EXIT_USAGE;
         }
         break;
-      case OPT_ROUND_SIZE:
-        if (cli_parse_size(optarg, 4096, (uint64_t)1 << 30, &size) != 0) {
-          cli_usage_error(rank, PROGRAM, "--round-size must be a size from 4K to 1G, not '%s'", optarg);
-          return CLI_EXIT_USAGE;
-        }
-        o->job.round_bytes = (size_t)size;
-        break;
-      case OPT_ROUNDS_IN_FLIGHT:
-        if (cli_parse_int(optarg, 1, 8, &o->job.rounds_in_flight) != 0) {
-          cli_usage_error(rank, PROGRAM, "--rounds-in-flight must be an integer from 1 to 8, not '%s'",
-                          optarg);
-          return CLI_EXIT_USAGE;
-        }
-        break;
-      case OPT_READ_SIZE:
-        if (cli_parse_size(optarg, 4096, (uint64_t)1 << 30, &size) != 0) {
-          cli_usage_error(rank, PROGRAM, "--read-size must be a size from 4K to 1G, not '%s'", optarg);
-          return CLI_EXIT_USAGE;
-        }
-        o->job.read_bytes = (size_t)size;
-        break;
-      case OPT_PIN:
-        if (mpimr_pin_mode_parse(optarg, &o->job.pin) != MPIMR_OK) {
-          cli_usage_error(rank, PROGRAM, "--pin must be auto, core or none, not '%s'", optarg);
-          return CLI_EXIT_USAGE;
-        }
-        break;
-      case OPT_STATS: o->stats_path = optarg; break;
-      case OPT_TRACE: o->job.trace_path = optarg; break;
-      case OPT_TRANSPORT:
-        if (mpimr_transport_parse(optarg, &o->job.transport) != MPIMR_OK) {
-          cli_usage_error(rank, PROGRAM, "--transport must be auto, alltoallv or pairwise, not '%s'", optarg);
-          return CLI_EXIT_USAGE;
-        }
-        break;
-      case OPT_PEER_WINDOW:
-        if (cli_parse_int(optarg, 1, 1 << 20, &o->job.peer_window) != 0) {
-          cli_usage_error(rank, PROGRAM, "--peer-window must be an integer from 1 to 1048576, not '%s'",
-                          optarg);
-          return CLI_EXIT_USAGE;
-        }
-        break;
-      case OPT_MEMORY:
-        if (cli_parse_size(optarg, (uint64_t)16 << 20, (uint64_t)1 << 40, &size) != 0) {
-          cli_usage_error(rank, PROGRAM, "--memory must be a size from 16M to 1T, not '%s'", optarg);
-          return CLI_EXIT_USAGE;
-        }
-        o->job.memory_bytes = (size_t)size;
-        break;
-      case OPT_SPILL_DIR: o->job.spill_dir = optarg; break;
       case ':':
         cli_usage_error(rank, PROGRAM, "option '%s' needs a value", argv[optind - 1]);
         return CLI_EXIT_USAGE;
       default: cli_usage_error(rank, PROGRAM, "unknown option '%s'", argv[optind - 1]); return CLI_EXIT_USAGE;
     }
   }
-  o->job.inputs = (const char *const *)(argv + optind);
-  o->job.input_count = argc - optind;
-  if (o->job.input_count == 0) {
+  job->inputs = (const char *const *)(argv + optind);
+  job->input_count = argc - optind;
+  if (job->input_count == 0) {
     cli_usage_error(rank, PROGRAM, "no INPUT files or directories given");
     return CLI_EXIT_USAGE;
   }
-  if (o->job.output_dir == NULL) {
+  if (job->output_dir == NULL) {
     cli_usage_error(rank, PROGRAM, "-o OUTDIR is required");
     return CLI_EXIT_USAGE;
   }
   return 0;
-}
-
-/* Prints this rank's own failure (ranks that only stopped because of another stay quiet). */
-static void report_failure(const mpimr_job *job, int rc) {
-  if (rc == MPIMR_ERR_REMOTE) return;
-  const char *message = job ? mpimr_job_error_message(job) : "";
-  fprintf(stderr, "%s: %s (%s)\n", PROGRAM, message[0] ? message : "job failed", mpimr_strerror(rc));
 }
 
 int main(int argc, char **argv) {
@@ -466,20 +373,10 @@ int main(int argc, char **argv) {
   invindex ix;
   memset(&ix, 0, sizeof ix);
   ix.postings_per_line = (size_t)o.postings_per_line;
-  o.job.user = &ix;
-  mpimr_job *job = NULL;
-  int rc = mpimr_job_create(&job, MPI_COMM_WORLD, &o.job);
-  if (rc == MPIMR_OK) rc = mpimr_job_run(job);
-  if (rc == MPIMR_OK) rc = mpimr_job_report(job, o.quiet ? NULL : stdout, o.stats_path);
-  if (rc != MPIMR_OK) report_failure(job, rc);
-  if (rc == MPIMR_ERR_MPI) {
-    /* The ranks are out of step: a collective could wait forever, so end the whole job now. */
-    fflush(stderr);
-    MPI_Abort(MPI_COMM_WORLD, 1);
-  }
-  mpimr_job_free(job);
+  o.cli.job.user = &ix;
+  int exit_status = job_cli_run(&o.cli, PROGRAM, o.quiet);
   free(ix.words.slots);
   free(ix.text);
   MPI_Finalize();
-  return rc == MPIMR_OK ? 0 : 1;
+  return exit_status;
 }

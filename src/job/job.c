@@ -1153,6 +1153,8 @@ typedef struct merged_reduce {
   size_t acc_capacity;
 } merged_reduce;
 
+static int write_group(mpimr_job *job, merger *m, void *state);
+
 /* One key of the store's merge: combined if there is a combiner, then reduced or written. */
 static int reduce_group(mpimr_job *job, merger *m, void *state) {
   merged_reduce *r = state;
@@ -1179,17 +1181,11 @@ static int reduce_group(mpimr_job *job, merger *m, void *state) {
     return rc;
   }
   job->stats.keys_reduced++;
-  const unsigned char *value;
-  size_t value_len;
-  int rc;
-  while ((rc = merge_next_value(m, &value, &value_len)) == 1) {
-    rc = write_pair(job, r->writer, m->key, m->key_len, value, value_len, r->scratch);
-    if (rc != MPIMR_OK) return rc;
-  }
-  return rc < 0 ? merge_error(job, m, m->sources, rc) : MPIMR_OK;
+  return write_group(job, m, state);
 }
 
-/* One key of the output's merge: its pairs are written in the order they were emitted. */
+/* One key of a merge, every value written as a pair with it, in the order the merge gives them
+ * (for the output's runs: the order they were emitted in). */
 static int write_group(mpimr_job *job, merger *m, void *state) {
   merged_reduce *r = state;
   const unsigned char *value;

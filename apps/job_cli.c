@@ -1,0 +1,103 @@
+/* apps/job_cli.c — the options and run loop every job program shares; see job_cli.h. */
+#include "job_cli.h"
+
+#include <stdio.h>
+
+#include "cli.h"
+
+const char JOB_CLI_HELP[] =
+    "        --round-size SIZE     bytes a rank sends per shuffle round (default 4M;\n"
+    "                              4K..1G; suffixes K, M, G)\n"
+    "        --rounds-in-flight N  shuffle rounds outstanding at once (default 2; 1..8)\n"
+    "        --transport T         how a round's bytes travel: auto (default; the\n"
+    "                              library's choice, pairwise today), alltoallv (one\n"
+    "                              MPI_Ialltoallv per round) or pairwise (MPI_Isend/\n"
+    "                              MPI_Irecv with only the ranks that have bytes)\n"
+    "        --peer-window N       pairwise: sends, and receives, outstanding at once\n"
+    "                              (default 8; 1..1048576)\n"
+    "        --read-size SIZE      input bytes mapped per slice (default 256K; 4K..1G)\n"
+    "        --memory SIZE         memory budget per rank for the job's data (default:\n"
+    "                              half the node's memory shared by its ranks; 16M..1T);\n"
+    "                              round, table and read sizes are cut to fit, and\n"
+    "                              what does not fit is spilled to disk as sorted runs\n"
+    "        --spill-dir DIR       where spilled runs go (default $TMPDIR, else OUTDIR,\n"
+    "                              else /tmp); removed when the job ends\n"
+    "        --pin MODE            core binding: auto (default: keep mpirun's binding,\n"
+    "                              else one core per rank unless oversubscribed),\n"
+    "                              core, or none\n"
+    "        --stats FILE          write every rank's figures to FILE as JSON\n"
+    "        --trace FILE          write a timeline of the job (Chrome trace-event\n"
+    "                              JSON, one track per rank) for Perfetto\n";
+
+int job_cli_is_option(int option) { return option >= JOB_CLI_ROUND_SIZE && option <= JOB_CLI_TRACE; }
+
+/* Parses a size option into `*out`, or reports the usage error. */
+static int apply_size(const char *value, uint64_t min, uint64_t max, const char *range, const char *name,
+                      int rank, const char *program, size_t *out) {
+  uint64_t size;
+  if (cli_parse_size(value, min, max, &size) != 0) {
+    cli_usage_error(rank, program, "--%s must be a size from %s, not '%s'", name, range, value);
+    return CLI_EXIT_USAGE;
+  }
+  *out = (size_t)size;
+  return 0;
+}
+
+int job_cli_apply(job_cli *cli, int option, const char *value, int rank, const char *program) {
+  mpimr_job_config *job = &cli->job;
+  switch (option) {
+    case JOB_CLI_ROUND_SIZE:
+      return apply_size(value, 4096, (uint64_t)1 << 30, "4K to 1G", "round-size", rank, program,
+                        &job->round_bytes);
+    case JOB_CLI_READ_SIZE:
+      return apply_size(value, 4096, (uint64_t)1 << 30, "4K to 1G", "read-size", rank, program,
+                        &job->read_bytes);
+    case JOB_CLI_MEMORY:
+      return apply_size(value, (uint64_t)16 << 20, (uint64_t)1 << 40, "16M to 1T", "memory", rank, program,
+                        &job->memory_bytes);
+    case JOB_CLI_ROUNDS_IN_FLIGHT:
+      if (cli_parse_int(value, 1, 8, &job->rounds_in_flight) == 0) return 0;
+      cli_usage_error(rank, program, "--rounds-in-flight must be an integer from 1 to 8, not '%s'", value);
+      return CLI_EXIT_USAGE;
+    case JOB_CLI_TRANSPORT:
+      if (mpimr_transport_parse(value, &job->transport) == MPIMR_OK) return 0;
+      cli_usage_error(rank, program, "--transport must be auto, alltoallv or pairwise, not '%s'", value);
+      return CLI_EXIT_USAGE;
+    case JOB_CLI_PEER_WINDOW:
+      if (cli_parse_int(value, 1, 1 << 20, &job->peer_window) == 0) return 0;
+      cli_usage_error(rank, program, "--peer-window must be an integer from 1 to 1048576, not '%s'", value);
+      return CLI_EXIT_USAGE;
+    case JOB_CLI_PIN:
+      if (mpimr_pin_mode_parse(value, &job->pin) == MPIMR_OK) return 0;
+      cli_usage_error(rank, program, "--pin must be auto, core or none, not '%s'", value);
+      return CLI_EXIT_USAGE;
+    case JOB_CLI_SPILL_DIR:
+      if (value[0] != '\0') {
+        job->spill_dir = value;
+        return 0;
+      }
+      cli_usage_error(rank, program, "--spill-dir must name a directory");
+      return CLI_EXIT_USAGE;
+    case JOB_CLI_STATS: cli->stats_path = value; return 0;
+    case JOB_CLI_TRACE: job->trace_path = value; return 0;
+    default: cli_usage_error(rank, program, "internal error: option %d is not a job option", option);
+  }
+  return CLI_EXIT_USAGE;
+}
+
+int job_cli_run(job_cli *cli, const char *program, int quiet) {
+  mpimr_job *job = NULL;
+  int rc = mpimr_job_create(&job, MPI_COMM_WORLD, &cli->job);
+  if (rc == MPIMR_OK) rc = mpimr_job_run(job);
+  if (rc == MPIMR_OK) rc = mpimr_job_report(job, quiet ? NULL : stdout, cli->stats_path);
+  if (rc != MPIMR_OK && rc != MPIMR_ERR_REMOTE) {
+    const char *message = job ? mpimr_job_error_message(job) : "";
+    fprintf(stderr, "%s: %s (%s)\n", program, message[0] ? message : "job failed", mpimr_strerror(rc));
+  }
+  if (rc == MPIMR_ERR_MPI) {
+    fflush(stderr);
+    MPI_Abort(MPI_COMM_WORLD, 1);
+  }
+  mpimr_job_free(job);
+  return rc == MPIMR_OK ? 0 : 1;
+}

@@ -1,0 +1,69 @@
+/*
+ * apps/job_cli.h — what every mpimr job program shares: the options that tune
+ * a job (rounds, transport, read size, memory budget, spill directory,
+ * pinning, stats, timeline), their help text, and running a job with its
+ * summary and failure report. Not part of the library.
+ */
+#ifndef MPIMR_APPS_JOB_CLI_H
+#define MPIMR_APPS_JOB_CLI_H
+
+#include <getopt.h>
+
+#include "mpimr/mpimr.h"
+
+/** getopt_long ids of the shared options (above any short option or a program's own ids). */
+enum job_cli_option {
+  JOB_CLI_ROUND_SIZE = 0x1000,
+  JOB_CLI_ROUNDS_IN_FLIGHT,
+  JOB_CLI_TRANSPORT,
+  JOB_CLI_PEER_WINDOW,
+  JOB_CLI_READ_SIZE,
+  JOB_CLI_MEMORY,
+  JOB_CLI_SPILL_DIR,
+  JOB_CLI_PIN,
+  JOB_CLI_STATS,
+  JOB_CLI_TRACE
+};
+
+/** The shared options' entries for a `struct option` table. */
+#define JOB_CLI_LONG_OPTIONS                                              \
+  {"round-size", required_argument, NULL, JOB_CLI_ROUND_SIZE},             \
+  {"rounds-in-flight", required_argument, NULL, JOB_CLI_ROUNDS_IN_FLIGHT}, \
+  {"transport", required_argument, NULL, JOB_CLI_TRANSPORT},               \
+  {"peer-window", required_argument, NULL, JOB_CLI_PEER_WINDOW},           \
+  {"read-size", required_argument, NULL, JOB_CLI_READ_SIZE},               \
+  {"memory", required_argument, NULL, JOB_CLI_MEMORY},                     \
+  {"spill-dir", required_argument, NULL, JOB_CLI_SPILL_DIR},               \
+  {"pin", required_argument, NULL, JOB_CLI_PIN},                           \
+  {"stats", required_argument, NULL, JOB_CLI_STATS},                       \
+  {"trace", required_argument, NULL, JOB_CLI_TRACE}
+
+/** Their lines of a program's --help, in the OPTIONS layout the programs share. */
+extern const char JOB_CLI_HELP[];
+
+/** A job's configuration and the program-side settings the shared options set. */
+typedef struct job_cli {
+  mpimr_job_config job;
+  const char *stats_path; /**< --stats FILE, or NULL. */
+} job_cli;
+
+/** Non-zero if `option` (a getopt_long return value) is one of the shared options. */
+int job_cli_is_option(int option);
+
+/**
+ * Applies a shared option with value `value`. Returns 0, or CLI_EXIT_USAGE
+ * after reporting the problem on rank 0.
+ */
+int job_cli_apply(job_cli *cli, int option, const char *value, int rank, const char *program);
+
+/**
+ * Creates and runs the job on MPI_COMM_WORLD, prints the one-line summary on
+ * rank 0 (unless `quiet`) and writes --stats. A rank that failed prints its
+ * own cause ("PROGRAM: rank R: ... (status)"); ranks that only stopped
+ * because of another stay quiet. If the ranks are out of step (an MPI
+ * error), the whole MPI job is aborted, since a collective could wait
+ * forever. Returns the exit status: 0 or 1.
+ */
+int job_cli_run(job_cli *cli, const char *program, int quiet);
+
+#endif /* MPIMR_APPS_JOB_CLI_H */
