@@ -426,7 +426,8 @@ awk -F, -v budget="$memory_bytes" '
       r1 = prog[k] == "mpimr-spill" && (mem in mj) ? sprintf("%.3f", mj[mem] / mj[k]) : ""
       r2 = prog[k] != "mrmpi" && (mr in mj) ? sprintf("%.3f", mj[mr] / mj[k]) : ""
       s = median(sb[k]); spill = s == "" || sb[k] ~ /^ *$/ ? "" : sprintf("%.1f", s / 1048576)
-      printf "%s,%s,%s,%d,%d,%d,%.3f,%.3f,%.1f,%.1f,%.1f,%s,%s,%s,%s,%s,%s,%s,%s\n", job[k], factor[k], prog[k], ranks[k],
+      # Byte counts go out as text: %d is 32-bit in mawk, and corpora pass 2 GiB.
+      printf "%s,%s,%s,%d,%s,%d,%.3f,%.3f,%.1f,%.1f,%.1f,%s,%s,%s,%s,%s,%s,%s,%s\n", job[k], factor[k], prog[k], ranks[k],
         bytes[k], runs[k], mw[k], mj[k], bytes[k] / mw[k] / 1e6, bytes[k] / mj[k] / 1e6, rss[k],
         rss[k] * 1048576 <= budget + 32 * 1048576 ? "yes" : "no", r1, r2, spill, sr[k], mp[k],
         pm[k] == "" ? "" : sprintf("%.1f", pm[k] / 1048576), ms[k] == "" ? "" : sprintf("%.1f", ms[k] / 1048576)
