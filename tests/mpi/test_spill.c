@@ -11,7 +11,8 @@
  * that both runs wrote identical bytes, that every rank's accounted peak
  * stayed within its budget, that some rank really spilled, and that the
  * spill directory is empty afterwards. Under 64 MiB the store is first
- * compacted into runs in memory, which then go to disk. Also: without a combiner, values
+ * compacted into runs in memory, which then go to disk. mpimr_map_origin()
+ * refuses index input and a reducer's emitter. Also: without a combiner, values
  * arrive in bytewise order (the reducer checks); a spill directory that
  * cannot be made fails the job on every rank with the path in the message
  * and no _SUCCESS.
@@ -56,6 +57,8 @@ static int key_index(const unsigned char *key, size_t len) {
 
 static int map_index(void *user, uint64_t i, mpimr_emitter *out) {
   (void)user;
+  mpimr_record_origin origin;
+  if (i == 0 && mpimr_map_origin(out, &origin) != MPIMR_ERR_STATE) return 1; /* no file behind an index */
   char key[16];
   size_t len = key_of(i, key);
   unsigned char value[8];
@@ -83,6 +86,8 @@ static long long combine_add(void *user, const void *key, size_t key_len, void *
  * that their number is the one announced. */
 static int reduce_totals(void *user, const void *key, size_t key_len, mpimr_values *values, mpimr_emitter *out) {
   int *ordered = user;
+  mpimr_record_origin origin;
+  if (mpimr_map_origin(out, &origin) != MPIMR_ERR_STATE) return 1; /* a reducer's emitter is not map's */
   uint64_t sum = 0, count = 0, raw_values = 0;
   unsigned char previous[8];
   const void *value;
