@@ -631,6 +631,46 @@ static int spill_store(mpimr_job *job) {
   return rc;
 }
 
+/* The background writer: one slice of the oldest run in memory per poll, so that rounds keep
+ * arriving (the reactor runs between polls) while runs go to disk. */
+static mpimr_poll_result spill_writer_poll(mpimr_future *self, mpimr_executor *ex) {
+  spill_writer *writer = (spill_writer *)self;
+  mpimr_job *job = writer->job;
+  int done = 1;
+  size_t files_before = job->spill.file_runs;
+  double started = job->trace.enabled ? clock_now() : 0;
+  int rc = job->spill_status == MPIMR_OK ? spill_write_memory_step(&job->spill, job->spill.buffer_bytes, &done)
+                                         : MPIMR_OK;
+  if (job->trace.enabled) {
+    if (writer->run_started == 0) writer->run_started = started;
+    if (job->spill.file_runs != files_before) { /* a run is on disk: one span from its first slice */
+      trace_span_named(&job->trace, "background spill write", writer->run_started, clock_now());
+      writer->run_started = 0;
+    }
+  }
+  if (rc != MPIMR_OK) {
+    job->spill_status = rc;
+    set_error(job, "%s", job->spill.error);
+  }
+  if (rc != MPIMR_OK || done) {
+    writer->running = 0;
+    self->result = rc;
+    return MPIMR_READY;
+  }
+  mpimr_future_wake(ex, self);
+  return MPIMR_PENDING;
+}
+
+/* Starts writing the runs in memory in the background, unless that is under way. */
+static void start_background_writes(mpimr_job *job) {
+  if (job->writer.running || job->spill.file_runs == job->spill.run_count) return;
+  mpimr_future_init(&job->writer.base, spill_writer_poll);
+  job->writer.job = job;
+  job->writer.running = 1;
+  job->writer.run_started = 0;
+  if (mpimr_executor_spawn(job->executor, &job->writer.base) != MPIMR_OK) job->writer.running = 0;
+}
+
 /* Without a combiner, under a large budget, the store's kept rounds are sorted and copied into a
  * compact run in memory every BUDGET_COMPACT_BYTES: a reduce over gigabytes of rounds then reads
  * each run in order instead of following pointers all over them (2-3x faster), and the store
@@ -653,12 +693,16 @@ static int compact_store(mpimr_job *job) {
   note_peak(job, 0);
   if (rc == MPIMR_OK) rc = clear_store(job);
   trace_span_named(&job->trace, "compact", started, clock_now());
+  /* Past half the budget, the runs start for disk while the rounds keep coming, so that reaching
+   * the budget finds little left to write at once. */
+  if (rc == MPIMR_OK && memory_in_use(job) > job->memory_budget / 2) start_background_writes(job);
   return rc;
 }
 
 /* Spills the store first if taking `pairs` more pairs (and `incoming` more bytes of buffers) could
  * take the job's data past its budget, unless the store is too small to be worth a run. */
 static int spill_if_needed(mpimr_job *job, size_t pairs, size_t incoming) {
+  if (job->spill_status != MPIMR_OK) return job->spill_status; /* a background write failed */
   size_t store = store_memory(job), in_use = store + memory_outside_store(job);
   if (in_use > job->stats.peak_memory_bytes) job->stats.peak_memory_bytes = in_use;
   /* A round's size of slack covers what cannot be foreseen exactly: the size of the next round's
@@ -1399,6 +1443,7 @@ static int map_and_shuffle(mpimr_job *job) {
   double map_end = clock_now();
   if (job->stats.time_map == 0) job->stats.time_map = map_end - job->started_at;
   int driver_rc = mpimr_executor_block_on(job->executor, driver);
+  if (job->writer.running) mpimr_executor_block_on(job->executor, &job->writer.base);
   double shuffle_end = clock_now();
   note_memory(job); /* the reduce side's table is complete */
   job->stats.time_shuffle = shuffle_end - map_end;
@@ -1409,6 +1454,8 @@ static int map_and_shuffle(mpimr_job *job) {
   job->stats.bytes_sent = counters->bytes_sent;
   job->stats.bytes_received = counters->bytes_received;
   int status = shuffle_status(job->shuffle);
+  if (status == MPIMR_OK && rc == MPIMR_OK && driver_rc == MPIMR_OK && job->spill_status != MPIMR_OK)
+    rc = job->spill_status; /* a background write failed after the last round */
   if (status == MPIMR_OK && rc == MPIMR_OK && driver_rc == MPIMR_OK) {
     /* Done with the round buffers: their memory goes to reduce. */
     shuffle_free(job->shuffle);

@@ -74,6 +74,14 @@ typedef struct count_stage {
   unsigned char bytes[COUNT_STAGE_BYTES];
 } count_stage;
 
+/** Writes the store's runs in memory to disk a slice per poll, between rounds and map slices. */
+typedef struct spill_writer {
+  mpimr_future base;
+  struct mpimr_job *job;
+  int running;
+  double run_started; /**< For the timeline: when the run being written got its first slice. */
+} spill_writer;
+
 /** Received pairs kept for reduce when there is no combiner: the round buffers and an index. */
 typedef struct received_store {
   unsigned char **chunks;
@@ -112,6 +120,8 @@ struct mpimr_job {
   size_t memory_budget; /**< Bytes; see mpimr_job_config.memory_bytes. */
   spill_area spill;     /**< Runs of the reduce side's store. */
   spill_area output_spill; /**< Runs of reduce output too large to keep. */
+  spill_writer writer;     /**< Background writing of the store's runs in memory. */
+  int spill_status;        /**< The first failure of a background write. */
   mpimr_job_stats stats;
   mpimr_pin_report pin_report;
   trace trace;

@@ -2,6 +2,8 @@
 #include "job/spill.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,7 +78,7 @@ static int finish_run(spill_area *a, run_writer *w, char *path, size_t position)
     return rc;
   }
   memmove(a->runs + position + 1, a->runs + position, (a->run_count - position) * sizeof *a->runs);
-  a->runs[position] = (spill_run){path, NULL, 0};
+  a->runs[position] = (spill_run){path, NULL, 0, -1, 0};
   a->run_count++;
   a->file_runs++;
   a->bytes_written += written;
@@ -132,38 +134,74 @@ int spill_keep_items(spill_area *a, const sort_item *items, size_t count) {
       at += items[i].value_len;
     }
   }
-  a->runs[a->run_count++] = (spill_run){NULL, data, length};
+  a->runs[a->run_count++] = (spill_run){NULL, data, length, -1, 0};
   a->memory_run_bytes += length;
   return MPIMR_OK;
 }
 
-int spill_flush_memory_runs(spill_area *a) {
-  while (a->file_runs < a->run_count) {
+int spill_write_memory_step(spill_area *a, size_t max_bytes, int *done) {
+  *done = a->file_runs == a->run_count;
+  if (*done) return MPIMR_OK;
+  if (a->runs[a->file_runs].fd < 0) {
     char *path = NULL;
     int rc = next_run_path(a, &path);
     if (rc != MPIMR_OK) {
       if (rc == MPIMR_ERR_NOMEM) snprintf(a->error, sizeof a->error, "spill: out of memory");
       return rc;
     }
-    spill_run *run = &a->runs[a->file_runs]; /* after next_run_path(), which may move the list */
-    run_writer w;
-    rc = run_writer_open(&w, path, 64);
-    if (rc == MPIMR_OK) rc = run_writer_raw(&w, run->data, run->length);
-    if (rc != MPIMR_OK) return write_failed(a, &w, path, rc);
-    uint64_t written = w.bytes_written;
-    rc = run_writer_close(&w);
-    if (rc != MPIMR_OK) {
-      snprintf(a->error, sizeof a->error, "spill '%s': %s", path, strerror(w.error));
-      unlink(path);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+      snprintf(a->error, sizeof a->error, "spill '%s': %s", path, strerror(errno));
       free(path);
-      return rc;
+      return MPIMR_ERR_IO;
     }
+    spill_run *run = &a->runs[a->file_runs]; /* after next_run_path(), which may move the list */
+    run->path = path;
+    run->fd = fd;
+    run->written = 0;
+  }
+  spill_run *run = &a->runs[a->file_runs];
+  size_t n = run->length - run->written < max_bytes ? run->length - run->written : max_bytes;
+  int failed = 0;
+  while (n > 0) {
+    ssize_t put = write(run->fd, run->data + run->written, n);
+    if (put < 0 && errno == EINTR) continue;
+    if (put < 0) {
+      failed = errno;
+      break;
+    }
+    run->written += (size_t)put;
+    n -= (size_t)put;
+  }
+  if (!failed && run->written == run->length && close(run->fd) != 0) failed = errno;
+  if (failed) {
+    snprintf(a->error, sizeof a->error, "spill '%s': %s", run->path, strerror(failed));
+    if (run->written < run->length) close(run->fd);
+    unlink(run->path);
+    free(run->path);
+    run->path = NULL;
+    run->fd = -1;
+    return MPIMR_ERR_IO;
+  }
+  if (run->written == run->length) {
     a->memory_run_bytes -= run->length;
-    free(run->data);
-    *run = (spill_run){path, NULL, 0};
-    a->file_runs++;
-    a->bytes_written += written;
+    a->bytes_written += run->length;
     a->runs_spilled++;
+    free(run->data);
+    run->data = NULL;
+    run->length = 0;
+    run->fd = -1;
+    a->file_runs++;
+  }
+  *done = a->file_runs == a->run_count;
+  return MPIMR_OK;
+}
+
+int spill_flush_memory_runs(spill_area *a) {
+  int done = 0;
+  while (!done) {
+    int rc = spill_write_memory_step(a, SIZE_MAX, &done);
+    if (rc != MPIMR_OK) return rc;
   }
   return MPIMR_OK;
 }
@@ -323,9 +361,10 @@ int spill_merge_down(spill_area *a, size_t max_runs, size_t fan_in, int by_value
 int spill_open_runs(spill_area *a, size_t first, size_t count, run_reader *readers, merge_source *sources) {
   for (size_t i = 0; i < count; i++) {
     const spill_run *run = &a->runs[first + i];
-    const char *path = run->path ? run->path : "a run in memory";
-    int rc = run->path ? run_reader_open(&readers[i], path, a->buffer_bytes)
-                       : run_reader_open_memory(&readers[i], run->data, run->length);
+    int in_file = first + i < a->file_runs;
+    const char *path = in_file ? run->path : "a run in memory";
+    int rc = in_file ? run_reader_open(&readers[i], path, a->buffer_bytes)
+                     : run_reader_open_memory(&readers[i], run->data, run->length);
     sources[i] = (merge_source){.run = &readers[i], .name = path};
     if (rc != MPIMR_OK) {
       snprintf(a->error, sizeof a->error, "spill '%s': %s", path,
@@ -339,6 +378,7 @@ int spill_open_runs(spill_area *a, size_t first, size_t count, run_reader *reade
 
 void spill_area_destroy(spill_area *a) {
   for (size_t i = 0; i < a->run_count; i++) {
+    if (a->runs[i].fd >= 0) close(a->runs[i].fd);
     if (a->runs[i].path) unlink(a->runs[i].path);
     free(a->runs[i].path);
     free(a->runs[i].data);

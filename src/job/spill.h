@@ -24,15 +24,17 @@
 
 /** One run: a file, or a buffer in memory (a compacted store that has not had to go to disk). */
 typedef struct spill_run {
-  char *path;          /**< The file, or NULL for a run in memory. */
+  char *path;          /**< The file (set once a run in memory starts being written). */
   unsigned char *data; /**< A run in memory, in the file format. */
   size_t length;
+  int fd;         /**< A run in memory being written: its file, else -1. */
+  size_t written; /**< ...and the bytes of it written so far. */
 } spill_run;
 
 typedef struct spill_area {
   char *parent;    /**< Where the spill directory goes. */
   char *dir;       /**< The rank's own directory, NULL until the first spill. */
-  spill_run *runs; /**< Oldest first: every file run, then every run in memory. */
+  spill_run *runs; /**< Oldest first: every file run, then every run in memory (runs[i] is a file iff i < file_runs). */
   size_t run_count;
   size_t run_capacity;
   size_t file_runs;        /**< How many of the runs are files (they come first). */
@@ -64,6 +66,15 @@ int spill_keep_items(spill_area *a, const sort_item *items, size_t count);
 
 /** Writes every run in memory to a file, oldest first, and frees it. Returns MPIMR_OK, IO or NOMEM. */
 int spill_flush_memory_runs(spill_area *a);
+
+/**
+ * Writes at most `max_bytes` more of the oldest run in memory to its file
+ * (made on the first step), so that the writing can be done a slice at a
+ * time between other work; a run written in full becomes a file run and its
+ * memory is freed. Sets `*done` when no run is left in memory. Returns
+ * MPIMR_OK, IO (the message names the file) or NOMEM.
+ */
+int spill_write_memory_step(spill_area *a, size_t max_bytes, int *done);
 
 /**
  * Folds every value of the merge's current key into `*acc` with `combine`

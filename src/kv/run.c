@@ -81,8 +81,6 @@ int run_writer_value(run_writer *w, const void *value, size_t value_len) {
   return rc == MPIMR_OK ? append(w, value, value_len) : rc;
 }
 
-int run_writer_raw(run_writer *w, const void *bytes, size_t length) { return append(w, bytes, length); }
-
 int run_writer_close(run_writer *w) {
   int rc = w->error ? MPIMR_ERR_IO : flush(w);
   if (w->fd >= 0 && close(w->fd) != 0 && rc == MPIMR_OK) {

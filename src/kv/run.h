@@ -47,9 +47,6 @@ int run_writer_begin_group(run_writer *w, const void *key, size_t key_len, uint6
 /** Writes the next value of the current group. Returns MPIMR_OK or MPIMR_ERR_IO. */
 int run_writer_value(run_writer *w, const void *value, size_t value_len);
 
-/** Writes bytes already in the run format (a run kept in memory) as they are. Returns MPIMR_OK or IO. */
-int run_writer_raw(run_writer *w, const void *bytes, size_t length);
-
 /** Flushes and closes the file. Returns MPIMR_OK or MPIMR_ERR_IO (then the file is incomplete). */
 int run_writer_close(run_writer *w);
 

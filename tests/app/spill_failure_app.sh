@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Spilling that cannot succeed must fail cleanly: a spill directory on a full
-# disk (a 2 MiB tmpfs), on a read-only file system, or under a regular file.
+# disk (a 2 MiB tmpfs; also written in the background under a 64 MiB budget),
+# on a read-only file system, or under a regular file.
 # In each case mpirun exits non-zero, a rank names the spill path and the
 # cause, no _SUCCESS is written, no part is left, nothing is left in the spill
 # directory, and the same job then succeeds with a usable one.
@@ -46,6 +47,25 @@ mkdir -p "$work/full" "$work/readonly"
 if mount -t tmpfs -o size=2m tmpfs "$work/full" 2>/dev/null; then
   mounted+=("$work/full")
   expect_failure "full disk" "$work/full" "No space left on device"
+  # Under 64 MiB one rank of the index compacts its rounds into runs in memory and, past half the
+  # budget, writes them in the background between rounds: the same failure, from there (the
+  # timeline shows compactions and no spill on the spot).
+  rm -rf "$work/out"
+  if run 1 "$bin/mpimr-invindex" -q --memory 64M --spill-dir "$work/full" --trace "$work/failed.json" \
+    -o "$work/out" "$work/text.txt" > "$work/background.log" 2>&1; then
+    echo "FAIL (background writes): the job succeeded on a full disk"; exit 1
+  fi
+  grep -q "$work/full.*No space left on device" "$work/background.log" ||
+    { echo "FAIL (background writes): no message names the path and cause"; cat "$work/background.log"; exit 1; }
+  python3 - "$work/failed.json" <<'PY'
+import json, sys
+data = json.load(open(sys.argv[1]))
+names = [e.get("name") for e in (data["traceEvents"] if isinstance(data, dict) else data)]
+assert "compact" in names and "spill" not in names, "the failure did not come from background writes: %s" % sorted(set(names))
+PY
+  [ ! -e "$work/out/_SUCCESS" ] && [ -z "$(ls -A "$work/full")" ] ||
+    { echo "FAIL (background writes): _SUCCESS or spill files left"; ls -laR "$work/out" "$work/full"; exit 1; }
+  echo "ok: full disk, background writes"
   ran_tmpfs=1
 else
   echo "skipped: full disk (cannot mount a tmpfs here)"
