@@ -93,4 +93,24 @@ run "$np" "$bin/mpimr-wordcount" -q -o "$work/memory" "$work/text.txt"
 cmp <(LC_ALL=C sort "$work"/out/part-*) <(LC_ALL=C sort "$work"/memory/part-*)
 [ -z "$(ls -A "$work/spill")" ] || { echo "FAIL: spill files left after success"; exit 1; }
 echo "ok: rerun with a usable spill directory"
+# Under 64 MiB, one rank of the index writes its compacted runs in the background: map slices run
+# while a run is being written, and the result equals the in-memory one.
+mkdir -p "$work/spill64"
+rm -rf "$work/index64" "$work/index"
+run 1 "$bin/mpimr-invindex" -q --memory 64M --spill-dir "$work/spill64" --trace "$work/index64.json" \
+  -o "$work/index64" "$work/text.txt"
+run 1 "$bin/mpimr-invindex" -q -o "$work/index" "$work/text.txt"
+cmp "$work/index64/part-00000" "$work/index/part-00000"
+python3 - "$work/index64.json" <<'PY'
+import json, sys
+data = json.load(open(sys.argv[1]))
+events = data["traceEvents"] if isinstance(data, dict) else data
+spans = lambda name: [(e["ts"], e["ts"] + e["dur"]) for e in events if e.get("name") == name and "dur" in e]
+writes, slices = spans("background spill write"), spans("map slice")
+assert writes, "no run was written in the background"
+overlapped = sum(1 for start, end in writes if any(start < s < end for s, _ in slices))
+assert overlapped > 0, "no map slice ran while a run was being written"
+print("ok: %d runs written in the background, %d of them while map slices ran" % (len(writes), overlapped))
+PY
+[ -z "$(ls -A "$work/spill64")" ] || { echo "FAIL: spill files left after the background writes"; exit 1; }
 [ "$ran_tmpfs" = 1 ] || echo "note: the tmpfs cases were skipped"
