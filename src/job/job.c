@@ -1132,12 +1132,10 @@ static size_t merge_fan_in(const mpimr_job *job) {
 }
 
 /* Reports a failed merge in the job's message. */
-static int merge_error(mpimr_job *job, const merger *m, const merge_source *sources, int rc) {
-  if (m->failed_source >= 0 && sources[m->failed_source].run)
-    set_error(job, "spill '%s': %s", sources[m->failed_source].name,
-              rc == MPIMR_ERR_IO ? strerror(sources[m->failed_source].run->error) : mpimr_strerror(rc));
-  else
-    set_error(job, "reduce: merging spilled runs: %s", mpimr_strerror(rc));
+static int merge_error(mpimr_job *job, const merger *m, int rc) {
+  char why[600];
+  spill_describe_merge_failure(m, rc, "reduce: merging spilled runs", why, sizeof why);
+  set_error(job, "%s", why);
   return rc;
 }
 
@@ -1170,13 +1168,13 @@ static int merge_runs(mpimr_job *job, spill_area *area, const sort_item *items, 
   if (rc == MPIMR_OK) {
     note_peak(job, area->file_runs * area->buffer_bytes);
     rc = merge_init(&m, sources, runs + 1, by_value);
-    if (rc != MPIMR_OK) merge_error(job, &m, sources, rc);
+    if (rc != MPIMR_OK) merge_error(job, &m, rc);
   }
   while (rc == MPIMR_OK) {
     rc = merge_next_group(&m);
     if (rc == 0) break;
     if (rc < 0) {
-      merge_error(job, &m, sources, rc);
+      merge_error(job, &m, rc);
       break;
     }
     rc = visit(job, &m, state);
@@ -1206,10 +1204,7 @@ static int reduce_group(mpimr_job *job, merger *m, void *state) {
     size_t value_len = 0;
     int rc = spill_combine_group(m, job->config.combine, job->config.user, &r->acc, &r->acc_capacity,
                                  &value_len);
-    if (rc != MPIMR_OK) {
-      if (rc == MPIMR_ERR_USER) set_error(job, "reduce: the combiner failed");
-      return rc == MPIMR_ERR_USER ? rc : merge_error(job, m, m->sources, rc);
-    }
+    if (rc != MPIMR_OK) return merge_error(job, m, rc);
     if (r->emitter == NULL) {
       job->stats.keys_reduced++;
       return write_pair(job, r->writer, r->acc, m->key_len, r->acc + m->key_len, value_len, r->scratch);
@@ -1221,7 +1216,7 @@ static int reduce_group(mpimr_job *job, merger *m, void *state) {
   if (r->emitter != NULL) {
     mpimr_values values = {NULL, 0, 0, m, MPIMR_OK};
     int rc = call_reducer(job, m->key, m->key_len, &values, r->emitter);
-    if (values.error != MPIMR_OK) merge_error(job, m, m->sources, values.error);
+    if (values.error != MPIMR_OK) merge_error(job, m, values.error);
     return rc;
   }
   job->stats.keys_reduced++;
@@ -1239,7 +1234,7 @@ static int write_group(mpimr_job *job, merger *m, void *state) {
     rc = write_pair(job, r->writer, m->key, m->key_len, value, value_len, r->scratch);
     if (rc != MPIMR_OK) return rc;
   }
-  return rc < 0 ? merge_error(job, m, m->sources, rc) : MPIMR_OK;
+  return rc < 0 ? merge_error(job, m, rc) : MPIMR_OK;
 }
 
 /* Reducer output written as it comes (reduce_in_order): the part writer and the last key written. */

@@ -243,16 +243,15 @@ int spill_combine_group(merger *m, mpimr_combine_fn combine, void *user, unsigne
   return rc < 0 ? rc : MPIMR_OK;
 }
 
-static void merge_failed(spill_area *a, const merger *m, const merge_source *sources, int rc) {
+void spill_describe_merge_failure(const merger *m, int rc, const char *what, char *buffer, size_t size) {
+  const merge_source *failed = m->failed_source >= 0 ? &m->sources[m->failed_source] : NULL;
   if (rc == MPIMR_ERR_USER)
-    snprintf(a->error, sizeof a->error, "spill merge: the combiner failed");
-  else if (m->failed_source >= 0)
-    snprintf(a->error, sizeof a->error, "spill '%s': %s", sources[m->failed_source].name,
-             rc == MPIMR_ERR_IO && sources[m->failed_source].run->error
-                 ? strerror(sources[m->failed_source].run->error)
-                 : mpimr_strerror(rc));
+    snprintf(buffer, size, "%s: the combiner failed", what);
+  else if (failed && failed->run)
+    snprintf(buffer, size, "spill '%s': %s", failed->name,
+             rc == MPIMR_ERR_IO && failed->run->error ? strerror(failed->run->error) : mpimr_strerror(rc));
   else
-    snprintf(a->error, sizeof a->error, "spill merge: %s", mpimr_strerror(rc));
+    snprintf(buffer, size, "%s: %s", what, mpimr_strerror(rc));
 }
 
 /* Copies the merge of the current sources into the writer: one group per key. */
@@ -311,7 +310,7 @@ static int merge_range(spill_area *a, size_t first, size_t count, int by_value, 
       rc = write_failed(a, &w, path, rc);
       path = NULL;
     } else if (rc != MPIMR_OK) {
-      merge_failed(a, &m, sources, rc);
+      spill_describe_merge_failure(&m, rc, "spill merge", a->error, sizeof a->error);
     }
   }
   merge_destroy(&m);

@@ -105,6 +105,12 @@ int spill_merge_down(spill_area *a, size_t max_runs, size_t fan_in, int by_value
  */
 int spill_open_runs(spill_area *a, size_t first, size_t count, run_reader *readers, merge_source *sources);
 
+/**
+ * Describes a failed merge step `rc` in `buffer`: "spill 'PATH': CAUSE" when a
+ * run failed to read, "the combiner failed", or "WHAT: CAUSE" otherwise.
+ */
+void spill_describe_merge_failure(const merger *m, int rc, const char *what, char *buffer, size_t size);
+
 /** Deletes every run and the directory. */
 void spill_area_destroy(spill_area *a);
 

@@ -188,5 +188,3 @@ void merge_destroy(merger *m) {
   m->heap = NULL;
   m->key = NULL;
 }
-
-size_t merge_memory(const merger *m) { return m->source_count * sizeof *m->heap + m->key_capacity; }

@@ -76,7 +76,4 @@ int merge_next_value(merger *m, const unsigned char **value, size_t *value_len);
 /** Frees the merge's own memory (not the sources). */
 void merge_destroy(merger *m);
 
-/** Bytes of memory the merge itself holds (its sources' readers not included). */
-size_t merge_memory(const merger *m);
-
 #endif

@@ -53,8 +53,6 @@ int run_writer_close(run_writer *w);
 /** Closes the file without flushing (after a failure). */
 void run_writer_abandon(run_writer *w);
 
-/** Bytes of memory a writer holds. */
-static inline size_t run_writer_memory(const run_writer *w) { return w->capacity; }
 
 typedef struct run_reader {
   int fd;
@@ -98,9 +96,5 @@ int run_reader_next_value(run_reader *r, const unsigned char **value, size_t *va
 
 void run_reader_close(run_reader *r);
 
-/** Bytes of memory a reader holds (not counting a borrowed run). */
-static inline size_t run_reader_memory(const run_reader *r) {
-  return (r->borrowed ? 0 : r->capacity) + r->key_capacity;
-}
 
 #endif
