@@ -341,17 +341,7 @@ static int parse_options(int argc, char **argv, int rank, options *o) {
       default: cli_usage_error(rank, PROGRAM, "unknown option '%s'", argv[optind - 1]); return CLI_EXIT_USAGE;
     }
   }
-  job->inputs = (const char *const *)(argv + optind);
-  job->input_count = argc - optind;
-  if (job->input_count == 0) {
-    cli_usage_error(rank, PROGRAM, "no INPUT files or directories given");
-    return CLI_EXIT_USAGE;
-  }
-  if (job->output_dir == NULL) {
-    cli_usage_error(rank, PROGRAM, "-o OUTDIR is required");
-    return CLI_EXIT_USAGE;
-  }
-  return 0;
+  return job_cli_take_inputs(&o->cli, argc, argv, rank, PROGRAM, 1);
 }
 
 int main(int argc, char **argv) {

@@ -85,6 +85,20 @@ int job_cli_apply(job_cli *cli, int option, const char *value, int rank, const c
   return CLI_EXIT_USAGE;
 }
 
+int job_cli_take_inputs(job_cli *cli, int argc, char **argv, int rank, const char *program, int output_required) {
+  cli->job.inputs = (const char *const *)(argv + optind);
+  cli->job.input_count = argc - optind;
+  if (cli->job.input_count == 0) {
+    cli_usage_error(rank, program, "no INPUT files or directories given");
+    return CLI_EXIT_USAGE;
+  }
+  if (output_required && cli->job.output_dir == NULL) {
+    cli_usage_error(rank, program, "-o OUTDIR is required");
+    return CLI_EXIT_USAGE;
+  }
+  return 0;
+}
+
 int job_cli_run(job_cli *cli, const char *program, int quiet) {
   mpimr_job *job = NULL;
   int rc = mpimr_job_create(&job, MPI_COMM_WORLD, &cli->job);

@@ -57,6 +57,13 @@ int job_cli_is_option(int option);
 int job_cli_apply(job_cli *cli, int option, const char *value, int rank, const char *program);
 
 /**
+ * Takes the operands left after the options as the job's inputs and checks
+ * that there is at least one and, if `output_required`, that -o was given.
+ * Returns 0, or CLI_EXIT_USAGE after reporting the problem on rank 0.
+ */
+int job_cli_take_inputs(job_cli *cli, int argc, char **argv, int rank, const char *program, int output_required);
+
+/**
  * Creates and runs the job on MPI_COMM_WORLD, prints the one-line summary on
  * rank 0 (unless `quiet`) and writes --stats. A rank that failed prints its
  * own cause ("PROGRAM: rank R: ... (status)"); ranks that only stopped
