@@ -75,9 +75,10 @@ typedef long long (*mpimr_combine_fn)(void *user, const void *key, size_t key_le
                                       size_t acc_cap, const void *in, size_t in_len);
 
 /**
- * Called once per distinct key on the rank the key partitions to, in
- * bytewise key order, with an iterator over all of its values (one value
- * when a combiner is set). Emit output pairs through `out`.
+ * Called once per distinct key on the rank the key partitions to, in key
+ * order (bytewise, or the job's compare_keys), with an iterator over all of
+ * its values (one value when a combiner is set). Emit output pairs through
+ * `out`.
  */
 typedef int (*mpimr_reduce_fn)(void *user, const void *key, size_t key_len, mpimr_values *values,
                                mpimr_emitter *out);
@@ -87,6 +88,38 @@ typedef int (*mpimr_reduce_fn)(void *user, const void *key, size_t key_len, mpim
  * mpimr_hash64(key, key_len, 0), computed once by the library.
  */
 typedef int (*mpimr_partition_fn)(void *user, const void *key, size_t key_len, uint64_t hash, int nranks);
+
+/**
+ * Orders two keys, or two values of one key: negative when `a` sorts
+ * before `b`, positive when after, zero when the comparator does not tell
+ * them apart. It must be a consistent order (transitive, and the same on
+ * every rank and every call). The library breaks its ties bytewise, so
+ * only identical byte strings are equal: a key's values are always exactly
+ * the pairs with its bytes.
+ */
+typedef int (*mpimr_compare_fn)(void *user, const void *a, size_t a_len, const void *b, size_t b_len);
+
+/** Which keys a rank reduces, and so what order the part files are in. */
+typedef enum mpimr_key_order {
+  /**
+   * Keys are spread over the ranks by hash (or by `partition`): each part
+   * file is in key order, the parts together are not.
+   */
+  MPIMR_KEY_ORDER_PART = 0,
+  /**
+   * Keys are range-partitioned: before map starts, each rank maps a sample
+   * of its input (about 2 MiB, from 64 places spread over its share; the
+   * map function is called for those records twice) and rank 0 chooses
+   * P-1 splitters from all samples, so every rank receives about the same
+   * number of pairs. Rank r reduces the keys between splitters r-1 and r,
+   * so part files taken in rank order are in global key order. Keys are
+   * never split between ranks when the job has a reducer or a combiner
+   * (one hot key can then make one rank's share larger); without either,
+   * pairs are ordered by key and value together, and equal ones may go to
+   * neighbouring ranks, so duplicates are balanced too.
+   */
+  MPIMR_KEY_ORDER_GLOBAL = 1
+} mpimr_key_order;
 
 /**
  * Formats a value as text for the text output format. Write at most `cap`
@@ -109,7 +142,13 @@ typedef enum mpimr_output_format {
   /** Per pair: key length and value length as 8-byte little-endian integers, then key, then value. */
   MPIMR_OUTPUT_BINARY = 1,
   /** Nothing is written (the result is only counted; for benchmarks). */
-  MPIMR_OUTPUT_NONE = 2
+  MPIMR_OUTPUT_NONE = 2,
+  /**
+   * One line per pair: the key bytes, the value bytes, '\n' (no separator,
+   * no formatting), so a line that map split into key and value, and emitted
+   * without its '\n', is written back as it was read.
+   */
+  MPIMR_OUTPUT_LINES = 3
 } mpimr_output_format;
 
 /**
@@ -156,15 +195,31 @@ typedef struct mpimr_job_config {
   mpimr_combine_fn combine;     /**< Optional. */
   mpimr_reduce_fn reduce;       /**< Optional: without it every (key, value) is written as it is. */
   /**
-   * Non-zero: the reducer promises to emit keys in nondecreasing bytewise
-   * order over the whole reduce (as a reducer that emits only its own key
-   * does). Its output then goes straight to the part file as it is emitted,
+   * Non-zero: the reducer promises to emit keys in nondecreasing key
+   * order (bytewise, or compare_keys) over the whole reduce (as a reducer
+   * that emits only its own key does). Its output then goes straight to the part file as it is emitted,
    * never collected, sorted or spilled; an emit below an earlier key fails
    * the job (MPIMR_ERR_USER). Zero (the default): output in any order is
    * collected and sorted, spilling beyond a quarter of the memory budget.
    */
   int reduce_in_order;
-  mpimr_partition_fn partition; /**< Optional: default hashes the key. */
+  mpimr_partition_fn partition; /**< Optional: default hashes the key. Not with MPIMR_KEY_ORDER_GLOBAL. */
+
+  /* Order. */
+  mpimr_key_order key_order; /**< Default MPIMR_KEY_ORDER_PART; MPIMR_KEY_ORDER_GLOBAL sorts across parts. */
+  /**
+   * Optional: the order of keys (for reduce, the part files, and with
+   * MPIMR_KEY_ORDER_GLOBAL the splitters). Default bytewise, shorter first
+   * on a common prefix, which is also the fastest (a radix sort on key
+   * prefixes; a comparator means a comparison sort).
+   */
+  mpimr_compare_fn compare_keys;
+  /**
+   * Optional, without a combiner: the order of a key's values as the
+   * reducer (or the output, without a reducer) sees them: a secondary sort.
+   * Default bytewise.
+   */
+  mpimr_compare_fn compare_values;
 
   /* Output. */
   const char *output_dir; /**< Required unless output_format is MPIMR_OUTPUT_NONE. */
@@ -253,6 +308,8 @@ typedef struct mpimr_job_stats {
   uint64_t spill_bytes;         /**< Bytes written to spill runs (merge passes included). */
   uint64_t spill_runs;          /**< Runs written when the store was full (merge passes not included). */
   uint64_t merge_passes;        /**< Intermediate merges (runs merged into a run before reduce). */
+  double time_sample;           /**< MPIMR_KEY_ORDER_GLOBAL: mapping the sample and choosing splitters (before map). */
+  uint64_t sample_pairs;        /**< MPIMR_KEY_ORDER_GLOBAL: sampled pairs this rank sent to rank 0. */
 } mpimr_job_stats;
 
 /**

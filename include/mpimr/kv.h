@@ -51,8 +51,8 @@ typedef struct mpimr_values mpimr_values;
  * value, or 0 when there are no more. A value stays valid until the next
  * call or until the reducer returns, whichever comes first (values of a
  * spilled job are streamed from disk). Without a combiner, a key's values
- * arrive in bytewise order (shorter first on a common prefix); with one, a
- * key has one value.
+ * arrive in bytewise order (shorter first on a common prefix), or in the
+ * order of the job's compare_values; with one, a key has one value.
  */
 MPIMR_API int mpimr_values_next(mpimr_values *values, const void **value, size_t *value_len);
 

@@ -83,12 +83,24 @@ static int validate_config(const mpimr_job_config *c, char *why, size_t why_size
       return MPIMR_ERR_INVAL;
     }
   if (c->output_format != MPIMR_OUTPUT_TEXT && c->output_format != MPIMR_OUTPUT_BINARY &&
-      c->output_format != MPIMR_OUTPUT_NONE) {
+      c->output_format != MPIMR_OUTPUT_NONE && c->output_format != MPIMR_OUTPUT_LINES) {
     snprintf(why, why_size, "unknown output format %d", (int)c->output_format);
     return MPIMR_ERR_INVAL;
   }
   if (c->output_format != MPIMR_OUTPUT_NONE && (c->output_dir == NULL || c->output_dir[0] == '\0')) {
     snprintf(why, why_size, "no output directory was given");
+    return MPIMR_ERR_INVAL;
+  }
+  if (c->key_order != MPIMR_KEY_ORDER_PART && c->key_order != MPIMR_KEY_ORDER_GLOBAL) {
+    snprintf(why, why_size, "unknown key order %d", (int)c->key_order);
+    return MPIMR_ERR_INVAL;
+  }
+  if (c->key_order == MPIMR_KEY_ORDER_GLOBAL && c->partition != NULL) {
+    snprintf(why, why_size, "a partitioner cannot be set with MPIMR_KEY_ORDER_GLOBAL (it range-partitions)");
+    return MPIMR_ERR_INVAL;
+  }
+  if (c->compare_values != NULL && c->combine != NULL) {
+    snprintf(why, why_size, "compare_values orders a key's values, but with a combiner a key has one");
     return MPIMR_ERR_INVAL;
   }
   if (c->round_bytes < 4096 || c->round_bytes > ((size_t)1 << 30)) {
@@ -139,6 +151,7 @@ _Static_assert(RECORD_READER_PADDING >= MPIMR_BLOCK_PADDING,
                "blocks promise MPIMR_BLOCK_PADDING readable bytes");
 
 static inline int partition_of(mpimr_job *job, const void *key, size_t key_len, uint64_t hash) {
+  if (job->ranged) return range_rank_of(&job->range, key, key_len, NULL, 0);
   if (job->config.partition == NULL) return (int)(((__uint128_t)hash * (unsigned)job->nranks) >> 64);
   int dest = job->config.partition(job->config.user, key, key_len, hash, job->nranks);
   return dest >= 0 && dest < job->nranks ? dest : -1;
@@ -156,8 +169,9 @@ static int emit_to_send_set(mpimr_emitter *emitter, const void *key, size_t key_
   mpimr_job *job = emitter->sink_state;
   if (key_len + value_len > MPIMR_MAX_PAIR_BYTES)
     return emit_failed(job, MPIMR_ERR_TOO_LARGE, "a pair is larger than 1 GiB");
-  uint64_t hash = hash_bytes(key, key_len, 0);
-  int dest = partition_of(job, key, key_len, hash);
+  /* Range partitioning without a combiner orders (key, value) pairs, so it needs the value. */
+  int dest = job->ranged ? range_rank_of(&job->range, key, key_len, value, value_len)
+                         : partition_of(job, key, key_len, hash_bytes(key, key_len, 0));
   if (dest < 0) return emit_failed(job, MPIMR_ERR_USER, "the partitioner returned a rank out of range");
   size_t size = codec_pair_size(key_len, value_len);
   send_set *set = shuffle_fill_set(job->shuffle);
@@ -531,6 +545,122 @@ static mpimr_poll_result map_poll(mpimr_future *self, mpimr_executor *ex) {
 }
 
 
+/* ---- the sample of a globally ordered job ------------------------------ */
+
+/* Where the sample is read: 64 windows of 32 KiB (or 256 indices) spread evenly over the rank's share,
+ * about 2 MiB in all; a share no larger than that is read whole. */
+enum { SAMPLE_WINDOWS = 64, SAMPLE_WINDOW_BYTES = 32 << 10, SAMPLE_WINDOW_INDICES = 256 };
+
+/* While the sample is mapped, map output only feeds the sample. */
+static int emit_to_sample(mpimr_emitter *emitter, const void *key, size_t key_len, const void *value,
+                          size_t value_len) {
+  mpimr_job *job = emitter->sink_state;
+  if (key_len + value_len > MPIMR_MAX_PAIR_BYTES)
+    return emit_failed(job, MPIMR_ERR_TOO_LARGE, "a pair is larger than 1 GiB");
+  if (range_sample_offer(job->sample, key, key_len, value, value_len) != MPIMR_OK)
+    return emit_failed(job, MPIMR_ERR_NOMEM, "no memory for the key sample");
+  return MPIMR_OK;
+}
+
+/* Maps the windows of an integer range; returns the indices mapped through *mapped. */
+static int map_index_windows(mpimr_job *job, uint64_t *mapped, uint64_t *share) {
+  map_task *m = &job->map;
+  uint64_t first = m->next_index, end = m->end_index, n = end - first;
+  int windows = n > (uint64_t)SAMPLE_WINDOWS * SAMPLE_WINDOW_INDICES ? SAMPLE_WINDOWS : 1;
+  int rc = MPIMR_OK;
+  *share = n;
+  *mapped = 0;
+  for (int w = 0; w < windows && rc == MPIMR_OK; w++) {
+    m->next_index = windows == 1 ? first : first + (uint64_t)(((__uint128_t)n * (unsigned)w) / SAMPLE_WINDOWS);
+    m->end_index = windows == 1 ? end : m->next_index + SAMPLE_WINDOW_INDICES;
+    *mapped += m->end_index - m->next_index;
+    for (int more = 1; more && rc == MPIMR_OK;) rc = map_index_slice(m, &more);
+  }
+  m->next_index = first;
+  m->end_index = end;
+  return rc;
+}
+
+/* Maps the windows of the rank's input pieces; returns the bytes read through *mapped. */
+static int map_record_windows(mpimr_job *job, uint64_t *mapped, uint64_t *share) {
+  map_task *m = &job->map;
+  uint64_t length = 0;
+  for (size_t i = 0; i < m->piece_count; i++) length += m->pieces[i].end - m->pieces[i].start;
+  *share = length;
+  input_piece windows[SAMPLE_WINDOWS];
+  size_t window_count = 0;
+  if (length > (uint64_t)SAMPLE_WINDOWS * SAMPLE_WINDOW_BYTES) {
+    size_t piece = 0;
+    uint64_t piece_base = 0; /* where `piece` starts in the share */
+    for (int w = 0; w < SAMPLE_WINDOWS; w++) {
+      uint64_t at = (uint64_t)(((__uint128_t)length * (unsigned)w) / SAMPLE_WINDOWS);
+      while (at >= piece_base + (m->pieces[piece].end - m->pieces[piece].start)) {
+        piece_base += m->pieces[piece].end - m->pieces[piece].start;
+        piece++;
+      }
+      input_piece window = m->pieces[piece];
+      window.start += at - piece_base;
+      if (window.end - window.start > SAMPLE_WINDOW_BYTES) window.end = window.start + SAMPLE_WINDOW_BYTES;
+      windows[window_count++] = window;
+    }
+  }
+  input_piece *pieces = m->pieces;
+  size_t piece_count = m->piece_count;
+  if (window_count > 0) {
+    m->pieces = windows;
+    m->piece_count = window_count;
+  }
+  size_t read_bytes = job->config.read_bytes;
+  if (window_count > 0) job->config.read_bytes = SAMPLE_WINDOW_BYTES;
+  uint64_t before = job->stats.input_bytes;
+  int rc = MPIMR_OK;
+  for (int more = 1; more && rc == MPIMR_OK;) rc = map_record_slice(m, &more);
+  if (m->reader_open) {
+    record_reader_close(&m->reader);
+    m->reader_open = 0;
+  }
+  *mapped = job->stats.input_bytes - before;
+  job->config.read_bytes = read_bytes;
+  m->pieces = pieces;
+  m->piece_count = piece_count;
+  m->next_piece = 0;
+  return rc;
+}
+
+/*
+ * Maps a sample of this rank's input and chooses the splitters with the other ranks (collective).
+ * The map function sees the sampled records now and again in the map phase; the sample's figures
+ * are not counted in the job's map figures.
+ */
+static int choose_splitters(mpimr_job *job) {
+  double started = clock_now();
+  int with_values = !job->combining && job->config.reduce == NULL;
+  range_sample sample;
+  range_sample_init(&sample, with_values);
+  mpimr_job_stats counted = job->stats;
+  mpimr_emitter map_emitter = job->map_emitter;
+  job->sample = &sample;
+  job->map_emitter.sink = emit_to_sample;
+  uint64_t mapped = 0, share = 0;
+  int rc = job->config.map_index ? map_index_windows(job, &mapped, &share) : map_record_windows(job, &mapped, &share);
+  job->map_emitter = map_emitter;
+  job->sample = NULL;
+  job->stats = counted;
+  /* The pairs the whole share should emit, if it emits as the sample did. */
+  double expected = mapped > 0 ? (double)sample.offered * ((double)share / (double)mapped) : 0;
+  rc = agree(job, rc);
+  if (rc == MPIMR_OK) {
+    char why[256] = "";
+    rc = range_choose(&job->range, &sample, expected, with_values, &job->order, job->comm, why, sizeof why);
+    if (rc != MPIMR_OK) set_error(job, "%s", why);
+  }
+  job->stats.sample_pairs = sample.entries;
+  range_sample_destroy(&sample);
+  job->stats.time_sample = clock_now() - started;
+  trace_span_named(&job->trace, "sample and splitters", started, clock_now());
+  return rc;
+}
+
 /* ---- memory accounting and spilling ------------------------------------ */
 
 /* What the reduce side's store holds, with the sort space spilling it would take: a list and a
@@ -881,14 +1011,13 @@ typedef struct output_collector {
 /* The reduce output's share of the budget (the shuffle's buffers are gone by then). */
 static size_t output_share(const mpimr_job *job) { return job->memory_budget / BUDGET_SHUFFLE_PARTS; }
 
-static int sort_all(mpimr_job *job, sort_item *items, size_t count,
-                    int (*compare)(const void *, const void *)) {
+static int sort_all(mpimr_job *job, sort_item *items, size_t count, sort_ties ties) {
   sort_item *scratch = malloc((count ? count : 1) * sizeof *scratch);
   if (scratch == NULL) {
     set_error(job, "reduce: out of memory sorting %zu keys", count);
     return MPIMR_ERR_NOMEM;
   }
-  sort_items_with(items, scratch, count, compare);
+  sort_items_ordered(items, scratch, count, ties, &job->order);
   free(scratch);
   return MPIMR_OK;
 }
@@ -913,7 +1042,7 @@ static int index_output(mpimr_job *job, output_collector *out, sort_item **items
                           (uint32_t)pair.value_len};
   }
   *items = list;
-  return out->sorted ? MPIMR_OK : sort_all(job, list, out->pairs, sort_item_compare_stable);
+  return out->sorted ? MPIMR_OK : sort_all(job, list, out->pairs, SORT_TIES_ARRIVAL);
 }
 
 /* Writes the collected output as a run and empties the collector. */
@@ -959,7 +1088,7 @@ static int collect_output(mpimr_emitter *emitter, const void *key, size_t key_le
   codec_put_pair(at, key, key_len, value, value_len);
   size_t key_offset = out->used + codec_varint_size(key_len) + codec_varint_size(value_len);
   if (out->pairs > 0 &&
-      codec_compare_keys(out->data + out->last_key_offset, out->last_key_len, key, key_len) > 0)
+      order_compare_keys(&job->order, out->data + out->last_key_offset, out->last_key_len, key, key_len) > 0)
     out->sorted = 0;
   out->last_key_offset = key_offset;
   out->last_key_len = key_len;
@@ -1015,6 +1144,16 @@ static int write_binary_pair(part_writer *w, const unsigned char *key, size_t ke
   return MPIMR_OK;
 }
 
+static int write_line_pair(part_writer *w, const unsigned char *key, size_t key_len, const unsigned char *value,
+                           size_t value_len) {
+  unsigned char *at = part_writer_reserve(w, key_len + value_len + 1);
+  if (at == NULL) return MPIMR_ERR_IO;
+  memcpy(at, key, key_len);
+  memcpy(at + key_len, value, value_len);
+  at[key_len + value_len] = '\n';
+  return MPIMR_OK;
+}
+
 /* Writes one output pair in the job's format (or only counts it). */
 static int write_pair(mpimr_job *job, part_writer *w, const unsigned char *key, size_t key_len,
                       const unsigned char *value, size_t value_len, format_buffer *scratch) {
@@ -1024,6 +1163,8 @@ static int write_pair(mpimr_job *job, part_writer *w, const unsigned char *key, 
     rc = write_text_pair(job, w, key, key_len, value, value_len, scratch);
   else if (job->config.output_format == MPIMR_OUTPUT_BINARY)
     rc = write_binary_pair(w, key, key_len, value, value_len);
+  else if (job->config.output_format == MPIMR_OUTPUT_LINES)
+    rc = write_line_pair(w, key, key_len, value, value_len);
   if (rc == MPIMR_ERR_IO)
     set_error(job, "output '%s': %s", w->temporary_path, strerror(w->error));
   else if (rc == MPIMR_ERR_NOMEM)
@@ -1074,7 +1215,7 @@ static int gather_counts(mpimr_job *job, sort_item **items, size_t *count, unsig
   *items = list;
   *count = n;
   *backing = data;
-  return sort_all(job, list, n, sort_item_compare);
+  return sort_all(job, list, n, SORT_TIES_NONE);
 }
 
 /* Items for every pair the reduce side holds, sorted by key (and by value without a combiner).
@@ -1084,7 +1225,7 @@ static int gather_reduce_items(mpimr_job *job, sort_item **items, size_t *count,
   if (!job->combining) {
     *items = job->received.items;
     *count = job->received.item_count;
-    return sort_all(job, *items, *count, sort_item_compare_pair);
+    return sort_all(job, *items, *count, SORT_TIES_VALUE);
   }
   kv_table *t = &job->reduce_table;
   sort_item *list = malloc((t->live_entries ? t->live_entries : 1) * sizeof *list);
@@ -1097,7 +1238,7 @@ static int gather_reduce_items(mpimr_job *job, sort_item **items, size_t *count,
     list[n++] = (sort_item){sort_key_prefix(e->data, e->key_len), e->data, e->key_len, e->value_len};
   *items = list;
   *count = n;
-  return sort_all(job, list, n, sort_item_compare);
+  return sort_all(job, list, n, SORT_TIES_NONE);
 }
 
 /* Calls the reducer for one key; its output goes to the collector. */
@@ -1167,7 +1308,7 @@ static int merge_runs(mpimr_job *job, spill_area *area, const sort_item *items, 
   memset(&m, 0, sizeof m);
   if (rc == MPIMR_OK) {
     note_peak(job, area->file_runs * area->buffer_bytes);
-    rc = merge_init(&m, sources, runs + 1, by_value);
+    rc = merge_init(&m, sources, runs + 1, by_value, &job->order);
     if (rc != MPIMR_OK) merge_error(job, &m, rc);
   }
   while (rc == MPIMR_OK) {
@@ -1254,7 +1395,7 @@ static int write_in_order(mpimr_emitter *emitter, const void *key, size_t key_le
   mpimr_job *job = o->job;
   if (key_len + value_len > MPIMR_MAX_PAIR_BYTES)
     return emit_failed(job, MPIMR_ERR_TOO_LARGE, "a reduce output pair is larger than 1 GiB");
-  if (o->any && codec_compare_keys(o->last_key, o->last_len, key, key_len) > 0)
+  if (o->any && order_compare_keys(&job->order, o->last_key, o->last_len, key, key_len) > 0)
     return emit_failed(job, MPIMR_ERR_USER,
                        "the reducer emitted a key below one it emitted before (reduce_in_order is set)");
   if (key_len > o->last_capacity) {
@@ -1537,6 +1678,7 @@ int mpimr_job_run(mpimr_job *job) {
     if (rc != MPIMR_OK) set_error(job, "%s", message);
   }
   if (rc == MPIMR_OK) rc = plan_map(job);
+  if (rc == MPIMR_OK && job->ranged) rc = choose_splitters(job);
   if (rc == MPIMR_OK) rc = map_and_shuffle(job);
   if (rc == MPIMR_OK) rc = write_and_commit(job);
   finish_spilling(job);
@@ -1605,9 +1747,11 @@ static int job_setup(mpimr_job *job) {
     rc = step;
   }
   apply_budget(job);
-  int spill_rc = spill_area_init(&job->spill, spill_parent(&job->config), spill_buffer_bytes(job));
+  int spill_rc =
+      spill_area_init(&job->spill, spill_parent(&job->config), spill_buffer_bytes(job), &job->order);
   if (spill_rc == MPIMR_OK)
-    spill_rc = spill_area_init(&job->output_spill, spill_parent(&job->config), spill_buffer_bytes(job));
+    spill_rc = spill_area_init(&job->output_spill, spill_parent(&job->config), spill_buffer_bytes(job),
+                               &job->order);
   if (spill_rc != MPIMR_OK && rc == MPIMR_OK) {
     set_error(job, "setting up the spill area: %s", mpimr_strerror(spill_rc));
     rc = spill_rc;
@@ -1648,6 +1792,8 @@ int mpimr_job_create(mpimr_job **out, MPI_Comm comm, const mpimr_job_config *con
   job->config = *config;
   job->combining = config->combine != NULL;
   job->counting = config->combine == mpimr_combine_sum_u64;
+  job->order = (kv_order){config->compare_keys, config->compare_values, config->user};
+  job->ranged = config->key_order == MPIMR_KEY_ORDER_GLOBAL;
   /* The table is sent when it holds combine_bytes; never less than a round's worth. */
   if (job->config.combine_bytes < job->config.round_bytes)
     job->config.combine_bytes = job->config.round_bytes;
@@ -1696,6 +1842,7 @@ void mpimr_job_free(mpimr_job *job) {
   free(job->received.items);
   if (job->map.reader_open) record_reader_close(&job->map.reader);
   free(job->map.pieces);
+  range_destroy(&job->range);
   input_list_destroy(&job->inputs);
   trace_destroy(&job->trace);
   if (job->comm != MPI_COMM_NULL) MPI_Comm_free(&job->comm);
@@ -1706,7 +1853,7 @@ int mpimr_map_origin(const mpimr_emitter *map_output, mpimr_record_origin *origi
   if (map_output == NULL || origin == NULL) return MPIMR_ERR_INVAL;
   /* Only a map emitter's state is a job (a reducer's emitter carries other state). */
   if (map_output->sink != emit_to_send_set && map_output->sink != emit_to_table &&
-      map_output->sink != emit_to_counts)
+      map_output->sink != emit_to_counts && map_output->sink != emit_to_sample)
     return MPIMR_ERR_STATE;
   const mpimr_job *job = map_output->sink_state;
   if (map_output != &job->map_emitter || !job->map.reader_open) return MPIMR_ERR_STATE;

@@ -6,6 +6,7 @@
 #define MPIMR_JOB_INTERNAL_H
 
 #include "job/input.h"
+#include "job/range.h"
 #include "job/spill.h"
 #include "kv/count_table.h"
 #include "kv/sort.h"
@@ -103,6 +104,10 @@ struct mpimr_job {
   shuffle *shuffle;
   int combining;
   int counting; /**< The combiner is mpimr_combine_sum_u64: count tables instead of kv_tables. */
+  kv_order order;           /**< The order of keys and values (the config's comparators). */
+  int ranged;               /**< MPIMR_KEY_ORDER_GLOBAL: pairs go to ranks by `range`. */
+  range_partitioner range;
+  range_sample *sample;     /**< While the sample is mapped: where map output goes. */
   kv_table map_table;
   emit_stage stage;
   kv_table reduce_table;

@@ -12,8 +12,9 @@
 #include "kv/codec.h"
 #include "mpimr/error.h"
 
-int spill_area_init(spill_area *a, const char *parent, size_t buffer_bytes) {
+int spill_area_init(spill_area *a, const char *parent, size_t buffer_bytes, const kv_order *order) {
   memset(a, 0, sizeof *a);
+  a->order = order;
   a->parent = strdup(parent);
   a->buffer_bytes = buffer_bytes;
   return a->parent ? MPIMR_OK : MPIMR_ERR_NOMEM;
@@ -304,7 +305,7 @@ static int merge_range(spill_area *a, size_t first, size_t count, int by_value, 
     }
   }
   if (rc == MPIMR_OK) {
-    rc = merge_init(&m, sources, count, by_value);
+    rc = merge_init(&m, sources, count, by_value, a->order);
     if (rc == MPIMR_OK) rc = copy_merge(&m, &w, combine, user);
     if (rc != MPIMR_OK && w.error) {
       rc = write_failed(a, &w, path, rc);

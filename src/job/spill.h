@@ -41,14 +41,19 @@ typedef struct spill_area {
   size_t memory_run_bytes; /**< Bytes the runs in memory hold. */
   uint64_t next_number;
   size_t buffer_bytes;    /**< Each run reader's and writer's buffer. */
+  const kv_order *order;  /**< The order runs are sorted in (NULL: bytewise). */
   uint64_t bytes_written; /**< Over every run written, merges included. */
   uint64_t runs_spilled;  /**< Runs written from memory (not by merges). */
   uint64_t merge_passes;
   char error[600];
 } spill_area;
 
-/** Sets up an area under `parent` (copied); nothing is created yet. Returns MPIMR_OK or NOMEM. */
-int spill_area_init(spill_area *a, const char *parent, size_t buffer_bytes);
+/**
+ * Sets up an area under `parent` (copied) whose runs are sorted in `order`
+ * (borrowed; NULL: bytewise); nothing is created yet. Returns MPIMR_OK or
+ * NOMEM.
+ */
+int spill_area_init(spill_area *a, const char *parent, size_t buffer_bytes, const kv_order *order);
 
 /**
  * Writes `count` items, sorted with keys in order, as a new run; consecutive
@@ -91,7 +96,7 @@ int spill_combine_group(merger *m, mpimr_combine_fn combine, void *user, unsigne
  * Merges consecutive file runs into one until at most `max_runs` file runs
  * remain (`max_runs` >= 2; each pass opens at most `fan_in` runs; runs in
  * memory need no buffer and are left as they are). Equal keys are
- * combined when `combine` is set; values are merged in bytewise order when
+ * combined when `combine` is set; values are merged in value order when
  * `by_value`. Returns MPIMR_OK or an error.
  */
 int spill_merge_down(spill_area *a, size_t max_runs, size_t fan_in, int by_value, mpimr_combine_fn combine,

@@ -68,8 +68,8 @@ static int source_advance(merge_source *s) {
 
 static int source_less(const merger *m, size_t a, size_t b) {
   const merge_source *x = &m->sources[a], *y = &m->sources[b];
-  int c = codec_compare_keys(x->key, x->key_len, y->key, y->key_len);
-  if (c == 0 && m->by_value) c = codec_compare_keys(x->value, x->value_len, y->value, y->value_len);
+  int c = order_compare_keys(m->order, x->key, x->key_len, y->key, y->key_len);
+  if (c == 0 && m->by_value) c = order_compare_values(m->order, x->value, x->value_len, y->value, y->value_len);
   return c != 0 ? c < 0 : a < b;
 }
 
@@ -104,8 +104,9 @@ static int settle_pending(merger *m) {
 
 /* ---- the merge --------------------------------------------------------- */
 
-int merge_init(merger *m, merge_source *sources, size_t source_count, int by_value) {
+int merge_init(merger *m, merge_source *sources, size_t source_count, int by_value, const kv_order *order) {
   memset(m, 0, sizeof *m);
+  m->order = order;
   m->sources = sources;
   m->source_count = source_count;
   m->by_value = by_value;

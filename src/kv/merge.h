@@ -3,9 +3,10 @@
  *
  * Sources are runs on disk (kv/run.h) and at most a few sorted item arrays
  * in memory (kv/sort.h; an array's consecutive items with equal keys form a
- * group). The merge yields each key once, in bytewise order, with the total
+ * group). The merge yields each key once, in the job's key order (kv/order.h;
+ * bytewise by default), with the total
  * number of its values over all sources known before the first value is
- * read, then streams the values: in bytewise value order when asked
+ * read, then streams the values: in value order when asked
  * (`by_value`; every source must then hold each group's values in that
  * order), else source by source in the order the sources were given, each
  * source's values in their own order. A binary heap of the sources' current
@@ -17,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kv/order.h"
 #include "kv/run.h"
 #include "kv/sort.h"
 
@@ -41,6 +43,7 @@ typedef struct merger {
   merge_source *sources;
   size_t source_count;
   int by_value;
+  const kv_order *order; /**< Keys and values compare in this order (NULL: bytewise). */
   size_t *heap; /**< Indices of the sources that have a value loaded, smallest first. */
   size_t heap_size;
   long pending;       /**< The source whose value was handed out last (advanced on the next call), or -1. */
@@ -54,10 +57,11 @@ typedef struct merger {
 
 /**
  * Starts a merge over `sources` (borrowed; their run readers stay open and
- * are the caller's to close). Returns MPIMR_OK or an error (NOMEM, IO,
+ * are the caller's to close), comparing in `order` (borrowed; NULL:
+ * bytewise). Returns MPIMR_OK or an error (NOMEM, IO,
  * CORRUPT), with m->failed_source naming the source.
  */
-int merge_init(merger *m, merge_source *sources, size_t source_count, int by_value);
+int merge_init(merger *m, merge_source *sources, size_t source_count, int by_value, const kv_order *order);
 
 /**
  * Moves to the next key, skipping the current key's values not yet read.

@@ -147,3 +147,78 @@ int sort_items_with(sort_item *items, sort_item *scratch, size_t count,
   }
   return 0;
 }
+
+/* ---- orders given by comparators --------------------------------------- */
+
+int sort_item_compare_ordered(const sort_item *x, const sort_item *y, sort_ties ties, const kv_order *order) {
+  int c = order_keys_bytewise(order) ? sort_item_compare(x, y)
+                                     : order_compare_keys(order, x->key, x->key_len, y->key, y->key_len);
+  if (c != 0) return c;
+  if (ties == SORT_TIES_VALUE)
+    return order_compare_values(order, x->key + x->key_len, x->value_len, y->key + y->key_len, y->value_len);
+  if (ties == SORT_TIES_ARRIVAL) return (x->key > y->key) - (x->key < y->key);
+  return 0;
+}
+
+/* Runs this short are sorted by insertion before merging starts. */
+enum { INSERTION_RUN = 16 };
+
+/* A stable bottom-up merge sort through `scratch` (callers' comparators may be slow, so it makes
+ * the fewest comparisons of the simple sorts, and needs no per-call context outside its arguments). */
+static void merge_sort_ordered(sort_item *items, sort_item *scratch, size_t count, sort_ties ties,
+                               const kv_order *order) {
+  for (size_t start = 0; start < count; start += INSERTION_RUN) {
+    size_t end = start + INSERTION_RUN < count ? start + INSERTION_RUN : count;
+    for (size_t i = start + 1; i < end; i++) {
+      sort_item moving = items[i];
+      size_t j = i;
+      while (j > start && sort_item_compare_ordered(&items[j - 1], &moving, ties, order) > 0) {
+        items[j] = items[j - 1];
+        j--;
+      }
+      items[j] = moving;
+    }
+  }
+  sort_item *from = items, *to = scratch;
+  for (size_t width = INSERTION_RUN; width < count; width *= 2) {
+    for (size_t left = 0; left < count; left += 2 * width) {
+      size_t middle = left + width < count ? left + width : count;
+      size_t right = middle + width < count ? middle + width : count;
+      size_t i = left, j = middle, k = left;
+      while (i < middle && j < right)
+        to[k++] = sort_item_compare_ordered(&from[j], &from[i], ties, order) < 0 ? from[j++] : from[i++];
+      while (i < middle) to[k++] = from[i++];
+      while (j < right) to[k++] = from[j++];
+    }
+    sort_item *swap = from;
+    from = to;
+    to = swap;
+  }
+  if (from != items) memcpy(items, from, count * sizeof *items);
+}
+
+static int (*bytewise_comparator(sort_ties ties))(const void *, const void *) {
+  return ties == SORT_TIES_VALUE     ? sort_item_compare_pair
+         : ties == SORT_TIES_ARRIVAL ? sort_item_compare_stable
+                                     : sort_item_compare;
+}
+
+int sort_items_ordered(sort_item *items, sort_item *scratch, size_t count, sort_ties ties,
+                       const kv_order *order) {
+  if (order_bytewise(order)) return sort_items_with(items, scratch, count, bytewise_comparator(ties));
+  if (count < 2) return 0;
+  if (!order_keys_bytewise(order) || count < RADIX_MIN_ITEMS) {
+    merge_sort_ordered(items, scratch, count, ties, order);
+    return 0;
+  }
+  /* Keys bytewise, values by the job's comparator: the radix sort, then each run of equal prefixes. */
+  radix_sort_prefix(items, scratch, count);
+  size_t start = 0;
+  while (start < count) {
+    size_t end = start + 1;
+    while (end < count && items[end].prefix == items[start].prefix) end++;
+    if (end - start > 1) merge_sort_ordered(items + start, scratch, end - start, ties, order);
+    start = end;
+  }
+  return 0;
+}

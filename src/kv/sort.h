@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kv/order.h"
+
 typedef struct sort_item {
   uint64_t prefix;          /**< First 8 key bytes, big-endian, zero-padded. */
   const unsigned char *key; /**< The key; its value follows it directly. */
@@ -52,5 +54,25 @@ int sort_item_compare_stable(const void *a, const void *b);
  */
 int sort_items_with(sort_item *items, sort_item *scratch, size_t count,
                     int (*compare)(const void *, const void *));
+
+/** What orders items with equal keys. */
+typedef enum sort_ties {
+  SORT_TIES_NONE = 0,    /**< Nothing (any order). */
+  SORT_TIES_VALUE = 1,   /**< Their values (a store without a combiner). */
+  SORT_TIES_ARRIVAL = 2  /**< Their addresses: items laid out in arrival order keep it (reduce output). */
+} sort_ties;
+
+/**
+ * Sorts `items` by key in `order` (NULL: bytewise), ties broken as `ties`
+ * says. Bytewise orders take sort_items_with(); with a key comparator the
+ * sort is a stable merge sort by comparison, and with only a value
+ * comparator the radix sort on key prefixes comes first. Returns as
+ * sort_items().
+ */
+int sort_items_ordered(sort_item *items, sort_item *scratch, size_t count, sort_ties ties,
+                       const kv_order *order);
+
+/** Compares two items as sort_items_ordered() orders them. */
+int sort_item_compare_ordered(const sort_item *a, const sort_item *b, sort_ties ties, const kv_order *order);
 
 #endif

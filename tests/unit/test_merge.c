@@ -131,7 +131,7 @@ static void check_merge(size_t count, int runs, int in_memory, size_t distinct, 
   make_pairs(pairs, count, sources, distinct);
   char *dir = make_temp_dir();
   spill_area area;
-  assert_int_equal(spill_area_init(&area, dir, 256), MPIMR_OK);
+  assert_int_equal(spill_area_init(&area, dir, 256, NULL), MPIMR_OK);
   pair **held = malloc((count ? count : 1) * sizeof *held);
   sort_item *items[MAX_SOURCES];
   size_t item_counts[MAX_SOURCES];
@@ -152,7 +152,7 @@ static void check_merge(size_t count, int runs, int in_memory, size_t distinct, 
   for (int s = runs; s < sources; s++)
     merge_sources[s] = (merge_source){.items = items[s], .item_count = item_counts[s], .name = "memory"};
   merger m;
-  assert_int_equal(merge_init(&m, merge_sources, (size_t)sources, by_value), MPIMR_OK);
+  assert_int_equal(merge_init(&m, merge_sources, (size_t)sources, by_value, NULL), MPIMR_OK);
 
   /* The expected order, on a copy: the in-memory sources point into `pairs`. */
   pair *all = pairs;
@@ -228,7 +228,7 @@ static void check_merge_down(size_t count, int runs, size_t max_runs, size_t fan
     }
   char *dir = make_temp_dir();
   spill_area area;
-  assert_int_equal(spill_area_init(&area, dir, 128), MPIMR_OK);
+  assert_int_equal(spill_area_init(&area, dir, 128, NULL), MPIMR_OK);
   pair **held = malloc(count * sizeof *held);
   sort_item *items = malloc(count * sizeof *items);
   for (int s = 0; s < runs; s++) {
@@ -258,7 +258,7 @@ static void check_merge_down(size_t count, int runs, size_t max_runs, size_t fan
   merge_source sources[MAX_SOURCES];
   assert_int_equal(spill_open_runs(&area, 0, area.run_count, readers, sources), MPIMR_OK);
   merger m;
-  assert_int_equal(merge_init(&m, sources, area.run_count, !combine), MPIMR_OK);
+  assert_int_equal(merge_init(&m, sources, area.run_count, !combine, NULL), MPIMR_OK);
   qsort(pairs, count, sizeof *pairs, compare_key_value);
   size_t at = 0;
   unsigned char *acc = NULL;
@@ -369,7 +369,7 @@ static void test_unwritable_spill_directory(void **state) {
   (void)state;
   spill_area area;
   /* A path under a regular file: no directory can be made there, not even by root. */
-  assert_int_equal(spill_area_init(&area, "/etc/hostname/spill", 4096), MPIMR_OK);
+  assert_int_equal(spill_area_init(&area, "/etc/hostname/spill", 4096, NULL), MPIMR_OK);
   sort_item item = {0, (const unsigned char *)"kv", 1, 1};
   assert_int_equal(spill_write_items(&area, &item, 1), MPIMR_ERR_IO);
   assert_non_null(strstr(area.error, "/etc/hostname/spill"));
