@@ -53,7 +53,11 @@ void send_set_destroy(send_set *s) {
 }
 
 int send_set_reset(send_set *s) {
-  if (s->capacity > s->nominal_capacity) {
+  /* A set that overran its round by less than the round itself (a slice of map output that went
+   * on after the set filled, as a block of records does) keeps its buffer for the next round:
+   * giving it back costs a reallocation and a copy of the round every time. A burst beyond that
+   * (one huge record) is given back. */
+  if (s->capacity > 2 * s->nominal_capacity) {
     unsigned char *smaller = malloc(s->nominal_capacity);
     if (smaller == NULL) return MPIMR_ERR_NOMEM;
     free(s->buffer);
@@ -101,8 +105,8 @@ unsigned char *send_set_reserve_slow(send_set *s, int dest, size_t bytes) {
   /* The last region handed out grows where it is; any other moves to the end. */
   int last = (size_t)s->offsets[dest] + (size_t)s->room[dest] == s->bump;
   size_t start = last ? (size_t)s->offsets[dest] : s->bump;
-  if (start + room > s->capacity) {
-    /* The set is out of space: this round should go. The rest of the record's pairs still go in:
+  if (start + room > s->nominal_capacity) {
+    /* The set is out of its round's space: this round should go. The rest of the record's pairs still go in:
      * the region grows by a quarter at a time, so it moves only a few times and the buffer ends
      * little larger than it must. */
     s->full = 1;

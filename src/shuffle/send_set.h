@@ -4,11 +4,12 @@
  * One contiguous buffer holds a region per destination rank, so a round is a
  * single MPI_Ialltoallv (displacements index the buffer). Regions are handed
  * out by a bump pointer and need not be in rank order: every region starts
- * at capacity/(2·nranks), and a region that fills is moved to the free space
+ * at round/(2·nranks), and a region that fills is moved to the free space
  * at the end with twice its room, so skewed destinations get the space
- * without reserving it for every rank. When nothing is left, the set is full
- * and its round should be sent; a pair that does not fit a full set still
- * goes in (the buffer grows), so emit never has to wait.
+ * without reserving it for every rank. When the round's size is used up,
+ * the set is full and its round should be sent; a pair that does not fit a
+ * full set still goes in (the buffer grows, and keeps growth of up to the
+ * round size for later rounds), so emit never has to wait.
  */
 #ifndef MPIMR_SHUFFLE_SEND_SET_H
 #define MPIMR_SHUFFLE_SEND_SET_H
@@ -34,7 +35,11 @@ typedef struct send_set {
 int send_set_init(send_set *s, int nranks, size_t round_bytes);
 void send_set_destroy(send_set *s);
 
-/** Empties the set and lays out uniform regions again (shrinking a buffer that grew). */
+/**
+ * Empties the set and lays out uniform regions again over the nominal
+ * capacity. A buffer that grew to more than twice the round size is shrunk
+ * back; one that grew less is kept (the next round will overrun it too).
+ */
 int send_set_reset(send_set *s);
 
 /**
