@@ -35,4 +35,7 @@
  */
 #define BUDGET_COMPACT_BYTES ((size_t)8 << 20)
 
+/** ...when its pairs average fewer bytes than this (a cache line). */
+#define BUDGET_COMPACT_MAX_PAIR_BYTES 64
+
 #endif

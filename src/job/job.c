@@ -804,11 +804,16 @@ static void start_background_writes(mpimr_job *job) {
 /* Without a combiner, under a large budget, the store's kept rounds are sorted and copied into a
  * compact run in memory every BUDGET_COMPACT_BYTES: a reduce over gigabytes of rounds then reads
  * each run in order instead of following pointers all over them (2-3x faster), and the store
- * takes about a quarter of the memory. If the copy would not fit, the store goes to disk instead. */
+ * takes about a quarter of the memory. That holds for pairs smaller than a cache line, each of
+ * which costs the pointer-following reduce a miss; larger pairs cost a miss per line either way,
+ * so the copy and the merge are pure cost (a sort of 100-byte records mapped twice as fast
+ * without them). If the copy would not fit, the store goes to disk instead. */
 static int compact_store(mpimr_job *job) {
   const received_store *store = &job->received;
   if (job->combining || job->memory_budget < 8 * BUDGET_COMPACT_BYTES || store->chunk_bytes < BUDGET_COMPACT_BYTES)
     return MPIMR_OK;
+  uint64_t pairs = job->stats.pairs_received;
+  if (pairs > 0 && job->received_bytes / pairs >= BUDGET_COMPACT_MAX_PAIR_BYTES) return MPIMR_OK;
   if (memory_in_use(job) + store->chunk_bytes + job->config.round_bytes > job->memory_budget)
     return spill_store(job);
   double started = clock_now();
