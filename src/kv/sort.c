@@ -31,16 +31,16 @@ int sort_item_compare_stable(const void *a, const void *b) {
 /* Below this many items a comparison sort beats eight counting passes. */
 enum { RADIX_MIN_ITEMS = 256 };
 
-static void radix_sort_prefix(sort_item *items, sort_item *scratch, size_t count) {
-  static const unsigned PASSES = 8;
+/* LSD passes over the prefix's low `passes` bytes: sorts `from` through `to` and returns where the
+ * result is (one of the two). */
+static sort_item *radix_sort_low_bytes(sort_item *from, sort_item *to, size_t count, unsigned passes) {
   size_t histogram[8][256];
-  memset(histogram, 0, sizeof histogram);
+  memset(histogram, 0, passes * sizeof histogram[0]);
   for (size_t i = 0; i < count; i++) {
-    uint64_t p = items[i].prefix;
-    for (unsigned pass = 0; pass < PASSES; pass++) histogram[pass][(p >> (8 * pass)) & 0xff]++;
+    uint64_t p = from[i].prefix;
+    for (unsigned pass = 0; pass < passes; pass++) histogram[pass][(p >> (8 * pass)) & 0xff]++;
   }
-  sort_item *from = items, *to = scratch;
-  for (unsigned pass = 0; pass < PASSES; pass++) {
+  for (unsigned pass = 0; pass < passes; pass++) {
     size_t *counts = histogram[pass];
     /* A byte that is the same in every item leaves the order as it is: skip its pass. */
     if (counts[(from[0].prefix >> (8 * pass)) & 0xff] == count) continue;
@@ -55,7 +55,43 @@ static void radix_sort_prefix(sort_item *items, sort_item *scratch, size_t count
     from = to;
     to = swap;
   }
-  if (from != items) memcpy(items, from, count * sizeof *items);
+  return from;
+}
+
+/* Below this many items the LSD passes run in cache; above it, one MSD pass splits them first. */
+enum { RADIX_CACHE_ITEMS = 1 << 15 };
+
+/* Sorts by the prefix's bytes 0..`byte` (the higher ones are equal), stably. Large arrays are split
+ * on their top byte first (one pass over memory), so that each part's remaining passes run in cache
+ * instead of streaming the whole array seven more times. */
+static void radix_sort_bytes(sort_item *items, sort_item *scratch, size_t count, unsigned byte) {
+  if (count <= RADIX_CACHE_ITEMS || byte == 0) {
+    sort_item *sorted = radix_sort_low_bytes(items, scratch, count, byte + 1);
+    if (sorted != items) memcpy(items, sorted, count * sizeof *items);
+    return;
+  }
+  unsigned shift = 8 * byte;
+  size_t counts[256] = {0};
+  for (size_t i = 0; i < count; i++) counts[(items[i].prefix >> shift) & 0xff]++;
+  if (counts[(items[0].prefix >> shift) & 0xff] == count) {
+    radix_sort_bytes(items, scratch, count, byte - 1);
+    return;
+  }
+  size_t starts[256], offset = 0;
+  for (unsigned b = 0; b < 256; b++) {
+    starts[b] = offset;
+    offset += counts[b];
+  }
+  size_t next[256];
+  memcpy(next, starts, sizeof next);
+  for (size_t i = 0; i < count; i++) scratch[next[(items[i].prefix >> shift) & 0xff]++] = items[i];
+  memcpy(items, scratch, count * sizeof *items);
+  for (unsigned b = 0; b < 256; b++)
+    if (counts[b] > 1) radix_sort_bytes(items + starts[b], scratch + starts[b], counts[b], byte - 1);
+}
+
+static void radix_sort_prefix(sort_item *items, sort_item *scratch, size_t count) {
+  radix_sort_bytes(items, scratch, count, 7);
 }
 
 /* Runs of one repeated key (a hot key without a combiner) are common and already in order. */

@@ -228,6 +228,72 @@ static void test_pair_and_stable_order(void **state) {
     for (size_t c = 0; c < sizeof counts / sizeof counts[0]; c++) check_pair_sort(counts[c], shapes[s]);
 }
 
+/* ---- orders given by comparators (sort_items_ordered) ---- */
+
+static int reverse_bytes(void *user, const void *a, size_t a_len, const void *b, size_t b_len) {
+  (void)user;
+  return reference_compare_keys(b, b_len, a, a_len);
+}
+
+/* Which of key and value order the cases reverse through a comparator. */
+static int reversed_keys, reversed_values;
+
+static int reference_ordered(const void *a, const void *b) {
+  const sort_item *x = a, *y = b;
+  int c = reversed_keys ? reference_compare_keys(y->key, y->key_len, x->key, x->key_len)
+                        : reference_compare_keys(x->key, x->key_len, y->key, y->key_len);
+  if (c != 0) return c;
+  const unsigned char *xv = x->key + x->key_len, *yv = y->key + y->key_len;
+  return reversed_values ? reference_compare_keys(yv, y->value_len, xv, x->value_len)
+                         : reference_compare_keys(xv, x->value_len, yv, y->value_len);
+}
+
+/* Sorts pairs by comparators (keys, values or both reversed) and checks against qsort. */
+static void check_ordered_sort(size_t count, key_shape shape) {
+  unsigned char pool[12][MAX_KEY] = {"",   "a",    "a\0",      "a\0\0",      "ab",        "b",
+                                     "\0", "\0\0", "abcdefgh", "abcdefgh\0", "abcdefghi", "\xff\xff"};
+  size_t pool_lens[12] = {0, 1, 2, 3, 2, 1, 1, 2, 8, 9, 9, 2};
+  size_t stride = MAX_KEY + MAX_PAIR_VALUE;
+  unsigned char *storage = malloc(count * stride + 1);
+  sort_item *items = malloc(count * sizeof *items + 1), *scratch = malloc(count * sizeof *scratch + 1);
+  sort_item *work = malloc(count * sizeof *work + 1);
+  for (size_t i = 0; i < count; i++) {
+    unsigned char *key = storage + i * stride;
+    size_t len = make_key(shape, key, (const unsigned char(*)[MAX_KEY])pool, pool_lens);
+    size_t value_len = rng_below(MAX_PAIR_VALUE + 1);
+    for (size_t v = 0; v < value_len; v++) key[len + v] = (unsigned char)rng_below(3);
+    items[i] = (sort_item){reference_prefix(key, len), key, (uint32_t)len, (uint32_t)value_len};
+  }
+  for (int variant = 0; variant < 3; variant++) {
+    reversed_keys = variant != 1;
+    reversed_values = variant != 0;
+    kv_order order = {reversed_keys ? reverse_bytes : NULL, reversed_values ? reverse_bytes : NULL, NULL};
+    if (count) memcpy(work, items, count * sizeof *items);
+    assert_int_equal(sort_items_ordered(work, scratch, count, SORT_TIES_VALUE, &order), 0);
+    for (size_t i = 1; i < count; i++) assert_true(reference_ordered(&work[i - 1], &work[i]) <= 0);
+    for (size_t i = 0; i < count; i++)
+      assert_int_equal(sort_item_compare_ordered(&work[i], &work[i], SORT_TIES_VALUE, &order), 0);
+    /* The same pairs, none lost or doubled: as a multiset, compare with the input sorted by qsort. */
+    sort_item *expected = malloc(count * sizeof *expected + 1);
+    if (count) memcpy(expected, items, count * sizeof *items);
+    qsort(expected, count, sizeof *expected, reference_ordered);
+    for (size_t i = 0; i < count; i++) assert_int_equal(reference_ordered(&work[i], &expected[i]), 0);
+    free(expected);
+  }
+  free(storage);
+  free(items);
+  free(scratch);
+  free(work);
+}
+
+static void test_ordered_by_comparators(void **state) {
+  (void)state;
+  static const size_t counts[] = {0, 1, 2, 17, 255, 256, 300, 5000, 40000};
+  static const key_shape shapes[] = {SHAPE_FEW_DISTINCT, SHAPE_ONE_KEY, SHAPE_SMALL_ALPHABET, SHAPE_RANDOM};
+  for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+    for (size_t c = 0; c < sizeof counts / sizeof counts[0]; c++) check_ordered_sort(counts[c], shapes[s]);
+}
+
 static void test_small_alphabet(void **state) {
   (void)state;
   run_shape(SHAPE_SMALL_ALPHABET);
@@ -332,6 +398,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_small_alphabet),
       cmocka_unit_test(test_pair_and_stable_order),
+      cmocka_unit_test(test_ordered_by_comparators),
       cmocka_unit_test(test_random_bytes),
       cmocka_unit_test(test_few_distinct_duplicates),
       cmocka_unit_test(test_shared_prefix),
