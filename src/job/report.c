@@ -10,26 +10,27 @@
 #include "job/job_internal.h"
 #include "mpimr/error.h"
 
-enum { TIME_FIELDS = 6, COUNT_FIELDS = 21 };
+enum { TIME_FIELDS = 7, COUNT_FIELDS = 22 };
 
 static const char *const time_names[TIME_FIELDS] = {"time_total",  "time_map",    "time_shuffle",
-                                                    "time_reduce", "time_output", "time_send_wait"};
+                                                    "time_reduce", "time_output", "time_send_wait",
+                                                    "time_sample"};
 static const char *const count_names[COUNT_FIELDS] = {
     "input_bytes",     "input_records",      "pairs_emitted", "bytes_emitted", "pairs_sent",   "bytes_sent",
     "pairs_received",  "bytes_received",     "rounds",        "keys_reduced",  "pairs_output", "bytes_output",
     "map_table_bytes", "reduce_table_bytes", "buffer_bytes",  "peak_rss_bytes", "memory_budget_bytes",
-    "peak_memory_bytes", "spill_bytes",       "spill_runs",    "merge_passes"};
+    "peak_memory_bytes", "spill_bytes",       "spill_runs",    "merge_passes", "sample_pairs"};
 
 static void pack_stats(const mpimr_job_stats *s, double *times, uint64_t *counts) {
   const double t[TIME_FIELDS] = {s->time_total,  s->time_map,    s->time_shuffle,
-                                 s->time_reduce, s->time_output, s->time_send_wait};
+                                 s->time_reduce, s->time_output, s->time_send_wait, s->time_sample};
   const uint64_t c[COUNT_FIELDS] = {
       s->input_bytes,     s->input_records,      s->pairs_emitted,  s->bytes_emitted,
       s->pairs_sent,      s->bytes_sent,         s->pairs_received, s->bytes_received,
       s->rounds,          s->keys_reduced,       s->pairs_output,   s->bytes_output,
       s->map_table_bytes, s->reduce_table_bytes, s->buffer_bytes,   s->peak_rss_bytes,
       s->memory_budget_bytes, s->peak_memory_bytes, s->spill_bytes, s->spill_runs,
-      s->merge_passes};
+      s->merge_passes,    s->sample_pairs};
   memcpy(times, t, sizeof t);
   memcpy(counts, c, sizeof c);
 }
@@ -68,7 +69,7 @@ static void print_summary(FILE *stream, int nranks, const double *times, const u
       "sent %llu (%.1f MB, %llu-%llu rounds), received %llu-%llu a rank; keys %llu (%llu-%llu a rank); "
       "output %.1f MB; peak RSS %.1f-%.1f MB a rank (tables: map side up to %.1f MB, reduce side up to "
       "%.1f MB; round buffers up to %.1f MB); memory accounted up to %.1f MB of %.1f MB a rank; "
-      "spilled %.1f MB in %llu runs, %llu merge passes\n",
+      "spilled %.1f MB in %llu runs, %llu merge passes",
       nranks, tmax[0], tmin[1], tmax[1], tmin[2], tmax[2], tmin[3], tmax[3], tmin[4], tmax[4], tmin[5],
       tmax[5], (double)sum[0] / mb, tmax[0] > 0 ? (double)sum[0] / mb / tmax[0] : 0.0,
       (unsigned long long)sum[2], (unsigned long long)sum[4], (double)sum[5] / mb,
@@ -77,6 +78,11 @@ static void print_summary(FILE *stream, int nranks, const double *times, const u
       (unsigned long long)cmax[9], (double)sum[11] / mb, (double)cmin[15] / mb, (double)cmax[15] / mb,
       (double)cmax[12] / mb, (double)cmax[13] / mb, (double)cmax[14] / mb, (double)cmax[17] / mb,
       (double)cmin[16] / mb, (double)sum[18] / mb, (unsigned long long)sum[19], (unsigned long long)sum[20]);
+  /* Jobs in global key order (the only ones that sample) say what choosing splitters took. */
+  if (tmax[6] > 0)
+    fprintf(stream, "; global order: sampled %llu pairs, %.3f-%.3f s before map", (unsigned long long)sum[21],
+            tmin[6], tmax[6]);
+  fputc('\n', stream);
 }
 
 static int write_json(const char *path, int nranks, const double *times, const uint64_t *counts, char *why,
