@@ -247,7 +247,7 @@ int range_choose(range_partitioner *r, const range_sample *local, double expecte
   if (status == MPIMR_OK && header[1] > 0 &&
       MPI_Bcast(r->bytes, (int)header[1], MPI_BYTE, 0, comm) != MPI_SUCCESS)
     status = mpi_failed(why, why_size, "MPI_Bcast of the splitters");
-  if (status == MPIMR_OK) status = index_splitters(r, header[1]);
+  if (status == MPIMR_OK) status = agree_status(index_splitters(r, header[1]), comm);
   if (status == MPIMR_ERR_NOMEM) snprintf(why, why_size, "choosing splitters: out of memory on some rank");
   if (status == MPIMR_ERR_CORRUPT) snprintf(why, why_size, "choosing splitters: the splitters arrived damaged");
   free(shares);
