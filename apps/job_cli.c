@@ -6,6 +6,10 @@
 #include "cli.h"
 
 const char JOB_CLI_HELP[] =
+    "        --global-order        range-partition the keys from a sample of the\n"
+    "                              input, so the parts taken in order (part-00000,\n"
+    "                              part-00001, ...) are in one global key order; the\n"
+    "                              map runs twice over about 2 MiB of each rank's input\n"
     "        --round-size SIZE     bytes a rank sends per shuffle round (default 4M;\n"
     "                              4K..1G; suffixes K, M, G)\n"
     "        --rounds-in-flight N  shuffle rounds outstanding at once (default 2; 1..8)\n"
@@ -29,7 +33,7 @@ const char JOB_CLI_HELP[] =
     "        --trace FILE          write a timeline of the job (Chrome trace-event\n"
     "                              JSON, one track per rank) for Perfetto\n";
 
-int job_cli_is_option(int option) { return option >= JOB_CLI_ROUND_SIZE && option <= JOB_CLI_TRACE; }
+int job_cli_is_option(int option) { return option >= JOB_CLI_ROUND_SIZE && option <= JOB_CLI_GLOBAL_ORDER; }
 
 /* Parses a size option into `*out`, or reports the usage error. */
 static int apply_size(const char *value, uint64_t min, uint64_t max, const char *range, const char *name,
@@ -80,6 +84,7 @@ int job_cli_apply(job_cli *cli, int option, const char *value, int rank, const c
       return CLI_EXIT_USAGE;
     case JOB_CLI_STATS: cli->stats_path = value; return 0;
     case JOB_CLI_TRACE: job->trace_path = value; return 0;
+    case JOB_CLI_GLOBAL_ORDER: job->key_order = MPIMR_KEY_ORDER_GLOBAL; return 0;
     default: cli_usage_error(rank, program, "internal error: option %d is not a job option", option);
   }
   return CLI_EXIT_USAGE;

@@ -22,7 +22,8 @@ enum job_cli_option {
   JOB_CLI_SPILL_DIR,
   JOB_CLI_PIN,
   JOB_CLI_STATS,
-  JOB_CLI_TRACE
+  JOB_CLI_TRACE,
+  JOB_CLI_GLOBAL_ORDER
 };
 
 /** The shared options' entries for a `struct option` table. */
@@ -36,7 +37,8 @@ enum job_cli_option {
   {"spill-dir", required_argument, NULL, JOB_CLI_SPILL_DIR},               \
   {"pin", required_argument, NULL, JOB_CLI_PIN},                           \
   {"stats", required_argument, NULL, JOB_CLI_STATS},                       \
-  {"trace", required_argument, NULL, JOB_CLI_TRACE}
+  {"trace", required_argument, NULL, JOB_CLI_TRACE},                       \
+  {"global-order", no_argument, NULL, JOB_CLI_GLOBAL_ORDER}
 
 /** Their lines of a program's --help, in the OPTIONS layout the programs share. */
 extern const char JOB_CLI_HELP[];
@@ -51,7 +53,7 @@ typedef struct job_cli {
 int job_cli_is_option(int option);
 
 /**
- * Applies a shared option with value `value`. Returns 0, or CLI_EXIT_USAGE
+ * Applies a shared option with value `value` (NULL for a flag). Returns 0, or CLI_EXIT_USAGE
  * after reporting the problem on rank 0.
  */
 int job_cli_apply(job_cli *cli, int option, const char *value, int rank, const char *program);
