@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "kv/order.h"
 
@@ -24,6 +25,13 @@ typedef struct sort_item {
 
 /** The prefix of a key, so that prefix order agrees with bytewise key order. */
 static inline uint64_t sort_key_prefix(const unsigned char *key, size_t len) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  if (len >= 8) {
+    uint64_t word;
+    memcpy(&word, key, 8);
+    return __builtin_bswap64(word);
+  }
+#endif
   uint64_t prefix = 0;
   size_t n = len < 8 ? len : 8;
   for (size_t i = 0; i < n; i++) prefix |= (uint64_t)key[i] << (56 - 8 * i);
