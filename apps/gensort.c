@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "shared_file.h"
 
 static const char program[] = "mpimr-gensort";
 
@@ -492,82 +493,18 @@ static int options_parse(int argc, char **argv, gen_options *options, int rank) 
 
 /* ---- The job ----------------------------------------------------------- */
 
-/* True on every rank if `failed` is true on any rank. */
-static bool any_rank(bool failed) {
-  int local = failed, global = 1;
-  MPI_Allreduce(&local, &global, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-  return global != 0;
-}
-
-/* Rank 0's errno value (or 0), on every rank. */
-static int from_rank0(int error) {
-  MPI_Bcast(&error, 1, MPI_INT, 0, MPI_COMM_WORLD);
-  return error;
-}
-
-static void report_error(int rank, const char *action, const char *path, int error) {
-  fprintf(stderr, "%s: rank %d: %s %s: %s\n", program, rank, action, path, strerror(error));
-}
-
-/*
- * The temporary name carries rank 0's process id, so two runs writing the
- * same FILE at once do not write into each other's file.
- */
-static char *temporary_name(const char *output) {
-  long pid = (long)getpid();
-  MPI_Bcast(&pid, 1, MPI_LONG, 0, MPI_COMM_WORLD);
-  size_t size = strlen(output) + 32;
-  char *name = malloc(size);
-  if (name != NULL) snprintf(name, size, "%s.tmp.%ld", output, pid);
-  return name;
-}
-
-/* Rank 0 creates (or truncates) the file; the others open it after that. */
-static int file_open(const char *path, int rank, int *fd) {
-  int error = 0;
-  if (rank == 0) {
-    *fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    error = *fd < 0 ? errno : 0;
-    if (error != 0) report_error(rank, "cannot create", path, error);
-  }
-  if (from_rank0(error) != 0) return -1;
-  if (rank != 0) {
-    *fd = open(path, O_WRONLY | O_CLOEXEC);
-    if (*fd < 0) report_error(rank, "cannot open", path, errno);
-  }
-  return *fd < 0 ? -1 : 0;
-}
-
 /* Writes this rank's rows to the open file and closes it. Returns true on success. */
 static bool file_write(const record_model *model, const gen_options *options, int fd, const char *path,
                        int rank, int ranks) {
   uint64_t begin = rank_begin(options->records, rank, ranks);
   uint64_t end = rank_begin(options->records, rank + 1, ranks);
   int error = records_write(model, options->start_row, begin, end, fd);
-  if (error != 0) report_error(rank, "cannot write", path, error);
+  if (error != 0) shared_file_report(program, rank, "cannot write", path, error);
   if (close(fd) != 0 && error == 0) {
     error = errno;
-    report_error(rank, "cannot write", path, error);
+    shared_file_report(program, rank, "cannot write", path, error);
   }
   return error == 0;
-}
-
-/*
- * After every rank wrote its rows: rename on success, remove on failure.
- * `failed` is the job's agreed verdict, so all ranks take the same branch.
- */
-static bool file_commit(const char *temporary, const char *output, bool failed, int rank) {
-  if (failed) {
-    if (rank == 0) unlink(temporary);
-    return false;
-  }
-  int error = 0;
-  if (rank == 0 && rename(temporary, output) != 0) {
-    error = errno;
-    fprintf(stderr, "%s: rank 0: cannot rename %s to %s: %s\n", program, temporary, output, strerror(error));
-    unlink(temporary);
-  }
-  return from_rank0(error) == 0;
 }
 
 /* Every rank runs this same sequence of collectives, whatever fails. */
@@ -578,21 +515,21 @@ static int run(const gen_options *options, int rank, int ranks) {
     fprintf(stderr, "%s: rank %d: out of memory for %llu keys\n", program, rank,
             (unsigned long long)options->distinct);
   }
-  if (any_rank(failed)) {
+  if (shared_file_any_rank(failed)) {
     record_model_free(&model);
     return 1;
   }
-  char *temporary = temporary_name(options->output);
+  char *temporary = shared_file_temporary_name(options->output);
   if (temporary == NULL) fprintf(stderr, "%s: rank %d: out of memory\n", program, rank);
-  if (any_rank(temporary == NULL)) {
+  if (shared_file_any_rank(temporary == NULL)) {
     free(temporary);
     record_model_free(&model);
     return 1;
   }
   int fd = -1;
-  failed = file_open(temporary, rank, &fd) != 0;
+  failed = shared_file_open(program, temporary, rank, &fd) != 0;
   failed = failed || !file_write(&model, options, fd, temporary, rank, ranks);
-  bool committed = file_commit(temporary, options->output, any_rank(failed), rank);
+  bool committed = shared_file_commit(program, temporary, options->output, shared_file_any_rank(failed), rank);
   free(temporary);
   record_model_free(&model);
   return committed ? 0 : 1;

@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "shared_file.h"
 #include "mpimr/error.h"
 #include "mpimr/trace.h"
 
@@ -611,86 +612,22 @@ static int options_parse(int argc, char **argv, gen_options *options, int rank) 
 
 /* ---- The job ----------------------------------------------------------- */
 
-/* True on every rank if `failed` is true on any rank. */
-static bool any_rank(bool failed) {
-  int local = failed, global = 1;
-  MPI_Allreduce(&local, &global, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-  return global != 0;
-}
-
-/* Rank 0's errno value (or 0), on every rank. */
-static int from_rank0(int error) {
-  MPI_Bcast(&error, 1, MPI_INT, 0, MPI_COMM_WORLD);
-  return error;
-}
-
-static void report_error(int rank, const char *action, const char *path, int error) {
-  fprintf(stderr, "%s: rank %d: %s %s: %s\n", program, rank, action, path, strerror(error));
-}
-
-/*
- * The temporary name carries rank 0's process id, so two runs writing the
- * same FILE at once do not write into each other's file.
- */
-static char *temporary_name(const char *output) {
-  long pid = (long)getpid();
-  MPI_Bcast(&pid, 1, MPI_LONG, 0, MPI_COMM_WORLD);
-  size_t size = strlen(output) + 32;
-  char *name = malloc(size);
-  if (name != NULL) snprintf(name, size, "%s.tmp.%ld", output, pid);
-  return name;
-}
-
-/* Rank 0 creates (or truncates) the file; the others open it after that. */
-static int file_open(const char *path, int rank, int *fd) {
-  int error = 0;
-  if (rank == 0) {
-    *fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    error = *fd < 0 ? errno : 0;
-    if (error != 0) report_error(rank, "cannot create", path, error);
-  }
-  if (from_rank0(error) != 0) return -1;
-  if (rank != 0) {
-    *fd = open(path, O_WRONLY | O_CLOEXEC);
-    if (*fd < 0) report_error(rank, "cannot open", path, errno);
-  }
-  return *fd < 0 ? -1 : 0;
-}
-
 /* Writes this rank's blocks to the open file and closes it. */
 static bool file_write(const gen_model *model, uint64_t size, int fd, const char *path, int rank, int ranks,
                        mpimr_trace *trace) {
   bool ok = true;
   int error = blocks_write(model, size, fd, rank, ranks, trace);
   if (error != 0) {
-    report_error(rank, "cannot write", path, error);
+    shared_file_report(program, rank, "cannot write", path, error);
     ok = false;
   }
   double closing = mpimr_trace_now();
   if (close(fd) != 0 && ok) {
-    report_error(rank, "cannot write", path, errno);
+    shared_file_report(program, rank, "cannot write", path, errno);
     ok = false;
   }
   mpimr_trace_span(trace, "close", closing, mpimr_trace_now());
   return ok;
-}
-
-/*
- * After every rank wrote its blocks: rename on success, remove on failure.
- * `failed` is the job's agreed verdict, so all ranks take the same branch.
- */
-static bool file_commit(const char *temporary, const char *output, bool failed, int rank) {
-  if (failed) {
-    if (rank == 0) unlink(temporary);
-    return false;
-  }
-  int error = 0;
-  if (rank == 0 && rename(temporary, output) != 0) {
-    error = errno;
-    fprintf(stderr, "%s: rank 0: cannot rename %s to %s: %s\n", program, temporary, output, strerror(error));
-    unlink(temporary);
-  }
-  return from_rank0(error) == 0;
 }
 
 /* Every rank runs this same sequence of collectives, whatever fails. */
@@ -703,27 +640,27 @@ static int run(const gen_options *options, int rank, int ranks, mpimr_trace *tra
     fprintf(stderr, "%s: rank %d: out of memory for %llu words\n", program, rank,
             (unsigned long long)options->vocab);
   }
-  if (any_rank(failed)) {
+  if (shared_file_any_rank(failed)) {
     model_free(&model);
     return 1;
   }
   started = mpimr_trace_now();
-  char *temporary = temporary_name(options->output);
+  char *temporary = shared_file_temporary_name(options->output);
   int fd = -1;
   if (temporary == NULL) fprintf(stderr, "%s: rank %d: out of memory\n", program, rank);
-  if (any_rank(temporary == NULL)) {
+  if (shared_file_any_rank(temporary == NULL)) {
     free(temporary);
     model_free(&model);
     return 1;
   }
-  failed = file_open(temporary, rank, &fd) != 0;
+  failed = shared_file_open(program, temporary, rank, &fd) != 0;
   mpimr_trace_span(trace, "open", started, mpimr_trace_now());
   failed = failed || !file_write(&model, options->size, fd, temporary, rank, ranks, trace);
   started = mpimr_trace_now();
-  failed = any_rank(failed);
+  failed = shared_file_any_rank(failed);
   double agreed = mpimr_trace_now();
   mpimr_trace_span(trace, "wait", started, agreed);
-  bool committed = file_commit(temporary, options->output, failed, rank);
+  bool committed = shared_file_commit(program, temporary, options->output, failed, rank);
   mpimr_trace_span(trace, "commit", agreed, mpimr_trace_now());
   free(temporary);
   model_free(&model);
@@ -742,7 +679,7 @@ static int run_traced(const gen_options *options, int rank, int ranks) {
   mpimr_trace *trace = NULL;
   int failed = mpimr_trace_create(&trace, program, tracing) != MPIMR_OK;
   if (failed) fprintf(stderr, "%s: rank %d: out of memory for the trace\n", program, rank);
-  if (any_rank(failed)) {
+  if (shared_file_any_rank(failed)) {
     mpimr_trace_free(trace);
     return 1;
   }
