@@ -293,21 +293,13 @@ enum option_ids { OPT_POSTINGS_PER_LINE = 256 };
 typedef struct options {
   job_cli cli;
   int postings_per_line;
-  int quiet;
-  int help;
 } options;
 
 /* Returns 0, or CLI_EXIT_USAGE after reporting the problem on rank 0. */
 static int parse_options(int argc, char **argv, int rank, options *o) {
   static const struct option long_options[] = {
-      {"output", required_argument, NULL, 'o'},
-      {"overwrite", no_argument, NULL, 'f'},
-      {"postings-per-line", required_argument, NULL, OPT_POSTINGS_PER_LINE},
-      JOB_CLI_LONG_OPTIONS,
-      {"quiet", no_argument, NULL, 'q'},
-      {"verbose", no_argument, NULL, 'v'},
-      {"help", no_argument, NULL, 'h'},
-      {NULL, 0, NULL, 0}};
+      JOB_CLI_COMMON_LONG_OPTIONS, {"postings-per-line", required_argument, NULL, OPT_POSTINGS_PER_LINE},
+      JOB_CLI_LONG_OPTIONS, {NULL, 0, NULL, 0}};
   mpimr_job_config *job = &o->cli.job;
   mpimr_job_config_init(job);
   job->map_record = map_line;
@@ -316,30 +308,15 @@ static int parse_options(int argc, char **argv, int rank, options *o) {
   o->postings_per_line = DEFAULT_POSTINGS_PER_LINE;
   opterr = 0;
   int c;
-  while ((c = getopt_long(argc, argv, ":o:fqvh", long_options, NULL)) != -1) {
-    if (job_cli_is_option(c)) {
-      int status = job_cli_apply(&o->cli, c, optarg, rank, PROGRAM);
-      if (status != 0) return status;
-      continue;
+  while ((c = getopt_long(argc, argv, JOB_CLI_SHORT_OPTIONS, long_options, NULL)) != -1) {
+    if (c == OPT_POSTINGS_PER_LINE) {
+      if (cli_parse_int(optarg, 1, MAX_POSTINGS_PER_LINE, &o->postings_per_line) == 0) continue;
+      cli_usage_error(rank, PROGRAM, "--postings-per-line must be an integer from 1 to %d, not '%s'",
+                      MAX_POSTINGS_PER_LINE, optarg);
+      return CLI_EXIT_USAGE;
     }
-    switch (c) {
-      case 'o': job->output_dir = optarg; break;
-      case 'f': job->overwrite = 1; break;
-      case 'q': o->quiet = 1; break;
-      case 'v': job->verbose = 1; break;
-      case 'h': o->help = 1; return 0;
-      case OPT_POSTINGS_PER_LINE:
-        if (cli_parse_int(optarg, 1, MAX_POSTINGS_PER_LINE, &o->postings_per_line) != 0) {
-          cli_usage_error(rank, PROGRAM, "--postings-per-line must be an integer from 1 to %d, not '%s'",
-                          MAX_POSTINGS_PER_LINE, optarg);
-          return CLI_EXIT_USAGE;
-        }
-        break;
-      case ':':
-        cli_usage_error(rank, PROGRAM, "option '%s' needs a value", argv[optind - 1]);
-        return CLI_EXIT_USAGE;
-      default: cli_usage_error(rank, PROGRAM, "unknown option '%s'", argv[optind - 1]); return CLI_EXIT_USAGE;
-    }
+    int status = job_cli_option(&o->cli, c, optarg, argv, rank, PROGRAM);
+    if (status != 0 || o->cli.help) return status;
   }
   return job_cli_take_inputs(&o->cli, argc, argv, rank, PROGRAM, 1);
 }
@@ -351,7 +328,7 @@ int main(int argc, char **argv) {
   options o;
   memset(&o, 0, sizeof o);
   int status = parse_options(argc, argv, rank, &o);
-  if (status == 0 && o.help) {
+  if (status == 0 && o.cli.help) {
     if (rank == 0) print_help();
     MPI_Finalize();
     return 0;
@@ -364,7 +341,7 @@ int main(int argc, char **argv) {
   memset(&ix, 0, sizeof ix);
   ix.postings_per_line = (size_t)o.postings_per_line;
   o.cli.job.user = &ix;
-  int exit_status = job_cli_run(&o.cli, PROGRAM, o.quiet);
+  int exit_status = job_cli_run(&o.cli, PROGRAM, o.cli.quiet);
   free(ix.words.slots);
   free(ix.text);
   MPI_Finalize();

@@ -90,6 +90,19 @@ int job_cli_apply(job_cli *cli, int option, const char *value, int rank, const c
   return CLI_EXIT_USAGE;
 }
 
+int job_cli_option(job_cli *cli, int option, const char *value, char **argv, int rank, const char *program) {
+  if (job_cli_is_option(option)) return job_cli_apply(cli, option, value, rank, program);
+  switch (option) {
+    case 'o': cli->job.output_dir = value; return 0;
+    case 'f': cli->job.overwrite = 1; return 0;
+    case 'q': cli->quiet = 1; return 0;
+    case 'v': cli->job.verbose = 1; return 0;
+    case 'h': cli->help = 1; return 0;
+    case ':': cli_usage_error(rank, program, "option '%s' needs a value", argv[optind - 1]); return CLI_EXIT_USAGE;
+    default: cli_usage_error(rank, program, "unknown option '%s'", argv[optind - 1]); return CLI_EXIT_USAGE;
+  }
+}
+
 int job_cli_take_inputs(job_cli *cli, int argc, char **argv, int rank, const char *program, int output_required) {
   cli->job.inputs = (const char *const *)(argv + optind);
   cli->job.input_count = argc - optind;

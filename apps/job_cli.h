@@ -47,7 +47,17 @@ extern const char JOB_CLI_HELP[];
 typedef struct job_cli {
   mpimr_job_config job;
   const char *stats_path; /**< --stats FILE, or NULL. */
+  int quiet;              /**< -q: no summary line. */
+  int help;               /**< -h: print the manual and stop. */
 } job_cli;
+
+/** The short options every job program takes (-o DIR -f -q -v -h), for getopt_long. */
+#define JOB_CLI_SHORT_OPTIONS ":o:fqvh"
+
+/** Their long names, for a `struct option` table (with JOB_CLI_LONG_OPTIONS). */
+#define JOB_CLI_COMMON_LONG_OPTIONS                                                          \
+  {"output", required_argument, NULL, 'o'}, {"overwrite", no_argument, NULL, 'f'},           \
+      {"quiet", no_argument, NULL, 'q'}, {"verbose", no_argument, NULL, 'v'}, {"help", no_argument, NULL, 'h'}
 
 /** Non-zero if `option` (a getopt_long return value) is one of the shared options. */
 int job_cli_is_option(int option);
@@ -57,6 +67,14 @@ int job_cli_is_option(int option);
  * after reporting the problem on rank 0.
  */
 int job_cli_apply(job_cli *cli, int option, const char *value, int rank, const char *program);
+
+/**
+ * Handles what getopt_long() returned for anything but a program's own
+ * options: the shared job options, -o, -f, -q, -v, -h, a missing value
+ * (':') and an unknown option. Returns 0, or CLI_EXIT_USAGE after reporting
+ * the problem on rank 0. After -h, cli->help is set: stop parsing.
+ */
+int job_cli_option(job_cli *cli, int option, const char *value, char **argv, int rank, const char *program);
 
 /**
  * Takes the operands left after the options as the job's inputs and checks

@@ -136,25 +136,15 @@ static int reduce_sum(void *user, const void *key, size_t key_len, mpimr_values 
 
 enum option_ids { OPT_FORMAT = 256, OPT_NO_COMBINER, OPT_COMBINE_SIZE };
 
-typedef struct options {
-  job_cli cli;
-  int quiet;
-  int help;
-} options;
-
 /* Returns 0, or CLI_EXIT_USAGE after reporting the problem on rank 0. */
-static int parse_options(int argc, char **argv, int rank, options *o) {
-  static const struct option long_options[] = {{"output", required_argument, NULL, 'o'},
-                                               {"overwrite", no_argument, NULL, 'f'},
+static int parse_options(int argc, char **argv, int rank, job_cli *cli) {
+  static const struct option long_options[] = {JOB_CLI_COMMON_LONG_OPTIONS,
                                                {"format", required_argument, NULL, OPT_FORMAT},
                                                {"no-combiner", no_argument, NULL, OPT_NO_COMBINER},
                                                {"combine-size", required_argument, NULL, OPT_COMBINE_SIZE},
                                                JOB_CLI_LONG_OPTIONS,
-                                               {"quiet", no_argument, NULL, 'q'},
-                                               {"verbose", no_argument, NULL, 'v'},
-                                               {"help", no_argument, NULL, 'h'},
                                                {NULL, 0, NULL, 0}};
-  mpimr_job_config *job = &o->cli.job;
+  mpimr_job_config *job = &cli->job;
   mpimr_job_config_init(job);
   job->map_block = map_words;
   job->combine = mpimr_combine_sum_u64;
@@ -162,18 +152,8 @@ static int parse_options(int argc, char **argv, int rank, options *o) {
   opterr = 0;
   int c;
   uint64_t size;
-  while ((c = getopt_long(argc, argv, ":o:fqvh", long_options, NULL)) != -1) {
-    if (job_cli_is_option(c)) {
-      int status = job_cli_apply(&o->cli, c, optarg, rank, PROGRAM);
-      if (status != 0) return status;
-      continue;
-    }
+  while ((c = getopt_long(argc, argv, JOB_CLI_SHORT_OPTIONS, long_options, NULL)) != -1) {
     switch (c) {
-      case 'o': job->output_dir = optarg; break;
-      case 'f': job->overwrite = 1; break;
-      case 'q': o->quiet = 1; break;
-      case 'v': job->verbose = 1; break;
-      case 'h': o->help = 1; return 0;
       case OPT_FORMAT:
         if (strcmp(optarg, "text") == 0)
           job->output_format = MPIMR_OUTPUT_TEXT;
@@ -198,23 +178,23 @@ static int parse_options(int argc, char **argv, int rank, options *o) {
         }
         job->combine_bytes = (size_t)size;
         break;
-      case ':':
-        cli_usage_error(rank, PROGRAM, "option '%s' needs a value", argv[optind - 1]);
-        return CLI_EXIT_USAGE;
-      default: cli_usage_error(rank, PROGRAM, "unknown option '%s'", argv[optind - 1]); return CLI_EXIT_USAGE;
+      default: {
+        int status = job_cli_option(cli, c, optarg, argv, rank, PROGRAM);
+        if (status != 0 || cli->help) return status;
+      }
     }
   }
-  return job_cli_take_inputs(&o->cli, argc, argv, rank, PROGRAM, job->output_format != MPIMR_OUTPUT_NONE);
+  return job_cli_take_inputs(cli, argc, argv, rank, PROGRAM, job->output_format != MPIMR_OUTPUT_NONE);
 }
 
 int main(int argc, char **argv) {
   MPI_Init(&argc, &argv);
   int rank;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  options o;
-  memset(&o, 0, sizeof o);
-  int status = parse_options(argc, argv, rank, &o);
-  if (status == 0 && o.help) {
+  job_cli cli;
+  memset(&cli, 0, sizeof cli);
+  int status = parse_options(argc, argv, rank, &cli);
+  if (status == 0 && cli.help) {
     if (rank == 0) print_help();
     MPI_Finalize();
     return 0;
@@ -223,7 +203,7 @@ int main(int argc, char **argv) {
     MPI_Finalize();
     return status;
   }
-  int exit_status = job_cli_run(&o.cli, PROGRAM, o.quiet);
+  int exit_status = job_cli_run(&cli, PROGRAM, cli.quiet);
   MPI_Finalize();
   return exit_status;
 }
