@@ -1183,10 +1183,19 @@ static int write_items(mpimr_job *job, part_writer *w, const sort_item *items, s
     job->stats.pairs_output += count;
     return MPIMR_OK;
   }
+  /* Sorted items point all over the kept rounds: fetch the pairs a few items ahead, so that the
+   * misses overlap instead of stalling every copy. */
+  enum { PREFETCH_AHEAD = 16 };
   int rc = MPIMR_OK;
-  for (size_t i = 0; i < count && rc == MPIMR_OK; i++)
+  for (size_t i = 0; i < count && rc == MPIMR_OK; i++) {
+    if (i + PREFETCH_AHEAD < count) {
+      const sort_item *ahead = &items[i + PREFETCH_AHEAD];
+      __builtin_prefetch(ahead->key);
+      if (ahead->key_len + ahead->value_len > 64) __builtin_prefetch(ahead->key + 64);
+    }
     rc = write_pair(job, w, items[i].key, items[i].key_len, items[i].key + items[i].key_len,
                     items[i].value_len, scratch);
+  }
   return rc;
 }
 
