@@ -197,9 +197,9 @@ typedef struct mpimr_job_config {
   /**
    * Non-zero: the reducer promises to emit keys in nondecreasing key
    * order (bytewise, or compare_keys) over the whole reduce (as a reducer
-   * that emits only its own key does). Its output then goes straight to the part file as it is emitted,
-   * never collected, sorted or spilled; an emit below an earlier key fails
-   * the job (MPIMR_ERR_USER). Zero (the default): output in any order is
+   * that emits only its own key does). Its output then goes straight to
+   * the part file as it is emitted, never collected, sorted or spilled; an
+   * emit below an earlier key fails the job (MPIMR_ERR_USER). Zero (the default): output in any order is
    * collected and sorted, spilling beyond a quarter of the memory budget.
    */
   int reduce_in_order;
@@ -308,7 +308,7 @@ typedef struct mpimr_job_stats {
   uint64_t spill_bytes;         /**< Bytes written to spill runs (merge passes included). */
   uint64_t spill_runs;          /**< Runs written when the store was full (merge passes not included). */
   uint64_t merge_passes;        /**< Intermediate merges (runs merged into a run before reduce). */
-  double time_sample;           /**< MPIMR_KEY_ORDER_GLOBAL: mapping the sample and choosing splitters (before map). */
+  double time_sample;           /**< MPIMR_KEY_ORDER_GLOBAL: mapping the sample, choosing splitters (before map). */
   uint64_t sample_pairs;        /**< MPIMR_KEY_ORDER_GLOBAL: sampled pairs this rank sent to rank 0. */
 } mpimr_job_stats;
 
