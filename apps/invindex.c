@@ -341,7 +341,7 @@ int main(int argc, char **argv) {
   memset(&ix, 0, sizeof ix);
   ix.postings_per_line = (size_t)o.postings_per_line;
   o.cli.job.user = &ix;
-  int exit_status = job_cli_run(&o.cli, PROGRAM, o.cli.quiet);
+  int exit_status = job_cli_run(&o.cli, PROGRAM);
   free(ix.words.slots);
   free(ix.text);
   MPI_Finalize();

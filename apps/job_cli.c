@@ -2,6 +2,7 @@
 #include "job_cli.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #include "cli.h"
 
@@ -117,11 +118,11 @@ int job_cli_take_inputs(job_cli *cli, int argc, char **argv, int rank, const cha
   return 0;
 }
 
-int job_cli_run(job_cli *cli, const char *program, int quiet) {
+int job_cli_run(job_cli *cli, const char *program) {
   mpimr_job *job = NULL;
   int rc = mpimr_job_create(&job, MPI_COMM_WORLD, &cli->job);
   if (rc == MPIMR_OK) rc = mpimr_job_run(job);
-  if (rc == MPIMR_OK) rc = mpimr_job_report(job, quiet ? NULL : stdout, cli->stats_path);
+  if (rc == MPIMR_OK) rc = mpimr_job_report(job, cli->quiet ? NULL : stdout, cli->stats_path);
   if (rc != MPIMR_OK && rc != MPIMR_ERR_REMOTE) {
     const char *message = job ? mpimr_job_error_message(job) : "";
     fprintf(stderr, "%s: %s (%s)\n", program, message[0] ? message : "job failed", mpimr_strerror(rc));
@@ -132,4 +133,21 @@ int job_cli_run(job_cli *cli, const char *program, int quiet) {
   }
   mpimr_job_free(job);
   return rc == MPIMR_OK ? 0 : 1;
+}
+
+int job_cli_main(int argc, char **argv, const char *program,
+                 int (*parse)(int argc, char **argv, int rank, job_cli *cli), void (*print_help)(void)) {
+  MPI_Init(&argc, &argv);
+  int rank;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  job_cli cli;
+  memset(&cli, 0, sizeof cli);
+  int status = parse(argc, argv, rank, &cli);
+  if (status == 0 && cli.help) {
+    if (rank == 0) print_help();
+  } else if (status == 0) {
+    status = job_cli_run(&cli, program);
+  }
+  MPI_Finalize();
+  return status;
 }

@@ -85,12 +85,21 @@ int job_cli_take_inputs(job_cli *cli, int argc, char **argv, int rank, const cha
 
 /**
  * Creates and runs the job on MPI_COMM_WORLD, prints the one-line summary on
- * rank 0 (unless `quiet`) and writes --stats. A rank that failed prints its
+ * rank 0 (unless cli->quiet) and writes --stats. A rank that failed prints its
  * own cause ("PROGRAM: rank R: ... (status)"); ranks that only stopped
  * because of another stay quiet. If the ranks are out of step (an MPI
  * error), the whole MPI job is aborted, since a collective could wait
  * forever. Returns the exit status: 0 or 1.
  */
-int job_cli_run(job_cli *cli, const char *program, int quiet);
+int job_cli_run(job_cli *cli, const char *program);
+
+/**
+ * The whole main() of a job program whose options fill a job_cli and that
+ * needs no state of its own: MPI_Init, `parse` (returning 0 or
+ * CLI_EXIT_USAGE), the manual on rank 0 after -h, job_cli_run(),
+ * MPI_Finalize. Returns the exit status.
+ */
+int job_cli_main(int argc, char **argv, const char *program,
+                 int (*parse)(int argc, char **argv, int rank, job_cli *cli), void (*print_help)(void));
 
 #endif /* MPIMR_APPS_JOB_CLI_H */

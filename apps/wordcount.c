@@ -187,23 +187,4 @@ static int parse_options(int argc, char **argv, int rank, job_cli *cli) {
   return job_cli_take_inputs(cli, argc, argv, rank, PROGRAM, job->output_format != MPIMR_OUTPUT_NONE);
 }
 
-int main(int argc, char **argv) {
-  MPI_Init(&argc, &argv);
-  int rank;
-  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  job_cli cli;
-  memset(&cli, 0, sizeof cli);
-  int status = parse_options(argc, argv, rank, &cli);
-  if (status == 0 && cli.help) {
-    if (rank == 0) print_help();
-    MPI_Finalize();
-    return 0;
-  }
-  if (status != 0) {
-    MPI_Finalize();
-    return status;
-  }
-  int exit_status = job_cli_run(&cli, PROGRAM, cli.quiet);
-  MPI_Finalize();
-  return exit_status;
-}
+int main(int argc, char **argv) { return job_cli_main(argc, argv, PROGRAM, parse_options, print_help); }
