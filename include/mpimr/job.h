@@ -330,6 +330,23 @@ typedef struct mpimr_record_origin {
 MPIMR_API int mpimr_map_origin(const mpimr_emitter *map_output, mpimr_record_origin *origin);
 
 /**
+ * Fails the job from inside a map or reduce function, with a message: call
+ * it with the emitter the function was given and return what it returns
+ * (MPIMR_ERR_USER). The job then stops on every rank; on this rank
+ * mpimr_job_error_message() reads "rank R: map: MESSAGE (input 'PATH' at
+ * byte N)" (or "(index N)") or "rank R: reduce: MESSAGE (key 'KEY')", with
+ * the key's first 48 bytes, other than printable ASCII written as \xNN.
+ * `format` is printf's; the message is cut at 383 bytes. The first error of
+ * a rank is the one kept. Returns MPIMR_ERR_INVAL (and fails nothing) for
+ * an emitter that is not a map or reduce function's.
+ */
+MPIMR_API int mpimr_fail(mpimr_emitter *out, const char *format, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/**
  * The default memory budget of one rank: half of the node's memory (or of
  * the cgroup's limit, if lower) shared by `local_ranks` ranks, at least the
  * 16 MiB minimum.

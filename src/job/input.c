@@ -4,6 +4,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -209,6 +211,8 @@ int record_reader_open(record_reader *r, const char *path, uint64_t start, uint6
   r->skip_first = start > 0;
   r->read_offset = r->window_offset = start > 0 ? start - 1 : 0;
   r->capacity = buffer_bytes < 64 ? 64 : buffer_bytes;
+  r->file_size = UINT64_MAX;
+  r->max_capacity = SIZE_MAX;
   r->buffer = malloc(r->capacity + RECORD_READER_PADDING);
   if (r->buffer == NULL) return MPIMR_ERR_NOMEM;
   memset(r->buffer, 0, RECORD_READER_PADDING);
@@ -221,6 +225,24 @@ int record_reader_open(record_reader *r, const char *path, uint64_t start, uint6
   return MPIMR_OK;
 }
 
+void record_reader_limit(record_reader *r, uint64_t file_size, size_t max_record_bytes) {
+  r->file_size = file_size;
+  r->max_capacity = max_record_bytes < r->capacity ? r->capacity : max_record_bytes;
+}
+
+void record_reader_describe_error(const record_reader *r, int status, char *text, size_t size) {
+  if (r->record_too_long)
+    snprintf(text, size, "the record at byte %" PRIu64 " is longer than the largest record buffer (%zu bytes, "
+             "a quarter of the memory budget)", r->record_offset, r->max_capacity);
+  else if (r->shrank)
+    snprintf(text, size, "the file ended at byte %" PRIu64 " while it was being read, but had %" PRIu64
+             " bytes when the job started (truncated or replaced during the job?)", r->read_offset, r->file_size);
+  else if (status == MPIMR_ERR_IO && r->error != 0)
+    snprintf(text, size, "%s", strerror(r->error));
+  else
+    snprintf(text, size, "%s", mpimr_strerror(status));
+}
+
 /* Reads more bytes after the window, moving or growing the buffer when it is full. */
 static int reader_fill(record_reader *r) {
   if (r->head > 0 && r->tail == r->capacity) {
@@ -230,16 +252,29 @@ static int reader_fill(record_reader *r) {
     r->head = 0;
   }
   if (r->tail == r->capacity) {
-    unsigned char *grown = realloc(r->buffer, r->capacity * 2 + RECORD_READER_PADDING);
+    if (r->capacity >= r->max_capacity) {
+      r->record_offset = r->window_offset + r->head;
+      r->record_too_long = 1;
+      return MPIMR_ERR_TOO_LARGE;
+    }
+    size_t capacity = r->capacity > r->max_capacity / 2 ? r->max_capacity : r->capacity * 2;
+    unsigned char *grown = realloc(r->buffer, capacity + RECORD_READER_PADDING);
     if (grown == NULL) return MPIMR_ERR_NOMEM;
     r->buffer = grown;
-    r->capacity *= 2;
+    r->capacity = capacity;
   }
   for (;;) {
-    ssize_t n = pread(r->fd, r->buffer + r->tail, r->capacity - r->tail, (off_t)r->read_offset);
+    size_t want = r->capacity - r->tail;
+    if (r->read_offset >= r->file_size) want = 0;
+    else if (r->file_size - r->read_offset < want) want = (size_t)(r->file_size - r->read_offset);
+    ssize_t n = want ? pread(r->fd, r->buffer + r->tail, want, (off_t)r->read_offset) : 0;
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       r->error = errno;
+      return MPIMR_ERR_IO;
+    }
+    if (n == 0 && want > 0 && r->file_size != UINT64_MAX) {
+      r->shrank = 1;
       return MPIMR_ERR_IO;
     }
     if (n == 0) r->eof = 1;

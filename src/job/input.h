@@ -73,7 +73,11 @@ typedef struct record_reader {
   size_t tail;
   int eof;
   int skip_first;
-  int error; /**< errno of a failed read, else 0. */
+  int error;               /**< errno of a failed read or open, else 0. */
+  uint64_t file_size;      /**< See record_reader_limit(); UINT64_MAX: read to the end of the file. */
+  size_t max_capacity;     /**< See record_reader_limit(); SIZE_MAX: no limit. */
+  int shrank;              /**< The file ended before file_size (MPIMR_ERR_IO with error 0). */
+  int record_too_long;     /**< A record needs more than max_capacity (MPIMR_ERR_TOO_LARGE). */
 } record_reader;
 
 /**
@@ -82,6 +86,24 @@ typedef struct record_reader {
  * MPIMR_ERR_IO (errno set) or MPIMR_ERR_NOMEM.
  */
 int record_reader_open(record_reader *r, const char *path, uint64_t start, uint64_t end, size_t buffer_bytes);
+
+/**
+ * Optional, right after record_reader_open(): `file_size` is the file's size
+ * when the input was listed. The reader reads no further (bytes appended
+ * since are not read), and a file that ends before it, because it was
+ * truncated or replaced meanwhile, is an error (MPIMR_ERR_IO, `shrank` set)
+ * instead of a silently shorter input. A record whose bytes would need a
+ * buffer of more than `max_record_bytes` is MPIMR_ERR_TOO_LARGE
+ * (`record_too_long` set, record_offset at the record).
+ */
+void record_reader_limit(record_reader *r, uint64_t file_size, size_t max_record_bytes);
+
+/**
+ * Writes why the last call failed into `text` (at most `size` bytes, always
+ * terminated): the system's message for a failed open or read, or a
+ * sentence about a shrunken file or an overlong record with its offset.
+ */
+void record_reader_describe_error(const record_reader *r, int status, char *text, size_t size);
 
 /**
  * Finds the next record. Returns 1 with the record (without its '\n' or a

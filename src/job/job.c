@@ -4,6 +4,7 @@
  * reduce, write and commit. Every collective step ends with all ranks
  * agreeing on the outcome, so a failure on one rank stops all of them.
  */
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -428,10 +429,58 @@ static int drain_map_side(mpimr_job *job) {
   return rc;
 }
 
+/* How much of a key error messages show. */
+enum { KEY_SHOWN_BYTES = 48 };
+
+/* Writes up to KEY_SHOWN_BYTES of a key as text for a message: printable ASCII as it is, other
+ * bytes as \xNN, "..." if it was cut. `text` needs KEY_SHOWN_BYTES * 4 + 4 bytes. */
+static void show_key(const unsigned char *key, size_t key_len, char *text, size_t size) {
+  static const char hex[] = "0123456789abcdef";
+  size_t n = 0, shown = key_len < KEY_SHOWN_BYTES ? key_len : KEY_SHOWN_BYTES;
+  for (size_t i = 0; i < shown && n + 5 < size; i++) {
+    unsigned char c = key[i];
+    if (c >= 0x20 && c < 0x7f && c != '\\' && c != '\'') {
+      text[n++] = (char)c;
+    } else {
+      text[n++] = '\\';
+      text[n++] = 'x';
+      text[n++] = hex[c >> 4];
+      text[n++] = hex[c & 15];
+    }
+  }
+  if (shown < key_len && n + 4 <= size) {
+    memcpy(text + n, "...", 3);
+    n += 3;
+  }
+  text[n] = '\0';
+}
+
+/* The longest record the input's buffer may grow to hold: a quarter of the budget. */
+static size_t max_record_bytes(const mpimr_job *job) { return job->memory_budget / 4; }
+
+static int input_failed(mpimr_job *job, const record_reader *reader, int status) {
+  char cause[256];
+  record_reader_describe_error(reader, status, cause, sizeof cause);
+  set_error(job, "input '%s': %s", reader->path, cause);
+  return status;
+}
+
+/* Where map is: " (input 'PATH' at byte N)" or " (index N)" for the messages of map failures. */
+static void describe_map_position(const mpimr_job *job, char *text, size_t size) {
+  const map_task *m = &job->map;
+  text[0] = '\0';
+  if (job->config.map_index != NULL)
+    snprintf(text, size, " (index %" PRIu64 ")", m->next_index);
+  else if (m->reader_open)
+    snprintf(text, size, " (input '%s' at byte %" PRIu64 ")", m->reader.path, m->reader.record_offset);
+}
+
 /* A map function that fails because emit failed passes that status on; otherwise it is a user error. */
 static int map_call_failed(mpimr_job *job, int returned) {
   if (job->emit_status != MPIMR_OK) return job->emit_status;
-  set_error(job, "the map function returned %d", returned);
+  char position[320];
+  describe_map_position(job, position, sizeof position);
+  set_error(job, "map: the map function returned %d%s", returned, position);
   return MPIMR_ERR_USER;
 }
 
@@ -450,11 +499,11 @@ static int map_record_slice(map_task *m, int *more) {
       const char *path = job->inputs.files[piece->file].path;
       int rc = record_reader_open(&m->reader, path, piece->start, piece->end, job->config.read_bytes);
       if (rc != MPIMR_OK) {
-        set_error(job, "input '%s': %s", path,
-                  rc == MPIMR_ERR_IO ? strerror(m->reader.error) : mpimr_strerror(rc));
+        input_failed(job, &m->reader, rc);
         record_reader_close(&m->reader);
         return rc;
       }
+      record_reader_limit(&m->reader, job->inputs.files[piece->file].size, max_record_bytes(job));
       m->reader_open = 1;
     }
     const unsigned char *record;
@@ -467,11 +516,7 @@ static int map_record_slice(map_task *m, int *more) {
       m->next_piece++;
       continue;
     }
-    if (rc < 0) {
-      set_error(job, "input '%s': %s", m->reader.path,
-                rc == MPIMR_ERR_IO ? strerror(m->reader.error) : mpimr_strerror(rc));
-      return rc;
-    }
+    if (rc < 0) return input_failed(job, &m->reader, rc);
     job->stats.input_records++;
     int returned = job->config.map_block
                        ? job->config.map_block(job->config.user, record, length, &job->map_emitter)
@@ -488,9 +533,9 @@ static int map_index_slice(map_task *m, int *more) {
   if (stop > m->end_index) stop = m->end_index;
   while (m->next_index < stop && !m->needs_flush) {
     int returned = job->config.map_index(job->config.user, m->next_index, &job->map_emitter);
+    if (returned != 0) return map_call_failed(job, returned); /* naming the index that failed */
     m->next_index++;
     job->stats.input_records++;
-    if (returned != 0) return map_call_failed(job, returned);
   }
   *more = m->next_index < m->end_index;
   return flush_stage(job);
@@ -1259,11 +1304,16 @@ static int gather_reduce_items(mpimr_job *job, sort_item **items, size_t *count,
 static int call_reducer(mpimr_job *job, const unsigned char *key, size_t key_len, mpimr_values *values,
                         mpimr_emitter *emitter) {
   job->stats.keys_reduced++;
+  job->reducing_key = key;
+  job->reducing_key_len = key_len;
   int returned = job->config.reduce(job->config.user, key, key_len, values, emitter);
+  job->reducing_key = NULL;
   if (values->error != MPIMR_OK) return values->error;
   if (returned == 0) return MPIMR_OK;
   if (job->emit_status != MPIMR_OK) return job->emit_status;
-  set_error(job, "the reduce function returned %d", returned);
+  char shown[KEY_SHOWN_BYTES * 4 + 8];
+  show_key(key, key_len, shown, sizeof shown);
+  set_error(job, "reduce: the reduce function returned %d (key '%s')", returned, shown);
   return MPIMR_ERR_USER;
 }
 
@@ -1644,17 +1694,22 @@ static int write_and_commit(mpimr_job *job) {
   }
   if (rc == MPIMR_OK) rc = reduce_and_write(job, &writer);
   double commit_started = clock_now();
+  char *committed = NULL; /* this rank's part, once renamed into place */
   if (writing && rc == MPIMR_OK) {
     char *path = strdup(writer.final_path);
-    rc = part_writer_commit(&writer);
+    rc = path ? part_writer_commit(&writer) : MPIMR_ERR_NOMEM;
     job->stats.bytes_output = writer.bytes_written;
-    if (rc != MPIMR_OK) set_error(job, "output '%s': %s", path ? path : "part", strerror(writer.error));
-    free(path);
+    if (rc != MPIMR_OK)
+      set_error(job, "output '%s': %s", path ? path : "part",
+                rc == MPIMR_ERR_IO ? strerror(writer.error) : mpimr_strerror(rc));
+    if (rc == MPIMR_OK) committed = path;
+    else free(path);
   }
   if (writing) part_writer_abandon(&writer);
   if (!writing) return agree(job, rc);
   char message[512] = "";
-  int agreed = output_commit(job->comm, job->config.output_dir, rc, message, sizeof message);
+  int agreed = output_commit(job->comm, job->config.output_dir, rc, committed, message, sizeof message);
+  free(committed);
   job->stats.time_output += clock_now() - commit_started;
   if (agreed == MPIMR_ERR_REMOTE)
     note_remote_failure(job);
@@ -1685,17 +1740,22 @@ int mpimr_job_run(mpimr_job *job) {
   job->started_at = clock_now();
   trace_init(&job->trace, job->config.trace_path != NULL, job->started_at);
   shuffle_set_trace(job->shuffle, job->config.trace_path ? &job->trace : NULL);
-  int rc = MPIMR_OK;
+  int rc = MPIMR_OK, prepared_output = 0, created_output = 0; /* created: known on rank 0 */
   if (job->config.output_format != MPIMR_OUTPUT_NONE) {
     char message[512] = "";
-    rc = output_prepare(job->comm, job->config.output_dir, job->config.overwrite, message, sizeof message);
+    rc = output_prepare(job->comm, job->config.output_dir, job->config.overwrite, &created_output, message,
+                        sizeof message);
     if (rc != MPIMR_OK) set_error(job, "%s", message);
+    prepared_output = rc == MPIMR_OK;
   }
   if (rc == MPIMR_OK) rc = plan_map(job);
   if (rc == MPIMR_OK && job->ranged) rc = choose_splitters(job);
   if (rc == MPIMR_OK) rc = map_and_shuffle(job);
   if (rc == MPIMR_OK) rc = write_and_commit(job);
   finish_spilling(job);
+  /* Every rank knows the job failed (unless out of step): a directory it made goes, if empty. */
+  if (rc != MPIMR_OK && rc != MPIMR_ERR_MPI && prepared_output)
+    output_forget(job->comm, job->config.output_dir, created_output);
   job->stats.time_total = clock_now() - job->started_at;
   struct rusage usage;
   if (getrusage(RUSAGE_SELF, &usage) == 0) job->stats.peak_rss_bytes = (uint64_t)usage.ru_maxrss * 1024;
@@ -1876,6 +1936,38 @@ int mpimr_map_origin(const mpimr_emitter *map_output, mpimr_record_origin *origi
   origin->file_index = piece->file;
   origin->offset = job->map.reader.record_offset;
   return MPIMR_OK;
+}
+
+/* The job behind an emitter the library handed to a map or reduce function, or NULL. */
+static mpimr_job *emitter_job(const mpimr_emitter *emitter) {
+  if (emitter->sink == emit_to_send_set || emitter->sink == emit_to_table || emitter->sink == emit_to_counts ||
+      emitter->sink == emit_to_sample)
+    return emitter->sink_state;
+  if (emitter->sink == collect_output) return ((void **)emitter->sink_state)[0];
+  if (emitter->sink == write_in_order) return ((ordered_output *)emitter->sink_state)->job;
+  return NULL;
+}
+
+int mpimr_fail(mpimr_emitter *out, const char *format, ...) {
+  if (out == NULL || format == NULL) return MPIMR_ERR_INVAL;
+  mpimr_job *job = emitter_job(out);
+  if (job == NULL) return MPIMR_ERR_INVAL;
+  char text[384];
+  va_list args;
+  va_start(args, format);
+  vsnprintf(text, sizeof text, format, args);
+  va_end(args);
+  if (job->reducing_key != NULL) {
+    char shown[KEY_SHOWN_BYTES * 4 + 8];
+    show_key(job->reducing_key, job->reducing_key_len, shown, sizeof shown);
+    set_error(job, "reduce: %s (key '%s')", text, shown);
+  } else {
+    char position[320];
+    describe_map_position(job, position, sizeof position);
+    set_error(job, "map: %s%s", text, position);
+  }
+  if (job->emit_status == MPIMR_OK) job->emit_status = MPIMR_ERR_USER;
+  return MPIMR_ERR_USER;
 }
 
 const char *mpimr_job_error_message(const mpimr_job *job) { return job ? job->error_message : ""; }

@@ -117,6 +117,8 @@ struct mpimr_job {
   received_store received;
   uint64_t received_bytes; /**< Bytes of the rounds the store has kept. */
   mpimr_emitter map_emitter;
+  const unsigned char *reducing_key; /**< The key whose reducer is running (for mpimr_fail()), else NULL. */
+  size_t reducing_key_len;
   int emit_status;              /**< The first failure of an emit on this rank. */
   size_t *map_table_dest_bytes; /**< Scratch: bytes per destination when draining the map table. */
   double started_at;

@@ -57,7 +57,7 @@ static int remove_previous_results(const char *dir, char *message, size_t messag
   return rc;
 }
 
-static int prepare_on_root(const char *dir, int overwrite, char *message, size_t message_size) {
+static int prepare_on_root(const char *dir, int overwrite, int *created, char *message, size_t message_size) {
   struct stat st;
   if (stat(dir, &st) == 0) {
     if (!S_ISDIR(st.st_mode)) {
@@ -75,6 +75,7 @@ static int prepare_on_root(const char *dir, int overwrite, char *message, size_t
     snprintf(message, message_size, "output '%s': cannot create: %s", dir, strerror(errno));
     return MPIMR_ERR_IO;
   }
+  *created = 1;
   return MPIMR_OK;
 }
 
@@ -96,11 +97,19 @@ static int share_outcome(MPI_Comm comm, int status, char *message, size_t messag
   return status;
 }
 
-int output_prepare(MPI_Comm comm, const char *dir, int overwrite, char *message, size_t message_size) {
+int output_prepare(MPI_Comm comm, const char *dir, int overwrite, int *created, char *message,
+                   size_t message_size) {
   int rank, status = MPIMR_OK;
+  *created = 0;
   MPI_Comm_rank(comm, &rank);
-  if (rank == 0) status = prepare_on_root(dir, overwrite, message, message_size);
+  if (rank == 0) status = prepare_on_root(dir, overwrite, created, message, message_size);
   return share_outcome(comm, status, message, message_size);
+}
+
+void output_forget(MPI_Comm comm, const char *dir, int created) {
+  int rank;
+  MPI_Comm_rank(comm, &rank);
+  if (MPI_Barrier(comm) == MPI_SUCCESS && rank == 0 && created) rmdir(dir); /* only if empty */
 }
 
 int part_writer_open(part_writer *w, const char *dir, int rank) {
@@ -193,10 +202,14 @@ void part_writer_abandon(part_writer *w) {
   w->temporary_path = w->final_path = NULL;
 }
 
-int output_commit(MPI_Comm comm, const char *dir, int status, char *message, size_t message_size) {
+int output_commit(MPI_Comm comm, const char *dir, int status, const char *own_part, char *message,
+                  size_t message_size) {
   int agreed;
   if (MPI_Allreduce(&status, &agreed, 1, MPI_INT, MPI_MIN, comm) != MPI_SUCCESS) return MPIMR_ERR_MPI;
-  if (agreed != MPIMR_OK) return status != MPIMR_OK ? status : MPIMR_ERR_REMOTE;
+  if (agreed != MPIMR_OK) {
+    if (own_part != NULL) unlink(own_part); /* no part of a failed job stays to be mistaken for a result */
+    return status != MPIMR_OK ? status : MPIMR_ERR_REMOTE;
+  }
   int rank, marker_status = MPIMR_OK;
   MPI_Comm_rank(comm, &rank);
   if (rank == 0) {
@@ -210,5 +223,7 @@ int output_commit(MPI_Comm comm, const char *dir, int status, char *message, siz
     if (fd >= 0) close(fd);
     free(path);
   }
-  return share_outcome(comm, marker_status, message, message_size);
+  int outcome = share_outcome(comm, marker_status, message, message_size);
+  if (outcome != MPIMR_OK && own_part != NULL) unlink(own_part);
+  return outcome;
 }

@@ -6,7 +6,7 @@
  * Each rank writes its part under a hidden temporary name, flushes it to
  * disk and renames it to part-RRRRR; rank 0 writes `_SUCCESS` only after
  * every rank has renamed its part, so a directory with `_SUCCESS` is always
- * complete and one without it never looks complete.
+ * complete; if any rank failed, the parts already renamed are removed again.
  */
 #ifndef MPIMR_JOB_OUTPUT_H
 #define MPIMR_JOB_OUTPUT_H
@@ -18,8 +18,17 @@
 /**
  * Collective: makes `dir` ready for a job's parts. Returns the same status on
  * every rank; on failure `message` holds the cause (on every rank).
+ * `*created` is set on rank 0 if the directory was made here.
  */
-int output_prepare(MPI_Comm comm, const char *dir, int overwrite, char *message, size_t message_size);
+int output_prepare(MPI_Comm comm, const char *dir, int overwrite, int *created, char *message,
+                   size_t message_size);
+
+/**
+ * Collective, after a failed job once every rank has removed its files: the
+ * directory rank 0 created (`created` from output_prepare()) is removed if
+ * it is empty, so a rerun without overwrite is not refused.
+ */
+void output_forget(MPI_Comm comm, const char *dir, int created);
 
 typedef struct part_writer {
   int fd;
@@ -47,8 +56,11 @@ void part_writer_abandon(part_writer *w);
 /**
  * Collective: agrees on `status` (the minimum over ranks) and, if all
  * succeeded, has rank 0 write `_SUCCESS`. Returns the agreed status (or the
- * error writing `_SUCCESS`, on every rank).
+ * error writing `_SUCCESS`, on every rank). `own_part` is this rank's part if
+ * it was renamed into place (else NULL): when the job failed anywhere it is
+ * removed, so a failed job leaves no part that looks like a result.
  */
-int output_commit(MPI_Comm comm, const char *dir, int status, char *message, size_t message_size);
+int output_commit(MPI_Comm comm, const char *dir, int status, const char *own_part, char *message,
+                  size_t message_size);
 
 #endif
