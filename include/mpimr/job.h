@@ -222,8 +222,15 @@ typedef struct mpimr_job_config {
   mpimr_compare_fn compare_values;
 
   /* Output. */
-  const char *output_dir; /**< Required unless output_format is MPIMR_OUTPUT_NONE. */
-  int overwrite;          /**< Non-zero: replace an existing output directory's results. */
+  /**
+   * Required unless output_format is MPIMR_OUTPUT_NONE. Made if missing; an
+   * existing directory is taken only if it is empty or holds just what a
+   * failed run leaves (part files, temporary parts, spill directories; no
+   * `_SUCCESS`), whose parts are removed. A failed job removes the parts it
+   * renamed and, if it made the directory, the directory.
+   */
+  const char *output_dir;
+  int overwrite; /**< Non-zero: also replace the results (`_SUCCESS` first, then parts) in any existing directory. */
   mpimr_output_format output_format;
   mpimr_format_fn format_value; /**< Text format only; default writes the value bytes as they are. */
 

@@ -356,6 +356,9 @@ int record_reader_next_block(record_reader *r, const unsigned char **block, size
       size_t from =
           last_start > r->window_offset + r->head ? (size_t)(last_start - r->window_offset) : r->head;
       cut = memchr(r->buffer + from, '\n', r->tail - from);
+      /* Our last record is longer than what is read: hand over the whole records before it first,
+       * so the buffer grows for that record alone (and an overlong one is reported where it starts). */
+      if (cut == NULL && !r->eof) cut = memrchr(r->buffer + r->head, '\n', r->tail - r->head);
     } else {
       cut = memrchr(r->buffer + r->head, '\n', r->tail - r->head);
     }

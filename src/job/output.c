@@ -57,6 +57,28 @@ static int remove_previous_results(const char *dir, char *message, size_t messag
   return rc;
 }
 
+/* What a job that never finished can leave: parts (renamed or not) and spill directories of ranks
+ * that were killed, never _SUCCESS. */
+static int is_failed_run_remains(const char *name) {
+  return strncmp(name, "part-", 5) == 0 || strncmp(name, ".part-", 6) == 0 ||
+         strncmp(name, "mpimr-spill-", 12) == 0;
+}
+
+/* 1 if `dir` holds nothing, or only what a failed run leaves; 0 if it holds a result or files of
+ * someone else's; -1 if it cannot be read (errno set). */
+static int holds_no_result(const char *dir) {
+  DIR *d = opendir(dir);
+  if (d == NULL) return -1;
+  int none = 1;
+  struct dirent *entry;
+  while (none && (entry = readdir(d)) != NULL)
+    if (strcmp(entry->d_name, ".") != 0 && strcmp(entry->d_name, "..") != 0 &&
+        !is_failed_run_remains(entry->d_name))
+      none = 0;
+  closedir(d);
+  return none;
+}
+
 static int prepare_on_root(const char *dir, int overwrite, int *created, char *message, size_t message_size) {
   struct stat st;
   if (stat(dir, &st) == 0) {
@@ -64,9 +86,15 @@ static int prepare_on_root(const char *dir, int overwrite, int *created, char *m
       snprintf(message, message_size, "output '%s': exists and is not a directory", dir);
       return MPIMR_ERR_EXISTS;
     }
-    if (!overwrite) {
-      snprintf(message, message_size, "output '%s': already exists (use overwrite to replace its results)",
-               dir);
+    int empty = overwrite ? 1 : holds_no_result(dir);
+    if (empty < 0) {
+      snprintf(message, message_size, "output '%s': %s", dir, strerror(errno));
+      return MPIMR_ERR_IO;
+    }
+    if (!empty) {
+      snprintf(message, message_size,
+               "output '%s': already exists and holds a result or other files (use overwrite to replace its "
+               "results)", dir);
       return MPIMR_ERR_EXISTS;
     }
     return remove_previous_results(dir, message, message_size);

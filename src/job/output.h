@@ -1,8 +1,11 @@
 /*
  * job/output.h — the output directory and the part files in it.
  *
- * Rank 0 prepares the directory (refusing an existing one unless asked to
- * overwrite, in which case it first removes `_SUCCESS`, then old parts).
+ * Rank 0 prepares the directory: it makes it, or takes an existing one that
+ * is empty or holds only what a failed run leaves (parts and temporary
+ * parts, spill directories; never `_SUCCESS`), removing the parts; any
+ * other is refused unless asked to overwrite, in which case `_SUCCESS` is
+ * removed first, then old parts.
  * Each rank writes its part under a hidden temporary name, flushes it to
  * disk and renames it to part-RRRRR; rank 0 writes `_SUCCESS` only after
  * every rank has renamed its part, so a directory with `_SUCCESS` is always
