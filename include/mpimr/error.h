@@ -5,7 +5,8 @@
  * one of the negative codes below. mpimr_strerror() names a code. Functions
  * that fail inside a collective agree on the failure across the communicator,
  * so every rank returns an error (the rank that failed returns its own code,
- * the others MPIMR_ERR_REMOTE unless they failed too).
+ * the others MPIMR_ERR_REMOTE unless they failed too); MPIMR_ERR_MPI is the
+ * one exception (see below).
  */
 #ifndef MPIMR_ERROR_H
 #define MPIMR_ERROR_H
@@ -22,7 +23,15 @@ enum mpimr_status {
   MPIMR_ERR_NOMEM = -1,     /**< An allocation failed. */
   MPIMR_ERR_INVAL = -2,     /**< An argument or option value is invalid. */
   MPIMR_ERR_IO = -3,        /**< Reading or writing a file failed (see the job's message). */
-  MPIMR_ERR_MPI = -4,       /**< An MPI call returned an error. */
+  /**
+   * An MPI call returned an error (the job's message carries MPI's error
+   * string). Unlike the others this one is not agreed: the ranks may be out
+   * of step, with some waiting for messages this rank will never send, so
+   * the only safe way on is MPI_Abort() on the job's communicator (the mpimr
+   * programs do that). The job's communicators return errors instead of
+   * aborting, so that the cause can be reported first.
+   */
+  MPIMR_ERR_MPI = -4,
   MPIMR_ERR_EXISTS = -5,    /**< The output directory exists and overwrite was not asked for. */
   MPIMR_ERR_USER = -6,      /**< A user callback (map, combine, reduce, format) returned an error. */
   MPIMR_ERR_REMOTE = -7,    /**< Another rank failed; this rank stopped to stay in step. */
