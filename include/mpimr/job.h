@@ -42,7 +42,11 @@ extern "C" {
 
 typedef struct mpimr_job mpimr_job;
 
-/** Called once per input record (the record excludes its '\n' and a '\r' before it). */
+/**
+ * Called once per input record (the record excludes its '\n' and a '\r'
+ * before it). Map and reduce functions return 0, or non-zero to fail the job
+ * on every rank; `return mpimr_fail(out, "why", ...);` also says why.
+ */
 typedef int (*mpimr_map_record_fn)(void *user, const void *record, size_t record_len, mpimr_emitter *out);
 
 /** Readable bytes a block handed to a mpimr_map_block_fn is followed by (their content is unspecified). */
