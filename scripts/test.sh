@@ -5,7 +5,9 @@
 #   2. an AddressSanitizer + UndefinedBehaviorSanitizer build and the unit
 #      tests and the MPI tests at np 1, 2 and 4 again (leak checks in the
 #      MPI-free unit tests only: Open MPI's own allocations look like leaks);
-#   3. the unit tests and one MPI test under valgrind with Open MPI's
+#   3. the libFuzzer targets (built with clang, which is installed if
+#      missing), 15 s each;
+#   4. the unit tests and one MPI test under valgrind with Open MPI's
 #      suppression file.
 # usage: scripts/test.sh     (exits non-zero if anything fails)
 set -euo pipefail
@@ -26,6 +28,9 @@ cmake --build build-asan -j "$jobs" > /dev/null
 (cd build-asan && ctest --output-on-failure -L unit)
 # The MPI tests at np 1, 2 and 4 (np 3 ran in the release build; under ASan each is 3x slower).
 (cd build-asan && ASAN_OPTIONS=detect_leaks=0 ctest --output-on-failure -L mpi -E '[.]np3$')
+
+echo "== libFuzzer: the record splitter and the decoders, 15 s each (scripts/fuzz.sh runs longer)"
+bash scripts/fuzz.sh 15
 
 echo "== valgrind"
 (cd build && ctest --output-on-failure -L valgrind)
