@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "kv/codec.h"
@@ -114,10 +115,12 @@ int run_reader_open(run_reader *r, const char *path, size_t buffer_bytes) {
     return MPIMR_ERR_NOMEM;
   }
   r->fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (r->fd < 0) {
+  struct stat st;
+  if (r->fd < 0 || fstat(r->fd, &st) != 0) {
     r->error = errno;
     return MPIMR_ERR_IO;
   }
+  r->file_size = (uint64_t)st.st_size;
   /* Runs are read front to back: a larger readahead overlaps the disk with the merge. */
   posix_fadvise(r->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
   return MPIMR_OK;
@@ -128,6 +131,7 @@ int run_reader_open_memory(run_reader *r, const unsigned char *data, size_t leng
   r->fd = -1;
   r->buffer = (unsigned char *)data;
   r->capacity = r->tail = length;
+  r->file_size = length;
   r->eof = 1;
   r->borrowed = 1;
   return MPIMR_OK;
@@ -138,6 +142,7 @@ static int ensure(run_reader *r, size_t need) {
   if (r->tail - r->head >= need || r->eof) return MPIMR_OK;
   if (r->head > 0) {
     memmove(r->buffer, r->buffer + r->head, r->tail - r->head);
+    r->buffer_offset += r->head;
     r->tail -= r->head;
     r->head = 0;
   }
@@ -174,7 +179,9 @@ static int read_varint(run_reader *r, uint64_t *value, int *at_end) {
 
 /* Makes the next `length` bytes (at most a pair's limit) available, or reports a truncated run. */
 static int take(run_reader *r, uint64_t length, const unsigned char **bytes) {
-  if (length > MPIMR_MAX_PAIR_BYTES) return MPIMR_ERR_CORRUPT;
+  /* A corrupt length is caught before the buffer grows for it. */
+  if (length > MPIMR_MAX_PAIR_BYTES || length > r->file_size - (r->buffer_offset + r->head))
+    return MPIMR_ERR_CORRUPT;
   int rc = ensure(r, (size_t)length);
   if (rc != MPIMR_OK) return rc;
   if (r->tail - r->head < length) return MPIMR_ERR_CORRUPT;

@@ -67,6 +67,8 @@ typedef struct run_reader {
   uint64_t values_left; /**< Values of the current group not yet read. */
   int error;            /**< errno of a failed read, else 0. */
   int borrowed;         /**< The buffer is a run in memory, not the reader's. */
+  uint64_t file_size;     /**< The run's bytes: no length read from it may point past them. */
+  uint64_t buffer_offset; /**< The run offset of buffer[0]. */
 } run_reader;
 
 /** Opens a run for reading. Returns MPIMR_OK, MPIMR_ERR_IO (errno in r->error) or MPIMR_ERR_NOMEM. */
