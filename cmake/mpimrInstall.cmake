@@ -8,7 +8,8 @@ install(TARGETS mpimr mpimr_static EXPORT mpimrTargets
   RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 install(DIRECTORY "${PROJECT_SOURCE_DIR}/include/mpimr" DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(FILES "${PROJECT_BINARY_DIR}/include/mpimr/version.h" DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/mpimr)
-install(TARGETS mpimr-wordcount mpimr-gentext RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+install(TARGETS mpimr-wordcount mpimr-invindex mpimr-sort mpimr-gensort mpimr-valsort mpimr-gentext
+  RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 
 set(MPIMR_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/mpimr)
 install(EXPORT mpimrTargets NAMESPACE mpimr:: DESTINATION ${MPIMR_CMAKE_DIR})

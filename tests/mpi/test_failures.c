@@ -324,7 +324,7 @@ static void test_record_too_long(void **state) {
   const size_t before = 3000, huge = 5u << 20;
   if (test_rank() == 0) {
     size_t size = before * 14 + huge + 1 + 3000 * 14;
-    char *text = malloc(size);
+    char *text = malloc(size + 1); /* sprintf ends with a NUL */
     assert_non_null(text);
     size_t n = 0;
     for (size_t i = 0; i < before; i++) n += (size_t)sprintf(text + n, "line %08zu\n", i);

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# The installed package, as a user meets it: `cmake --install` into a fresh
+# prefix, then a program outside the project (tests/package) is built
+# against that prefix twice, once with find_package(mpimr) and
+# mpimr::mpimr, once with `pkg-config --cflags --libs mpimr` and mpicc, and
+# both run under mpirun; their word counts must equal an independent count
+# (tr, sort, uniq). Also: the headers, the versioned soname, the CMake
+# version file and the installed programs are in place, and the prefix
+# still works after it is moved (the .pc and CMake files are relocatable).
+# usage: package_app.sh BUILD_DIR NP
+set -euo pipefail
+build=$1 np=$2
+source_dir="$(cd "$(dirname "$0")/../.." && pwd)"
+work=$(mktemp -d /tmp/mpimr-package-XXXXXX)
+trap 'rm -rf "$work"' EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+run() { mpirun --oversubscribe -np "$1" "${@:2}" < /dev/null; }
+
+cmake --install "$build" --prefix "$work/installed" > "$work/install.log"
+# The prefix is used after a move, as a package built elsewhere would be.
+mv "$work/installed" "$work/prefix"
+prefix=$work/prefix
+libdir=$(dirname "$(find "$prefix" -name 'libmpimr.so' | head -1)")
+[ -n "$libdir" ] || fail "no libmpimr.so installed"
+for f in include/mpimr/mpimr.h include/mpimr/job.h include/mpimr/version.h include/mpimr/error.h \
+         bin/mpimr-wordcount bin/mpimr-sort bin/mpimr-invindex bin/mpimr-gensort bin/mpimr-valsort \
+         bin/mpimr-gentext; do
+  [ -e "$prefix/$f" ] || fail "$f not installed"
+done
+[ -e "$libdir/libmpimr.a" ] && [ -e "$libdir/pkgconfig/mpimr.pc" ] &&
+  [ -e "$libdir/cmake/mpimr/mpimrConfig.cmake" ] && [ -e "$libdir/cmake/mpimr/mpimrConfigVersion.cmake" ] ||
+  fail "the static library, mpimr.pc or the CMake package is missing"
+version=$(sed -n 's/^#define MPIMR_VERSION_STRING "\(.*\)"/\1/p' "$prefix/include/mpimr/version.h")
+soname=$(readelf -d "$libdir/libmpimr.so" | sed -n 's/.*Library soname: \[\(.*\)\]/\1/p')
+[ "$soname" = "libmpimr.so.${version%%.*}" ] || fail "soname '$soname' for version $version"
+[ -e "$libdir/libmpimr.so.$version" ] || fail "libmpimr.so.$version missing"
+
+# A text to count, and its count from tools that share nothing with mpimr.
+run "$np" "$prefix/bin/mpimr-gentext" -o "$work/text.txt" --size 2M --vocab 5000 --seed 5
+tr ' ' '\n' < "$work/text.txt" | grep -v '^$' | LC_ALL=C sort | uniq -c |
+  awk '{print $2 "\t" $1}' > "$work/expected"
+
+check() {
+  local name=$1 binary=$2
+  rm -rf "$work/out"
+  run "$np" "$binary" "$work/out" "$work/text.txt" > "$work/$name.log" 2>&1 || { cat "$work/$name.log"; fail "$name failed"; }
+  grep -q "consumer: mpimr $version" "$work/$name.log" || fail "$name: wrong version line"
+  [ -e "$work/out/_SUCCESS" ] || fail "$name: no _SUCCESS"
+  LC_ALL=C sort "$work"/out/part-* | cmp - "$work/expected" || fail "$name: counts differ from the oracle"
+  echo "ok: $name"
+}
+
+# 1. find_package(mpimr) with mpimr::mpimr.
+cmake -S "$source_dir/tests/package" -B "$work/consumer-cmake" -DCMAKE_PREFIX_PATH="$prefix" \
+  -DCMAKE_BUILD_TYPE=Release > "$work/cmake.log" || { cat "$work/cmake.log"; fail "configuring the consumer"; }
+cmake --build "$work/consumer-cmake" > "$work/build.log" || { cat "$work/build.log"; fail "building the consumer"; }
+readelf -d "$work/consumer-cmake/consumer" | grep -q "NEEDED.*\[$soname\]" || fail "not linked to $soname"
+check "find_package" "$work/consumer-cmake/consumer"
+
+# 2. pkg-config and mpicc, the way the README shows.
+flags=$(PKG_CONFIG_PATH="$libdir/pkgconfig" pkg-config --cflags --libs mpimr)
+mpicc -std=c11 -Wall -Wextra -Werror "$source_dir/tests/package/consumer.c" $flags -Wl,-rpath,"$libdir" \
+  -o "$work/consumer-pc"
+check "pkg-config" "$work/consumer-pc"
+echo "package_app np=$np: ok"
