@@ -13,7 +13,7 @@
 # usage: scripts/test.sh     (exits non-zero if anything fails)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/install-deps.sh
+bash scripts/install-deps.sh doxygen  # doxygen: the API reference test (docs.reference)
 source scripts/mpi-env.sh
 jobs=$(nproc)
 

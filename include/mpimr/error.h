@@ -1,4 +1,5 @@
-/*
+/**
+ * @file
  * mpimr/error.h — status codes shared by every mpimr call.
  *
  * Every function that can fail returns an int: MPIMR_OK (zero) on success or

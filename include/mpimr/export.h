@@ -1,4 +1,5 @@
-/*
+/**
+ * @file
  * mpimr/export.h — symbol visibility. The library is built with
  * -fvisibility=hidden; only declarations marked MPIMR_API are exported.
  */

@@ -1,4 +1,5 @@
-/*
+/**
+ * @file
  * mpimr/future.h — a single-threaded executor of stackless futures whose
  * reactor polls MPI requests.
  *
@@ -26,6 +27,7 @@
  *
  * Example — drive an application's own nonblocking exchange:
  *
+ * @code{.c}
  *   struct halo { mpimr_future base; mpimr_request_group reqs; ... };
  *   static mpimr_poll_result halo_poll(mpimr_future *f, mpimr_executor *ex) {
  *     struct halo *h = (struct halo *)f;
@@ -38,6 +40,7 @@
  *     }
  *   }
  *   ... mpimr_future_init(&h.base, halo_poll); mpimr_executor_block_on(ex, &h.base);
+ * @endcode
  */
 #ifndef MPIMR_FUTURE_H
 #define MPIMR_FUTURE_H
@@ -52,7 +55,9 @@
 extern "C" {
 #endif
 
+/** A per-thread executor of futures with its reactor of MPI requests (opaque). */
 typedef struct mpimr_executor mpimr_executor;
+/** A future: embed it in your own struct; see struct mpimr_future. */
 typedef struct mpimr_future mpimr_future;
 
 /** What a poll function returns. */
@@ -69,10 +74,9 @@ struct mpimr_future {
   mpimr_poll_fn poll; /**< Called when the future is woken. */
   int state;          /**< Free for the poll function's state machine; starts at 0. */
   int result;         /**< Set by the poll function before it returns READY (an mpimr status). */
-  /* Executor-private. */
-  unsigned flags;
-  mpimr_future *next_queued;
-  mpimr_future *joiner;
+  unsigned flags;             /**< Executor-private: queued, spawned, finished. */
+  mpimr_future *next_queued; /**< Executor-private: the next future in the ready queue. */
+  mpimr_future *joiner;      /**< Executor-private: the future waiting for this one. */
 };
 
 /**
@@ -107,7 +111,7 @@ typedef struct mpimr_executor_counters {
   uint64_t ticks;          /**< Calls to mpimr_executor_tick(). */
   uint64_t polls;          /**< Poll-function calls. */
   uint64_t testsome_calls; /**< MPI_Testsome calls made by the reactor. */
-  uint64_t requests_completed;
+  uint64_t requests_completed; /**< MPI requests the reactor saw complete. */
   uint64_t idle_ticks; /**< Ticks in which nothing was polled and no request completed. */
 } mpimr_executor_counters;
 

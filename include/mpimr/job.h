@@ -1,4 +1,5 @@
-/*
+/**
+ * @file
  * mpimr/job.h — a MapReduce job across the ranks of a communicator.
  *
  * A job maps its input (files split at record boundaries across ranks, or an
@@ -7,6 +8,7 @@
  * work, optionally combines them on both sides of the shuffle, groups them
  * by key, reduces, and writes one part file per rank in key order.
  *
+ * @code{.c}
  *   mpimr_job_config cfg;
  *   mpimr_job_config_init(&cfg);
  *   cfg.map_record = my_map;          // called once per input record
@@ -18,6 +20,7 @@
  *   if (rc == MPIMR_OK) rc = mpimr_job_run(job);
  *   if (rc != MPIMR_OK) fprintf(stderr, "%s\n", mpimr_job_error_message(job));
  *   mpimr_job_free(job);
+ * @endcode
  *
  * Every job function except the accessors is collective over the job's
  * communicator. MPI must be initialised by the caller (any thread level:
@@ -40,10 +43,11 @@
 extern "C" {
 #endif
 
+/** A job (opaque): made by mpimr_job_create(), run once, freed by mpimr_job_free(). */
 typedef struct mpimr_job mpimr_job;
 
 /**
- * Called once per input record (the record excludes its '\n' and a '\r'
+ * Called once per input record (the record excludes its `\n` and a `\r`
  * before it). Map and reduce functions return 0, or non-zero to fail the job
  * on every rank; `return mpimr_fail(out, "why", ...);` also says why.
  */
@@ -55,8 +59,8 @@ typedef int (*mpimr_map_record_fn)(void *user, const void *record, size_t record
 /**
  * Called with many whole records at once, for map functions that do not
  * care where records end (word count, grep, byte statistics): `block` holds
- * `length` bytes of consecutive records, each ended by its '\n' (the last
- * record of a file may have none), with any '\r' kept. A record is never
+ * `length` bytes of consecutive records, each ended by its `\n` (the last
+ * record of a file may have none), with any `\r` kept. A record is never
  * split between blocks, and MPIMR_BLOCK_PADDING readable bytes follow the
  * block, so vector code may read past its end (and must ignore what it
  * finds there).
@@ -189,11 +193,11 @@ typedef struct mpimr_job_config {
   void *user; /**< Passed to every callback. */
 
   /* Input: files (map_record, or map_block for blocks of records) or an integer range (map_index). */
-  mpimr_map_record_fn map_record;
-  mpimr_map_block_fn map_block;
-  const char *const *inputs; /**< Files and directories (read recursively, in name order). */
-  int input_count;
-  mpimr_map_index_fn map_index;
+  mpimr_map_record_fn map_record; /**< Called once per record of the input files. */
+  mpimr_map_block_fn map_block;   /**< Or: called with blocks of whole records. */
+  const char *const *inputs;      /**< Files and directories (read recursively, in name order). */
+  int input_count;                /**< Entries in `inputs`. */
+  mpimr_map_index_fn map_index;   /**< Or: called once per index of [0, index_count), no files. */
   uint64_t index_count; /**< map_index is called for every index in [0, index_count). */
 
   mpimr_combine_fn combine;     /**< Optional. */
@@ -235,7 +239,7 @@ typedef struct mpimr_job_config {
    */
   const char *output_dir;
   int overwrite; /**< Non-zero: also replace the results (`_SUCCESS` first, then parts) in any existing directory. */
-  mpimr_output_format output_format;
+  mpimr_output_format output_format; /**< The part files' layout (default MPIMR_OUTPUT_TEXT). */
   mpimr_format_fn format_value; /**< Text format only; default writes the value bytes as they are. */
 
   /* Tuning. */
@@ -292,7 +296,7 @@ typedef struct mpimr_job_config {
 
 /** Per-rank figures of one job. Times are seconds of wall clock. */
 typedef struct mpimr_job_stats {
-  double time_total;
+  double time_total;      /**< mpimr_job_run() from start to end. */
   double time_map;        /**< Reading and mapping (shuffle rounds overlap it). */
   double time_shuffle;    /**< From the end of map until the last round completed. */
   double time_reduce;     /**< Grouping, sorting and reducing. */
@@ -304,11 +308,11 @@ typedef struct mpimr_job_stats {
   uint64_t bytes_emitted; /**< Key + value bytes emitted by map. */
   uint64_t pairs_sent;    /**< Pairs sent after map-side combining (self included). */
   uint64_t bytes_sent;    /**< Encoded bytes sent (self included). */
-  uint64_t pairs_received;
-  uint64_t bytes_received;
+  uint64_t pairs_received; /**< Pairs this rank received (its own included). */
+  uint64_t bytes_received; /**< Encoded bytes this rank received (its own included). */
   uint64_t rounds;       /**< Shuffle rounds taken part in. */
   uint64_t keys_reduced; /**< Distinct keys on this rank. */
-  uint64_t pairs_output;
+  uint64_t pairs_output;       /**< Pairs written to this rank's part (or counted, without output). */
   uint64_t bytes_output;       /**< Bytes written to this rank's part file. */
   uint64_t map_table_bytes;    /**< Memory of the map-side combining table at its largest. */
   uint64_t reduce_table_bytes; /**< Memory of the reduce-side combining table at the end (the result). */
@@ -346,7 +350,7 @@ MPIMR_API int mpimr_map_origin(const mpimr_emitter *map_output, mpimr_record_ori
  * (MPIMR_ERR_USER). The job then stops on every rank; on this rank
  * mpimr_job_error_message() reads "rank R: map: MESSAGE (input 'PATH' at
  * byte N)" (or "(index N)") or "rank R: reduce: MESSAGE (key 'KEY')", with
- * the key's first 48 bytes, other than printable ASCII written as \xNN.
+ * the key's first 48 bytes, other than printable ASCII written as `\xNN`.
  * `format` is printf's; the message is cut at 383 bytes. The first error of
  * a rank is the one kept. Returns MPIMR_ERR_INVAL (and fails nothing) for
  * an emitter that is not a map or reduce function's.

@@ -1,4 +1,5 @@
-/*
+/**
+ * @file
  * mpimr/kv.h — keys, values, emitting pairs and iterating values.
  *
  * Keys and values are byte strings of any length, zero included (up to
@@ -27,10 +28,11 @@ extern "C" {
  * it through mpimr_emit().
  */
 typedef struct mpimr_emitter mpimr_emitter;
+/** An emitter's parts: the library's own (use mpimr_emit(), never the fields). */
 struct mpimr_emitter {
-  /* Library-private: the sink and its state. */
+  /** Library-private: where an emitted pair goes. */
   int (*sink)(mpimr_emitter *self, const void *key, size_t key_len, const void *value, size_t value_len);
-  void *sink_state;
+  void *sink_state; /**< Library-private: the sink's state. */
 };
 
 /**

@@ -1,4 +1,5 @@
-/*
+/**
+ * @file
  * mpimr/pin.h — binding each rank to a core with hwloc.
  *
  * MPIMR_PIN_AUTO keeps a binding mpirun (or the user) already made; when the
@@ -31,7 +32,7 @@ typedef enum mpimr_pin_action {
 
 /** The outcome of pinning on one rank. */
 typedef struct mpimr_pin_report {
-  mpimr_pin_action action;
+  mpimr_pin_action action; /**< What was done. */
   int local_rank;   /**< Rank among the ranks of this node. */
   int local_size;   /**< Ranks on this node. */
   int cores;        /**< Cores hwloc sees on this node (allowed to this process). */

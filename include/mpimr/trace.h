@@ -1,4 +1,5 @@
-/*
+/**
+ * @file
  * mpimr/trace.h — a timeline of your own program, one track per rank, for
  * Perfetto (https://ui.perfetto.dev) or chrome://tracing.
  *
@@ -8,6 +9,7 @@
  * one Chrome trace-event JSON file with a track per rank. It is the same
  * recorder and writer a job uses for mpimr_job_config.trace_path.
  *
+ * @code{.c}
  *   mpimr_trace *trace;
  *   mpimr_trace_create(&trace, "my solver", path != NULL); // on every rank
  *   double t0 = mpimr_trace_now();
@@ -18,6 +20,7 @@
  *   if (mpimr_trace_write(trace, MPI_COMM_WORLD, path, why, sizeof why) != MPIMR_OK)
  *     fprintf(stderr, "%s\n", why);
  *   mpimr_trace_free(trace);
+ * @endcode
  *
  * A trace created disabled records nothing and writes nothing: every call on
  * it returns at once (a NULL trace behaves the same), so the calls can stay in
