@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # The whole test suite, from nothing: installs what is missing, then
 #   1. a Release build (-Werror) and every test: unit, MPI at np 1-4, the
-#      programs end to end;
+#      programs end to end (at np 1 and 4 where stage 2 runs them at np 2),
+#      the installed package, the API reference;
 #   2. an AddressSanitizer + UndefinedBehaviorSanitizer build and the unit
-#      tests, the MPI tests at np 2 and 4, and the programs' failure and
-#      option tests again (leak checks in the MPI-free unit tests only: Open
-#      MPI's own allocations look like leaks);
+#      tests, the MPI tests at np 2 and 4, and every test of the programs at
+#      one rank count (np 2 for those the Release stage runs at np 1 and 4)
+#      (leak checks in the MPI-free unit tests only: Open MPI's own
+#      allocations look like leaks);
 #   3. the libFuzzer targets (built with clang, which is installed if
 #      missing), 15 s each;
 #   4. the unit tests and one MPI test under valgrind with Open MPI's
@@ -22,7 +24,9 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DMPIMR_VALGRIND_TESTS=ON > /dev/
 cmake --build build -j "$jobs" > /dev/null
 # Two tests at a time: much of an app test is mpirun starting up and scripts waiting, which the
 # other test's ranks fill (no test measures time, so none is disturbed by the sharing).
-(cd build && ctest --output-on-failure -j 2 -LE 'valgrind|fuzz')
+# The programs' tests at np 2 run in the sanitizer build below instead (np 1 and 4 run here).
+asan_apps='(wordcount|invindex|sort|spill_failure|failures|shuffle_bench)[.]np2'
+(cd build && ctest --output-on-failure -j 2 -LE 'valgrind|fuzz' -E "^app[.]$asan_apps\$")
 
 echo "== AddressSanitizer + UndefinedBehaviorSanitizer"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DMPIMR_SANITIZE=address,undefined > /dev/null
@@ -31,9 +35,10 @@ cmake --build build-asan -j "$jobs" > /dev/null
 (cd build-asan && ctest --output-on-failure -L unit)
 # The MPI tests at np 2 and 4 (np 1 and 3 ran in the release build; under ASan each is 3x slower).
 (cd build-asan && ASAN_OPTIONS=detect_leaks=0 ctest --output-on-failure -j 2 -L mpi -E '[.]np[13]$')
-# The programs' failure paths and option checks (the fault shim is preloaded before ASan's runtime).
+# Every program test at one rank count (the fault shim of app.failures is preloaded before ASan's
+# runtime; app.package is left out: it builds a program without the sanitizers against the library).
 (cd build-asan && ASAN_OPTIONS=detect_leaks=0:verify_asan_link_order=0 ctest --output-on-failure -j 2 \
-  -R '^app[.](failures[.]np2|options)$')
+  -R "^app[.]($asan_apps|(gentext|sortcheck)[.]np3|options)\$")
 
 echo "== libFuzzer: the record splitter and the decoders, 15 s each (scripts/fuzz.sh runs longer)"
 bash scripts/fuzz.sh 15
