@@ -6,6 +6,12 @@ install(TARGETS mpimr mpimr_static EXPORT mpimrTargets
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+if(TARGET mpimr_fortran)
+  # The Fortran module: libmpimr_fortran.a and mpimr.mod (for the compiler that built it).
+  install(TARGETS mpimr_fortran EXPORT mpimrTargets ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
+  install(DIRECTORY "${PROJECT_BINARY_DIR}/include/mpimr/fortran/" DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/mpimr/fortran)
+  install(TARGETS mpimr-wordcount-fortran RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+endif()
 install(DIRECTORY "${PROJECT_SOURCE_DIR}/include/mpimr" DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(FILES "${PROJECT_BINARY_DIR}/include/mpimr/version.h" DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/mpimr)
 install(TARGETS mpimr-wordcount mpimr-invindex mpimr-sort mpimr-gensort mpimr-valsort mpimr-gentext

@@ -4,7 +4,8 @@
 # against that prefix twice, once with find_package(mpimr) and
 # mpimr::mpimr, once with `pkg-config --cflags --libs mpimr` and mpicc, and
 # both run under mpirun; their word counts must equal an independent count
-# (tr, sort, uniq). Also: the headers, the versioned soname, the CMake
+# (tr, sort, uniq); so must the Fortran example's, built with mpifort against
+# the installed module, when Fortran was built. Also: the headers, the versioned soname, the CMake
 # version file and the installed programs are in place, and the prefix
 # still works after it is moved (the .pc and CMake files are relocatable).
 # usage: package_app.sh BUILD_DIR NP
@@ -30,7 +31,7 @@ done
 [ -e "$libdir/libmpimr.a" ] && [ -e "$libdir/pkgconfig/mpimr.pc" ] &&
   [ -e "$libdir/cmake/mpimr/mpimrConfig.cmake" ] && [ -e "$libdir/cmake/mpimr/mpimrConfigVersion.cmake" ] ||
   fail "the static library, mpimr.pc or the CMake package is missing"
-version=$(sed -n 's/^#define MPIMR_VERSION_STRING "\(.*\)"/\1/p' "$prefix/include/mpimr/version.h")
+version=$(sed -n 's/^#define MPIMR_VERSION_STRING "\([^"]*\)".*/\1/p' "$prefix/include/mpimr/version.h")
 soname=$(readelf -d "$libdir/libmpimr.so" | sed -n 's/.*Library soname: \[\(.*\)\]/\1/p')
 [ "$soname" = "libmpimr.so.${version%%.*}" ] || fail "soname '$soname' for version $version"
 [ -e "$libdir/libmpimr.so.$version" ] || fail "libmpimr.so.$version missing"
@@ -62,4 +63,15 @@ flags=$(PKG_CONFIG_PATH="$libdir/pkgconfig" pkg-config --cflags --libs mpimr)
 mpicc -std=c11 -Wall -Wextra -Werror "$source_dir/tests/package/consumer.c" $flags -Wl,-rpath,"$libdir" \
   -o "$work/consumer-pc"
 check "pkg-config" "$work/consumer-pc"
+# 3. The Fortran module, if it was built: the example compiled from its source against the prefix.
+if [ -e "$build/include/mpimr/fortran/mpimr.mod" ]; then
+  [ -e "$prefix/include/mpimr/fortran/mpimr.mod" ] && [ -e "$libdir/libmpimr_fortran.a" ] ||
+    fail "the Fortran module or its library is not installed"
+  mpifort -std=f2008 -Wall -Werror "$source_dir/apps/wordcount_fortran.f90" -I"$prefix/include/mpimr/fortran" \
+    -L"$libdir" -lmpimr_fortran -lmpimr -Wl,-rpath,"$libdir" -o "$work/fortran"
+  rm -rf "$work/out"
+  run "$np" "$work/fortran" -o "$work/out" "$work/text.txt"
+  LC_ALL=C sort "$work"/out/part-* | cmp - "$work/expected" || fail "fortran: counts differ from the oracle"
+  echo "ok: Fortran module"
+fi
 echo "package_app np=$np: ok"
