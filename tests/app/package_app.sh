@@ -67,7 +67,7 @@ check "pkg-config" "$work/consumer-pc"
 if [ -e "$build/include/mpimr/fortran/mpimr.mod" ]; then
   [ -e "$prefix/include/mpimr/fortran/mpimr.mod" ] && [ -e "$libdir/libmpimr_fortran.a" ] ||
     fail "the Fortran module or its library is not installed"
-  mpifort -std=f2008 -Wall -Werror "$source_dir/apps/wordcount_fortran.f90" -I"$prefix/include/mpimr/fortran" \
+  mpifort -std=f2008 -Wall -Werror -J "$work" "$source_dir/apps/wordcount_fortran.f90" -I"$prefix/include/mpimr/fortran" \
     -L"$libdir" -lmpimr_fortran -lmpimr -Wl,-rpath,"$libdir" -o "$work/fortran"
   rm -rf "$work/out"
   run "$np" "$work/fortran" -o "$work/out" "$work/text.txt"
