@@ -36,6 +36,8 @@
 #include <stdio.h>
 
 #include "mpimr/export.h"
+#include "mpimr/dataset.h"
+#include "mpimr/future.h"
 #include "mpimr/kv.h"
 #include "mpimr/pin.h"
 
@@ -67,8 +69,12 @@ typedef int (*mpimr_map_record_fn)(void *user, const void *record, size_t record
  */
 typedef int (*mpimr_map_block_fn)(void *user, const void *block, size_t length, mpimr_emitter *out);
 
-/** Called once per index of an integer-range input. */
+/** Called once per index of an integer-range input, or of a rank's local records. */
 typedef int (*mpimr_map_index_fn)(void *user, uint64_t index, mpimr_emitter *out);
+
+/** Called once per pair of this rank's share of an input dataset (see mpimr/dataset.h). */
+typedef int (*mpimr_map_pair_fn)(void *user, const void *key, size_t key_len, const void *value,
+                                 size_t value_len, mpimr_emitter *out);
 
 /**
  * Merges value `in` into the accumulated value `acc` of the same key. `acc`
@@ -192,13 +198,32 @@ MPIMR_API int mpimr_transport_parse(const char *text, mpimr_transport *transport
 typedef struct mpimr_job_config {
   void *user; /**< Passed to every callback. */
 
-  /* Input: files (map_record, or map_block for blocks of records) or an integer range (map_index). */
+  /*
+   * Input, one of: files (map_record, or map_block for blocks of records);
+   * an integer range split over the ranks (map_index); each rank's own
+   * records, such as an array it holds (map_local); a dataset (map_pair).
+   */
   mpimr_map_record_fn map_record; /**< Called once per record of the input files. */
   mpimr_map_block_fn map_block;   /**< Or: called with blocks of whole records. */
   const char *const *inputs;      /**< Files and directories (read recursively, in name order). */
   int input_count;                /**< Entries in `inputs`. */
   mpimr_map_index_fn map_index;   /**< Or: called once per index of [0, index_count), no files. */
   uint64_t index_count; /**< map_index is called for every index in [0, index_count). */
+  /**
+   * Or: called on each rank for every index of [0, local_count) of that
+   * rank, for input the application holds (index an array with it). Ranks
+   * may have different counts, zero included; nothing is redistributed
+   * before the shuffle.
+   */
+  mpimr_map_index_fn map_local;
+  uint64_t local_count; /**< This rank's number of local records for map_local. */
+  mpimr_map_pair_fn map_pair; /**< Or: called once per pair of this rank's share of input_dataset. */
+  /**
+   * The dataset map_pair maps. It must not change while the job runs; it
+   * may be the job's own output_dataset, which is then emptied when reduce
+   * starts filling it (after map has read it).
+   */
+  const mpimr_dataset *input_dataset;
 
   mpimr_combine_fn combine;     /**< Optional. */
   mpimr_reduce_fn reduce;       /**< Optional: without it every (key, value) is written as it is. */
@@ -211,7 +236,11 @@ typedef struct mpimr_job_config {
    * collected and sorted, spilling beyond a quarter of the memory budget.
    */
   int reduce_in_order;
-  mpimr_partition_fn partition; /**< Optional: default hashes the key. Not with MPIMR_KEY_ORDER_GLOBAL. */
+  /**
+   * Optional: default sends a key to rank (hash * nranks) >> 64 (the high word of the 128-bit
+   * product, with hash = mpimr_hash64(key, key_len, 0)). Not with MPIMR_KEY_ORDER_GLOBAL.
+   */
+  mpimr_partition_fn partition;
 
   /* Order. */
   mpimr_key_order key_order; /**< Default MPIMR_KEY_ORDER_PART; MPIMR_KEY_ORDER_GLOBAL sorts across parts. */
@@ -231,7 +260,16 @@ typedef struct mpimr_job_config {
 
   /* Output. */
   /**
-   * Required unless output_format is MPIMR_OUTPUT_NONE. Made if missing; an
+   * Optional: keep the output in memory instead of files. Each rank's pairs
+   * (the reducer's output, or the grouped pairs without a reducer) are
+   * appended to this dataset in key order, as they would have been written
+   * to the part file; output_dir must then be NULL and output_format is
+   * ignored. Pairs already in it are removed when the job starts writing
+   * output. On failure the dataset is left empty on every rank.
+   */
+  mpimr_dataset *output_dataset;
+  /**
+   * Required unless output_format is MPIMR_OUTPUT_NONE or output_dataset is set. Made if missing; an
    * existing directory is taken only if it is empty or holds just what a
    * failed run leaves (part files, temporary parts, spill directories; no
    * `_SUCCESS`), whose parts are removed. A failed job removes the parts it
@@ -385,6 +423,53 @@ MPIMR_API int mpimr_job_create(mpimr_job **job, MPI_Comm comm, const mpimr_job_c
  * error status on every rank, and no `_SUCCESS`. A job runs once.
  */
 MPIMR_API int mpimr_job_run(mpimr_job *job);
+
+/**
+ * Starts the job without waiting for it (collective): lists and splits the
+ * input and prepares the output (short collective steps, done before it
+ * returns), then hands the map, the shuffle and what follows to the job's
+ * executor and returns. Advance the job with mpimr_job_test() or finish it
+ * with mpimr_job_wait(); mpimr_job_run() is start followed by wait. Returns
+ * MPIMR_OK, or the job's error if it failed to start (then it is finished:
+ * test and wait return that error).
+ *
+ * Rules while a job runs: call mpimr_job_test(), mpimr_job_wait() and the
+ * executor's functions only from the thread that created the job; do not
+ * free the job or change anything its configuration points to; callbacks
+ * run inside those calls. Map slices, shuffle rounds and the agreement
+ * steps never block, so the application may run its own MPI work (on other
+ * communicators) between tests, or hand it to the same executor as futures
+ * or requests (mpimr_job_executor()). Reduce and writing the part run in
+ * one step, inside one test call; committing the output ends with short
+ * collectives that wait for the other ranks to reach them.
+ */
+MPIMR_API int mpimr_job_start(mpimr_job *job);
+
+/**
+ * Advances a started job by one tick of its executor, like MPI_Test: a few
+ * map slices or other steps, then one test of every outstanding MPI request
+ * (the application's own futures and requests on this executor advance
+ * too). Sets `*done` to 1 once the job has finished, else 0. Returns
+ * MPIMR_OK while it runs and when it succeeded, the job's error once it
+ * failed (the same on every rank, as from mpimr_job_run()), or
+ * MPIMR_ERR_STATE for a job not started.
+ */
+MPIMR_API int mpimr_job_test(mpimr_job *job, int *done);
+
+/**
+ * Runs a started job to its end (backing off by the executor's idle policy
+ * when there is nothing to do) and returns its outcome, as mpimr_job_run().
+ * The application's futures on the job's executor run meanwhile.
+ */
+MPIMR_API int mpimr_job_wait(mpimr_job *job);
+
+/**
+ * The executor that runs the job (valid until mpimr_job_free()): spawn the
+ * application's own futures on it, or hand it MPI requests with
+ * mpimr_future_await_requests(), to have them advance with the job. Finish
+ * them before the job is freed.
+ */
+MPIMR_API mpimr_executor *mpimr_job_executor(mpimr_job *job);
 
 /**
  * The error of the last failing call on this rank, as one line naming the

@@ -36,13 +36,14 @@ struct mpimr_emitter {
 };
 
 /**
- * Emits one pair. Key and value are copied before the call returns. Returns
+ * Emits one pair. Key and value are copied before the call returns; an
+ * empty key or value may be passed as NULL. Returns
  * MPIMR_OK or an error status, which the caller should return from its
  * callback at once (the job then stops on every rank).
  */
 static inline int mpimr_emit(mpimr_emitter *emitter, const void *key, size_t key_len, const void *value,
                              size_t value_len) {
-  return emitter->sink(emitter, key, key_len, value, value_len);
+  return emitter->sink(emitter, key ? key : "", key_len, value ? value : "", value_len);
 }
 
 /** The values of one key, handed to a reducer. Iterate with mpimr_values_next(). */

@@ -19,6 +19,7 @@
  *   complete example at the top, and mpimr_fail() for map and reduce code;
  * - mpimr/kv.h: emitting pairs, iterating a key's values, fixed-layout numbers;
  * - mpimr/error.h: status codes, and which of them need the caller to act;
+ * - mpimr/dataset.h: pairs kept in memory between jobs (iterative algorithms);
  * - mpimr/future.h: the executor, for your own nonblocking MPI work;
  * - mpimr/pin.h: binding ranks to cores; mpimr/trace.h: a timeline.
  *
@@ -28,6 +29,7 @@
 #ifndef MPIMR_MPIMR_H
 #define MPIMR_MPIMR_H
 
+#include "mpimr/dataset.h"
 #include "mpimr/error.h"
 #include "mpimr/future.h"
 #include "mpimr/job.h"

@@ -6,10 +6,12 @@
  */
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include "job/budget.h"
 #include "job/job_internal.h"
@@ -70,8 +72,18 @@ static int agree(mpimr_job *job, int status) {
 
 static int validate_config(const mpimr_job_config *c, char *why, size_t why_size) {
   int file_input = c->map_record != NULL || c->map_block != NULL;
-  if ((c->map_record != NULL) + (c->map_block != NULL) + (c->map_index != NULL) != 1) {
-    snprintf(why, why_size, "exactly one of map_record, map_block and map_index must be set");
+  if ((c->map_record != NULL) + (c->map_block != NULL) + (c->map_index != NULL) + (c->map_local != NULL) +
+          (c->map_pair != NULL) !=
+      1) {
+    snprintf(why, why_size, "exactly one of map_record, map_block, map_index, map_local and map_pair must be set");
+    return MPIMR_ERR_INVAL;
+  }
+  if (c->map_pair != NULL && c->input_dataset == NULL) {
+    snprintf(why, why_size, "map_pair needs an input_dataset");
+    return MPIMR_ERR_INVAL;
+  }
+  if (c->output_dataset != NULL && c->output_dir != NULL) {
+    snprintf(why, why_size, "output goes to either output_dataset or output_dir, not both");
     return MPIMR_ERR_INVAL;
   }
   if (file_input && (c->input_count < 1 || c->inputs == NULL)) {
@@ -88,7 +100,8 @@ static int validate_config(const mpimr_job_config *c, char *why, size_t why_size
     snprintf(why, why_size, "unknown output format %d", (int)c->output_format);
     return MPIMR_ERR_INVAL;
   }
-  if (c->output_format != MPIMR_OUTPUT_NONE && (c->output_dir == NULL || c->output_dir[0] == '\0')) {
+  if (c->output_format != MPIMR_OUTPUT_NONE && c->output_dataset == NULL &&
+      (c->output_dir == NULL || c->output_dir[0] == '\0')) {
     snprintf(why, why_size, "no output directory was given");
     return MPIMR_ERR_INVAL;
   }
@@ -471,6 +484,10 @@ static void describe_map_position(const mpimr_job *job, char *text, size_t size)
   text[0] = '\0';
   if (job->config.map_index != NULL)
     snprintf(text, size, " (index %" PRIu64 ")", m->next_index);
+  else if (job->config.map_local != NULL)
+    snprintf(text, size, " (local record %" PRIu64 ")", m->next_index);
+  else if (job->config.map_pair != NULL)
+    snprintf(text, size, " (pair %" PRIu64 " of the input dataset)", m->next_pair);
   else if (m->reader_open)
     snprintf(text, size, " (input '%s' at byte %" PRIu64 ")", m->reader.path, m->reader.record_offset);
 }
@@ -531,8 +548,9 @@ static int map_index_slice(map_task *m, int *more) {
   mpimr_job *job = m->job;
   uint64_t stop = m->next_index + INDICES_PER_SLICE;
   if (stop > m->end_index) stop = m->end_index;
+  mpimr_map_index_fn map = job->config.map_index ? job->config.map_index : job->config.map_local;
   while (m->next_index < stop && !m->needs_flush) {
-    int returned = job->config.map_index(job->config.user, m->next_index, &job->map_emitter);
+    int returned = map(job->config.user, m->next_index, &job->map_emitter);
     if (returned != 0) return map_call_failed(job, returned); /* naming the index that failed */
     m->next_index++;
     job->stats.input_records++;
@@ -541,6 +559,31 @@ static int map_index_slice(map_task *m, int *more) {
   return flush_stage(job);
 }
 
+/* Maps the input dataset's pairs until a slice's worth of bytes, a round is due, or the end. */
+static int map_pair_slice(map_task *m, int *more) {
+  mpimr_job *job = m->job;
+  size_t start = m->pair_cursor.offset;
+  const void *key, *value;
+  size_t key_len, value_len;
+  while (m->next_pair < m->end_pair && !m->needs_flush &&
+         m->pair_cursor.offset - start < job->config.read_bytes &&
+         mpimr_dataset_next(job->config.input_dataset, &m->pair_cursor, &key, &key_len, &value, &value_len)) {
+    int returned = job->config.map_pair(job->config.user, key, key_len, value, value_len, &job->map_emitter);
+    if (returned != 0) return map_call_failed(job, returned); /* naming the pair that failed */
+    m->next_pair++;
+    job->stats.input_records++;
+  }
+  job->stats.input_bytes += m->pair_cursor.offset - start;
+  *more = m->next_pair < m->end_pair;
+  return flush_stage(job);
+}
+
+/* One slice of whichever input the job has. */
+static int map_slice(map_task *m, int *more) {
+  if (m->job->indexed_input) return map_index_slice(m, more);
+  if (m->job->config.map_pair) return map_pair_slice(m, more);
+  return map_record_slice(m, more);
+}
 
 static mpimr_poll_result map_finish(map_task *m, mpimr_executor *ex, int status) {
   if (m->reader_open) {
@@ -576,7 +619,7 @@ static mpimr_poll_result map_poll(mpimr_future *self, mpimr_executor *ex) {
   }
   int more = 1;
   double slice_started = job->trace.enabled ? clock_now() : 0;
-  int rc = job->config.map_index ? map_index_slice(m, &more) : map_record_slice(m, &more);
+  int rc = map_slice(m, &more);
   if (job->trace.enabled) trace_span(&job->trace, TRACE_MAP_SLICE, slice_started, clock_now(), 0);
   if (rc != MPIMR_OK) return map_finish(m, ex, rc);
   if (!more && !m->needs_flush) {
@@ -623,6 +666,31 @@ static int map_index_windows(mpimr_job *job, uint64_t *mapped, uint64_t *share) 
   }
   m->next_index = first;
   m->end_index = end;
+  return rc;
+}
+
+/* Maps windows of the input dataset's pairs; returns the pairs mapped through *mapped. */
+static int map_pair_windows(mpimr_job *job, uint64_t *mapped, uint64_t *share) {
+  map_task *m = &job->map;
+  uint64_t n = m->end_pair;
+  int windows = n > (uint64_t)SAMPLE_WINDOWS * SAMPLE_WINDOW_INDICES ? SAMPLE_WINDOWS : 1;
+  int rc = MPIMR_OK;
+  *share = n;
+  *mapped = 0;
+  for (int w = 0; w < windows && rc == MPIMR_OK; w++) {
+    uint64_t first = windows == 1 ? 0 : (uint64_t)(((__uint128_t)n * (unsigned)w) / SAMPLE_WINDOWS);
+    const void *key, *value;
+    size_t key_len, value_len;
+    while (m->next_pair < first &&
+           mpimr_dataset_next(job->config.input_dataset, &m->pair_cursor, &key, &key_len, &value, &value_len))
+      m->next_pair++;
+    m->end_pair = windows == 1 ? n : first + SAMPLE_WINDOW_INDICES;
+    *mapped += m->end_pair - m->next_pair;
+    for (int more = 1; more && rc == MPIMR_OK;) rc = map_pair_slice(m, &more);
+  }
+  m->pair_cursor = (mpimr_dataset_cursor)MPIMR_DATASET_CURSOR_INIT;
+  m->next_pair = 0;
+  m->end_pair = n;
   return rc;
 }
 
@@ -687,7 +755,9 @@ static int choose_splitters(mpimr_job *job) {
   job->sample = &sample;
   job->map_emitter.sink = emit_to_sample;
   uint64_t mapped = 0, share = 0;
-  int rc = job->config.map_index ? map_index_windows(job, &mapped, &share) : map_record_windows(job, &mapped, &share);
+  int rc = job->indexed_input     ? map_index_windows(job, &mapped, &share)
+           : job->config.map_pair ? map_pair_windows(job, &mapped, &share)
+                                  : map_record_windows(job, &mapped, &share);
   job->map_emitter = map_emitter;
   job->sample = NULL;
   job->stats = counted;
@@ -1209,6 +1279,11 @@ static int write_pair(mpimr_job *job, part_writer *w, const unsigned char *key, 
                       const unsigned char *value, size_t value_len, format_buffer *scratch) {
   job->stats.pairs_output++;
   int rc = MPIMR_OK;
+  if (job->config.output_dataset) {
+    rc = mpimr_dataset_add(job->config.output_dataset, key, key_len, value, value_len);
+    if (rc != MPIMR_OK) set_error(job, "output dataset: %s", mpimr_strerror(rc));
+    return rc;
+  }
   if (job->config.output_format == MPIMR_OUTPUT_TEXT)
     rc = write_text_pair(job, w, key, key_len, value, value_len, scratch);
   else if (job->config.output_format == MPIMR_OUTPUT_BINARY)
@@ -1507,6 +1582,7 @@ static int make_room_for_reduce(mpimr_job *job) {
 static int reduce_and_write(mpimr_job *job, part_writer *w) {
   double started = clock_now();
   int spilled = job->spill.run_count > 0;
+  if (job->config.output_dataset) mpimr_dataset_clear(job->config.output_dataset); /* map has read it */
   if (!spilled && job->combining && job->config.reduce == NULL &&
       job->config.output_format == MPIMR_OUTPUT_NONE) {
     /* Nothing to run and nothing to write: the table's keys are the result, unsorted. */
@@ -1617,6 +1693,17 @@ static int plan_map(mpimr_job *job) {
   map_task *m = &job->map;
   m->job = job;
   mpimr_future_init(&m->base, map_poll);
+  if (job->config.map_local) {
+    m->next_index = 0;
+    m->end_index = job->config.local_count;
+    return MPIMR_OK;
+  }
+  if (job->config.map_pair) {
+    m->pair_cursor = (mpimr_dataset_cursor)MPIMR_DATASET_CURSOR_INIT;
+    m->next_pair = 0;
+    m->end_pair = mpimr_dataset_local_count(job->config.input_dataset);
+    return MPIMR_OK;
+  }
   if (job->config.map_index) {
     uint64_t n = job->config.index_count;
     m->next_index = (uint64_t)(((__uint128_t)n * (unsigned)job->rank) / (unsigned)job->nranks);
@@ -1634,34 +1721,73 @@ static int plan_map(mpimr_job *job) {
   return agree(job, rc);
 }
 
-/* Map and shuffle together on the executor; returns the agreed outcome. */
-static int map_and_shuffle(mpimr_job *job) {
-  mpimr_future *driver = shuffle_driver(job->shuffle);
-  mpimr_executor_spawn(job->executor, driver);
-  mpimr_executor_spawn(job->executor, &job->map.base);
-  int rc = mpimr_executor_block_on(job->executor, &job->map.base);
-  double map_end = clock_now();
-  if (job->stats.time_map == 0) job->stats.time_map = map_end - job->started_at;
-  int driver_rc = mpimr_executor_block_on(job->executor, driver);
-  if (job->writer.running) mpimr_executor_block_on(job->executor, &job->writer.base);
+/* ---- the job as a future ----------------------------------------------- */
+
+/*
+ * After mpimr_job_start() the job runs as one future on its executor, beside the map and the shuffle
+ * driver: it waits for both, agrees on the outcome with the other ranks by MPI_Iallreduce through
+ * the reactor, reduces and writes the part in one step, agrees again, and has rank 0 mark the output
+ * complete (the mark's outcome shared by MPI_Ibcast). No step blocks on another rank, so the
+ * application can run its own work between mpimr_job_test() calls.
+ */
+enum job_phase {
+  PHASE_MAP,           /* waiting for the map future */
+  PHASE_SHUFFLE,       /* waiting for the last shuffle round */
+  PHASE_SPILL_WRITES,  /* waiting for background spill writes */
+  PHASE_SHUFFLE_AGREED, /* the agreement on map and shuffle is in flight */
+  PHASE_OUTPUT_AGREED, /* the agreement on the reduce and the part is in flight */
+  PHASE_MARKER_SHARED  /* rank 0's outcome of writing _SUCCESS is being broadcast */
+};
+
+static mpimr_job *job_of_task(mpimr_future *task) {
+  return (mpimr_job *)(void *)((char *)task - offsetof(mpimr_job, task));
+}
+
+/* Starts agreeing on `status` with the other ranks; the task is woken when every rank has. */
+static int post_agreement(mpimr_job *job, mpimr_executor *ex, int status) {
+  job->agree_in = status;
+  MPI_Request request;
+  if (MPI_Iallreduce(&job->agree_in, &job->agree_out, 1, MPI_INT, MPI_MIN, job->comm, &request) !=
+      MPI_SUCCESS) {
+    set_error(job, "MPI_Iallreduce failed while agreeing on the job's status");
+    return MPIMR_ERR_MPI;
+  }
+  if (mpimr_future_await_requests(ex, &job->task, &job->agreement, &request, 1) != MPIMR_OK) {
+    /* No room in the reactor: finish this one collective here. */
+    job->agreement.error = MPI_Wait(&request, MPI_STATUS_IGNORE);
+    mpimr_future_wake(ex, &job->task);
+  }
+  return MPIMR_OK;
+}
+
+/* The agreed status, as agree() gives it. */
+static int agreement_outcome(mpimr_job *job) {
+  if (job->agreement.error != MPI_SUCCESS) {
+    set_error(job, "MPI_Iallreduce failed while agreeing on the job's status");
+    return MPIMR_ERR_MPI;
+  }
+  if (job->agree_out == MPIMR_OK) return MPIMR_OK;
+  if (job->agree_in != MPIMR_OK) return job->agree_in;
+  note_remote_failure(job);
+  return MPIMR_ERR_REMOTE;
+}
+
+/* This rank's outcome of map and shuffle, and the figures; MPIMR_ERR_MPI means out of step. */
+static int shuffle_outcome(mpimr_job *job) {
   double shuffle_end = clock_now();
   note_memory(job); /* the reduce side's table is complete */
-  job->stats.time_shuffle = shuffle_end - map_end;
-  trace_span(&job->trace, TRACE_SHUFFLE_TAIL, map_end, shuffle_end, 0);
+  job->stats.time_shuffle = shuffle_end - job->map_ended_at;
+  trace_span(&job->trace, TRACE_SHUFFLE_TAIL, job->map_ended_at, shuffle_end, 0);
   const shuffle_counters *counters = shuffle_get_counters(job->shuffle);
   job->stats.rounds = counters->rounds;
   job->stats.pairs_sent = counters->pairs_sent;
   job->stats.bytes_sent = counters->bytes_sent;
   job->stats.bytes_received = counters->bytes_received;
   int status = shuffle_status(job->shuffle);
+  int rc = job->map.base.result, driver_rc = shuffle_driver(job->shuffle)->result;
   if (status == MPIMR_OK && rc == MPIMR_OK && driver_rc == MPIMR_OK && job->spill_status != MPIMR_OK)
     rc = job->spill_status; /* a background write failed after the last round */
-  if (status == MPIMR_OK && rc == MPIMR_OK && driver_rc == MPIMR_OK) {
-    /* Done with the round buffers: their memory goes to reduce. */
-    shuffle_free(job->shuffle);
-    job->shuffle = NULL;
-    return agree(job, MPIMR_OK);
-  }
+  if (status == MPIMR_OK && rc == MPIMR_OK && driver_rc == MPIMR_OK) return MPIMR_OK;
   if (status == MPIMR_OK && rc != MPIMR_OK) status = rc;
   if (status == MPIMR_OK && driver_rc != MPIMR_OK) status = driver_rc;
   if (status == MPIMR_ERR_MPI || driver_rc == MPIMR_ERR_MPI) {
@@ -1674,18 +1800,17 @@ static int map_and_shuffle(mpimr_job *job) {
   else if (status != MPIMR_OK && shuffle_error_detail(job->shuffle)[0])
     set_error(job, "%s", shuffle_error_detail(job->shuffle));
   /* Every rank knows of errors flagged in round headers; one that came after the last round
-   * (while folding it in) is known only here, so agree once more. */
-  return agree(job, status);
+   * (while folding it in) is known only here, so the ranks agree once more. */
+  return status;
 }
 
-/* Writes this rank's part and commits the output (collective). */
-static int write_and_commit(mpimr_job *job) {
-  int writing = job->config.output_format != MPIMR_OUTPUT_NONE;
+/* Reduces and writes this rank's part, and renames it into place (job->committed_part). */
+static int write_part(mpimr_job *job) {
   part_writer writer;
   memset(&writer, 0, sizeof writer);
   writer.fd = -1;
   int rc = MPIMR_OK;
-  if (writing) {
+  if (job->files_output) {
     rc = part_writer_open(&writer, job->config.output_dir, job->rank);
     if (rc != MPIMR_OK)
       set_error(job, "output '%s': %s",
@@ -1693,29 +1818,52 @@ static int write_and_commit(mpimr_job *job) {
                 rc == MPIMR_ERR_IO ? strerror(writer.error) : mpimr_strerror(rc));
   }
   if (rc == MPIMR_OK) rc = reduce_and_write(job, &writer);
-  double commit_started = clock_now();
-  char *committed = NULL; /* this rank's part, once renamed into place */
-  if (writing && rc == MPIMR_OK) {
+  job->commit_started_at = clock_now();
+  if (job->files_output && rc == MPIMR_OK) {
     char *path = strdup(writer.final_path);
     rc = path ? part_writer_commit(&writer) : MPIMR_ERR_NOMEM;
     job->stats.bytes_output = writer.bytes_written;
     if (rc != MPIMR_OK)
       set_error(job, "output '%s': %s", path ? path : "part",
                 rc == MPIMR_ERR_IO ? strerror(writer.error) : mpimr_strerror(rc));
-    if (rc == MPIMR_OK) committed = path;
+    if (rc == MPIMR_OK) job->committed_part = path;
     else free(path);
   }
-  if (writing) part_writer_abandon(&writer);
-  if (!writing) return agree(job, rc);
-  char message[512] = "";
-  int agreed = output_commit(job->comm, job->config.output_dir, rc, committed, message, sizeof message);
-  free(committed);
-  job->stats.time_output += clock_now() - commit_started;
-  if (agreed == MPIMR_ERR_REMOTE)
-    note_remote_failure(job);
-  else if (agreed != MPIMR_OK && rc == MPIMR_OK)
-    set_error(job, "%s", message);
-  return agreed;
+  if (job->files_output) part_writer_abandon(&writer);
+  return rc;
+}
+
+/* Starts sharing rank 0's outcome of writing _SUCCESS (with its message) with every rank. */
+static int post_marker_outcome(mpimr_job *job, mpimr_executor *ex) {
+  if (job->rank == 0) {
+    char message[512] = "";
+    int status = output_write_marker(job->config.output_dir, message, sizeof message);
+    memcpy(job->marker_packet, &status, sizeof status);
+    snprintf(job->marker_packet + sizeof status, sizeof job->marker_packet - sizeof status, "%s", message);
+  }
+  MPI_Request request;
+  if (MPI_Ibcast(job->marker_packet, (int)sizeof job->marker_packet, MPI_CHAR, 0, job->comm, &request) !=
+      MPI_SUCCESS) {
+    set_error(job, "output: MPI_Ibcast of the commit's outcome failed");
+    return MPIMR_ERR_MPI;
+  }
+  if (mpimr_future_await_requests(ex, &job->task, &job->agreement, &request, 1) != MPIMR_OK) {
+    job->agreement.error = MPI_Wait(&request, MPI_STATUS_IGNORE);
+    mpimr_future_wake(ex, &job->task);
+  }
+  return MPIMR_OK;
+}
+
+/* The outcome of the whole commit, the same on every rank. */
+static int marker_outcome(mpimr_job *job) {
+  if (job->agreement.error != MPI_SUCCESS) {
+    set_error(job, "output: MPI_Ibcast of the commit's outcome failed");
+    return MPIMR_ERR_MPI;
+  }
+  int status;
+  memcpy(&status, job->marker_packet, sizeof status);
+  if (status != MPIMR_OK) set_error(job, "%s", job->marker_packet + sizeof status);
+  return status;
 }
 
 /* Takes the spill figures and removes every run and spill directory, whatever the outcome. */
@@ -1730,32 +1878,17 @@ static void finish_spilling(mpimr_job *job) {
   if (job->output_spill.parent) spill_area_destroy(&job->output_spill);
 }
 
-int mpimr_job_run(mpimr_job *job) {
-  if (job == NULL) return MPIMR_ERR_INVAL;
-  if (job->ran) {
-    set_error(job, "a job runs only once");
-    return MPIMR_ERR_STATE;
-  }
-  job->ran = 1;
-  job->started_at = clock_now();
-  trace_init(&job->trace, job->config.trace_path != NULL, job->started_at);
-  shuffle_set_trace(job->shuffle, job->config.trace_path ? &job->trace : NULL);
-  int rc = MPIMR_OK, prepared_output = 0, created_output = 0; /* created: known on rank 0 */
-  if (job->config.output_format != MPIMR_OUTPUT_NONE) {
-    char message[512] = "";
-    rc = output_prepare(job->comm, job->config.output_dir, job->config.overwrite, &created_output, message,
-                        sizeof message);
-    if (rc != MPIMR_OK) set_error(job, "%s", message);
-    prepared_output = rc == MPIMR_OK;
-  }
-  if (rc == MPIMR_OK) rc = plan_map(job);
-  if (rc == MPIMR_OK && job->ranged) rc = choose_splitters(job);
-  if (rc == MPIMR_OK) rc = map_and_shuffle(job);
-  if (rc == MPIMR_OK) rc = write_and_commit(job);
+/* Cleans up after the job, whatever its outcome, and returns the outcome. */
+static int job_finish(mpimr_job *job, int rc) {
+  if (job->committed_part != NULL && rc != MPIMR_OK) unlink(job->committed_part); /* no half result */
+  free(job->committed_part);
+  job->committed_part = NULL;
+  if (job->commit_started_at != 0) job->stats.time_output += clock_now() - job->commit_started_at;
   finish_spilling(job);
   /* Every rank knows the job failed (unless out of step): a directory it made goes, if empty. */
-  if (rc != MPIMR_OK && rc != MPIMR_ERR_MPI && prepared_output)
-    output_forget(job->comm, job->config.output_dir, created_output);
+  if (rc != MPIMR_OK && rc != MPIMR_ERR_MPI && job->prepared_output)
+    output_forget(job->comm, job->config.output_dir, job->created_output);
+  if (rc != MPIMR_OK && job->config.output_dataset) mpimr_dataset_clear(job->config.output_dataset);
   job->stats.time_total = clock_now() - job->started_at;
   struct rusage usage;
   if (getrusage(RUSAGE_SELF, &usage) == 0) job->stats.peak_rss_bytes = (uint64_t)usage.ru_maxrss * 1024;
@@ -1772,12 +1905,144 @@ int mpimr_job_run(mpimr_job *job) {
   return rc;
 }
 
+static mpimr_poll_result task_finish(mpimr_job *job, int rc) {
+  job->task.result = job_finish(job, rc);
+  return MPIMR_READY;
+}
+
+static mpimr_poll_result job_poll(mpimr_future *self, mpimr_executor *ex) {
+  mpimr_job *job = job_of_task(self);
+  int rc;
+  switch ((enum job_phase)self->state) {
+  case PHASE_MAP:
+    if (!mpimr_future_join(self, &job->map.base)) return MPIMR_PENDING;
+    job->map_ended_at = clock_now();
+    if (job->stats.time_map == 0) job->stats.time_map = job->map_ended_at - job->started_at;
+    self->state = PHASE_SHUFFLE;
+    /* fall through */
+  case PHASE_SHUFFLE:
+    if (!mpimr_future_join(self, shuffle_driver(job->shuffle))) return MPIMR_PENDING;
+    self->state = PHASE_SPILL_WRITES;
+    /* fall through */
+  case PHASE_SPILL_WRITES:
+    if (job->writer.running && !mpimr_future_join(self, &job->writer.base)) return MPIMR_PENDING;
+    rc = shuffle_outcome(job);
+    if (rc == MPIMR_ERR_MPI) return task_finish(job, rc);
+    rc = post_agreement(job, ex, rc);
+    if (rc != MPIMR_OK) return task_finish(job, rc);
+    self->state = PHASE_SHUFFLE_AGREED;
+    return MPIMR_PENDING;
+  case PHASE_SHUFFLE_AGREED:
+    rc = agreement_outcome(job);
+    if (rc != MPIMR_OK) return task_finish(job, rc);
+    /* Done with the round buffers: their memory goes to reduce. */
+    shuffle_free(job->shuffle);
+    job->shuffle = NULL;
+    rc = post_agreement(job, ex, write_part(job));
+    if (rc != MPIMR_OK) return task_finish(job, rc);
+    self->state = PHASE_OUTPUT_AGREED;
+    return MPIMR_PENDING;
+  case PHASE_OUTPUT_AGREED:
+    rc = agreement_outcome(job);
+    if (rc != MPIMR_OK || !job->files_output) return task_finish(job, rc);
+    rc = post_marker_outcome(job, ex);
+    if (rc != MPIMR_OK) return task_finish(job, rc);
+    self->state = PHASE_MARKER_SHARED;
+    return MPIMR_PENDING;
+  case PHASE_MARKER_SHARED:
+    return task_finish(job, marker_outcome(job));
+  }
+  return task_finish(job, MPIMR_ERR_STATE);
+}
+
+int mpimr_job_start(mpimr_job *job) {
+  if (job == NULL) return MPIMR_ERR_INVAL;
+  if (job->ran) {
+    set_error(job, "a job runs only once");
+    return MPIMR_ERR_STATE;
+  }
+  job->ran = 1;
+  job->started_at = clock_now();
+  trace_init(&job->trace, job->config.trace_path != NULL, job->started_at);
+  shuffle_set_trace(job->shuffle, job->config.trace_path ? &job->trace : NULL);
+  mpimr_future_init(&job->task, job_poll);
+  int rc = MPIMR_OK;
+  if (job->files_output) {
+    char message[512] = "";
+    rc = output_prepare(job->comm, job->config.output_dir, job->config.overwrite, &job->created_output,
+                        message, sizeof message);
+    if (rc != MPIMR_OK) set_error(job, "%s", message);
+    job->prepared_output = rc == MPIMR_OK;
+  }
+  if (rc == MPIMR_OK) rc = plan_map(job);
+  if (rc == MPIMR_OK && job->ranged) rc = choose_splitters(job);
+  if (rc != MPIMR_OK) {
+    job->outcome = job_finish(job, rc);
+    job->finished_early = 1;
+    return job->outcome;
+  }
+  mpimr_executor_spawn(job->executor, shuffle_driver(job->shuffle));
+  mpimr_executor_spawn(job->executor, &job->map.base);
+  mpimr_executor_spawn(job->executor, &job->task);
+  return MPIMR_OK;
+}
+
+int mpimr_job_test(mpimr_job *job, int *done) {
+  if (job == NULL || done == NULL) return MPIMR_ERR_INVAL;
+  *done = 0;
+  if (!job->ran) {
+    set_error(job, "the job was not started");
+    return MPIMR_ERR_STATE;
+  }
+  if (job->finished_early) {
+    *done = 1;
+    return job->outcome;
+  }
+  if (!mpimr_future_is_done(&job->task)) {
+    int work = mpimr_executor_tick(job->executor);
+    if (work < 0) {
+      set_error(job, "the executor failed: %s", mpimr_strerror(work));
+      job->outcome = work;
+      job->finished_early = 1; /* out of step with the other ranks: nothing more can run */
+      *done = 1;
+      return work;
+    }
+  }
+  if (!mpimr_future_is_done(&job->task)) return MPIMR_OK;
+  *done = 1;
+  return job->task.result;
+}
+
+int mpimr_job_wait(mpimr_job *job) {
+  if (job == NULL) return MPIMR_ERR_INVAL;
+  if (!job->ran) {
+    set_error(job, "the job was not started");
+    return MPIMR_ERR_STATE;
+  }
+  if (job->finished_early) return job->outcome;
+  int rc = mpimr_executor_block_on(job->executor, &job->task);
+  if (!mpimr_future_is_done(&job->task)) {
+    set_error(job, "the executor failed: %s", mpimr_strerror(rc));
+    job->outcome = rc;
+    job->finished_early = 1;
+  }
+  return rc;
+}
+
+int mpimr_job_run(mpimr_job *job) {
+  int rc = mpimr_job_start(job);
+  return rc == MPIMR_OK ? mpimr_job_wait(job) : rc;
+}
+
+mpimr_executor *mpimr_job_executor(mpimr_job *job) { return job ? job->executor : NULL; }
+
+
 /* Where runs are spilled: the configured directory, $TMPDIR, the output directory, or /tmp. */
 static const char *spill_parent(const mpimr_job_config *c) {
   if (c->spill_dir) return c->spill_dir;
   const char *tmpdir = getenv("TMPDIR");
   if (tmpdir && tmpdir[0]) return tmpdir;
-  if (c->output_format != MPIMR_OUTPUT_NONE) return c->output_dir;
+  if (c->output_format != MPIMR_OUTPUT_NONE && c->output_dir != NULL) return c->output_dir;
   return "/tmp";
 }
 
@@ -1868,6 +2133,10 @@ int mpimr_job_create(mpimr_job **out, MPI_Comm comm, const mpimr_job_config *con
   job->counting = config->combine == mpimr_combine_sum_u64;
   job->order = (kv_order){config->compare_keys, config->compare_values, config->user};
   job->ranged = config->key_order == MPIMR_KEY_ORDER_GLOBAL;
+  job->indexed_input = config->map_index != NULL || config->map_local != NULL;
+  job->files_output = config->output_format != MPIMR_OUTPUT_NONE && config->output_dataset == NULL;
+  /* A dataset takes the pairs as they are; NONE would let reduce skip writing them. */
+  if (config->output_dataset) job->config.output_format = MPIMR_OUTPUT_BINARY;
   /* The table is sent when it holds combine_bytes; never less than a round's worth. */
   if (job->config.combine_bytes < job->config.round_bytes)
     job->config.combine_bytes = job->config.round_bytes;

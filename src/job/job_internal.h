@@ -25,8 +25,11 @@ typedef struct map_task {
   size_t next_piece;
   record_reader reader;
   int reader_open;
-  uint64_t next_index; /**< Integer-range input: the next index and the end. */
+  uint64_t next_index; /**< Integer-range or local input: the next index and the end. */
   uint64_t end_index;
+  mpimr_dataset_cursor pair_cursor; /**< Dataset input: where the next pair is, its number and the end. */
+  uint64_t next_pair;
+  uint64_t end_pair;
   int needs_flush; /**< The send set or combining table is full: send a round first. */
   double wait_started;
 } map_task;
@@ -100,6 +103,8 @@ struct mpimr_job {
   int rank;
   int nranks;
   int ran;
+  int indexed_input;   /**< map_index or map_local: map_task's next_index/end_index walk the input. */
+  int files_output;    /**< Part files are written (an output format other than none, no output dataset). */
   mpimr_executor *executor;
   shuffle *shuffle;
   int combining;
@@ -132,6 +137,19 @@ struct mpimr_job {
   mpimr_job_stats stats;
   mpimr_pin_report pin_report;
   trace trace;
+  /* The job as a future (job.c, "the job as a future"). */
+  mpimr_future task;
+  double map_ended_at;
+  double commit_started_at;
+  int prepared_output;  /**< output_prepare() succeeded: a failure must forget the directory. */
+  int created_output;   /**< Rank 0 made the output directory. */
+  char *committed_part; /**< This rank's part once renamed into place, until the outcome is known. */
+  int agree_in;         /**< This rank's status in the agreement in flight. */
+  int agree_out;        /**< The agreed (minimum) status. */
+  mpimr_request_group agreement;
+  char marker_packet[sizeof(int) + 512]; /**< Rank 0's outcome of writing _SUCCESS, and its message. */
+  int finished_early;   /**< The job ended outside its future (failed to start, or the executor failed). */
+  int outcome;          /**< The outcome then. */
   char error_message[640];
 };
 

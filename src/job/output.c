@@ -230,28 +230,16 @@ void part_writer_abandon(part_writer *w) {
   w->temporary_path = w->final_path = NULL;
 }
 
-int output_commit(MPI_Comm comm, const char *dir, int status, const char *own_part, char *message,
-                  size_t message_size) {
-  int agreed;
-  if (MPI_Allreduce(&status, &agreed, 1, MPI_INT, MPI_MIN, comm) != MPI_SUCCESS) return MPIMR_ERR_MPI;
-  if (agreed != MPIMR_OK) {
-    if (own_part != NULL) unlink(own_part); /* no part of a failed job stays to be mistaken for a result */
-    return status != MPIMR_OK ? status : MPIMR_ERR_REMOTE;
+int output_write_marker(const char *dir, char *message, size_t message_size) {
+  char *path = path_join(dir, "_SUCCESS");
+  int fd = path ? open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666) : -1;
+  int status = MPIMR_OK;
+  if (fd < 0 || fsync(fd) != 0) {
+    snprintf(message, message_size, "output '%s': cannot write _SUCCESS: %s", path ? path : dir,
+             path ? strerror(errno) : "out of memory");
+    status = MPIMR_ERR_IO;
   }
-  int rank, marker_status = MPIMR_OK;
-  MPI_Comm_rank(comm, &rank);
-  if (rank == 0) {
-    char *path = path_join(dir, "_SUCCESS");
-    int fd = path ? open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666) : -1;
-    if (fd < 0 || fsync(fd) != 0) {
-      snprintf(message, message_size, "output '%s': cannot write _SUCCESS: %s", path ? path : dir,
-               strerror(errno));
-      marker_status = MPIMR_ERR_IO;
-    }
-    if (fd >= 0) close(fd);
-    free(path);
-  }
-  int outcome = share_outcome(comm, marker_status, message, message_size);
-  if (outcome != MPIMR_OK && own_part != NULL) unlink(own_part);
-  return outcome;
+  if (fd >= 0) close(fd);
+  free(path);
+  return status;
 }

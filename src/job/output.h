@@ -57,13 +57,10 @@ int part_writer_commit(part_writer *w);
 void part_writer_abandon(part_writer *w);
 
 /**
- * Collective: agrees on `status` (the minimum over ranks) and, if all
- * succeeded, has rank 0 write `_SUCCESS`. Returns the agreed status (or the
- * error writing `_SUCCESS`, on every rank). `own_part` is this rank's part if
- * it was renamed into place (else NULL): when the job failed anywhere it is
- * removed, so a failed job leaves no part that looks like a result.
+ * Writes `dir/_SUCCESS` (rank 0, once every rank has renamed its part into
+ * place: the job agrees on that first). Returns MPIMR_OK, or MPIMR_ERR_IO
+ * with the cause in `message`.
  */
-int output_commit(MPI_Comm comm, const char *dir, int status, const char *own_part, char *message,
-                  size_t message_size);
+int output_write_marker(const char *dir, char *message, size_t message_size);
 
 #endif

@@ -60,9 +60,9 @@ static inline unsigned char *codec_put_pair(unsigned char *out, const void *key,
                                             const void *value, size_t value_len) {
   out = codec_put_varint(out, key_len);
   out = codec_put_varint(out, value_len);
-  memcpy(out, key, key_len);
+  if (key_len) memcpy(out, key, key_len); /* an empty key or value may come as NULL */
   out += key_len;
-  memcpy(out, value, value_len);
+  if (value_len) memcpy(out, value, value_len);
   return out + value_len;
 }
 
