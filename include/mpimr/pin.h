@@ -6,7 +6,10 @@
  * rank is unbound and the ranks on this node do not outnumber its cores, it
  * binds local rank i to core i; when they do (oversubscribed), it binds
  * nothing. MPIMR_PIN_CORE binds to core i even over an existing binding
- * (still never when oversubscribed). MPIMR_PIN_NONE leaves the binding alone.
+ * (still never when oversubscribed). MPIMR_PIN_NONE leaves the binding alone
+ * and does not load hwloc's topology (which takes tens of milliseconds): its
+ * report counts the logical CPUs the process may run on as cores. Programs
+ * that run many jobs can pin with their first job and use NONE after it.
  */
 #ifndef MPIMR_PIN_H
 #define MPIMR_PIN_H

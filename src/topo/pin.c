@@ -10,7 +10,9 @@
 #include "mpimr/pin.h"
 
 #include <hwloc.h>
+#include <sched.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -137,8 +139,35 @@ static mpimr_pin_action pin_decide(mpimr_pin_mode mode, bool bound, bool oversub
   return MPIMR_PIN_BOUND_CORE;
 }
 
+/*
+ * MPIMR_PIN_NONE changes nothing, so it does not load hwloc's topology (tens of milliseconds, which
+ * an iterative program running many jobs would pay each time): the CPUs this process may run on
+ * are read from the kernel and counted as cores, and listed as hwloc lists them ("0-1,4").
+ */
+static int pin_report_unchanged(mpimr_pin_report *report) {
+  cpu_set_t allowed;
+  CPU_ZERO(&allowed);
+  if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) return MPIMR_ERR_TOPOLOGY;
+  report->action = MPIMR_PIN_DISABLED;
+  report->cores = CPU_COUNT(&allowed);
+  size_t used = 0;
+  report->cpuset[0] = '\0';
+  for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+    if (!CPU_ISSET(cpu, &allowed) || (cpu > 0 && CPU_ISSET(cpu - 1, &allowed))) continue;
+    int last = cpu;
+    while (last + 1 < CPU_SETSIZE && CPU_ISSET(last + 1, &allowed)) last++;
+    int n = last == cpu ? snprintf(report->cpuset + used, sizeof report->cpuset - used, "%s%d", used ? "," : "", cpu)
+                        : snprintf(report->cpuset + used, sizeof report->cpuset - used, "%s%d-%d",
+                                   used ? "," : "", cpu, last);
+    if (n < 0 || (size_t)n >= sizeof report->cpuset - used) break; /* cut at the field's size */
+    used += (size_t)n;
+  }
+  return MPIMR_OK;
+}
+
 /* Does the hwloc half of mpimr_pin() on this rank and fills `report`. */
 static int pin_apply(mpimr_pin_mode mode, const pin_layout *layout, mpimr_pin_report *report) {
+  if (mode == MPIMR_PIN_NONE) return pin_report_unchanged(report);
   pin_topology topo;
   int status = topology_open(&topo);
   report->cores = topo.cores;
