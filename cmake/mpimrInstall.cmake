@@ -15,6 +15,7 @@ endif()
 install(DIRECTORY "${PROJECT_SOURCE_DIR}/include/mpimr" DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(FILES "${PROJECT_BINARY_DIR}/include/mpimr/version.h" DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/mpimr)
 install(TARGETS mpimr-wordcount mpimr-invindex mpimr-sort mpimr-gensort mpimr-valsort mpimr-gentext
+  mpimr-rmat mpimr-pagerank mpimr-kmeans mpimr-cc
   RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 
 set(MPIMR_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/mpimr)

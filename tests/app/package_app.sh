@@ -24,6 +24,7 @@ prefix=$work/prefix
 libdir=$(dirname "$(find "$prefix" -name 'libmpimr.so' | head -1)")
 [ -n "$libdir" ] || fail "no libmpimr.so installed"
 for f in include/mpimr/mpimr.h include/mpimr/job.h include/mpimr/version.h include/mpimr/error.h \
+         include/mpimr/dataset.h bin/mpimr-rmat bin/mpimr-pagerank bin/mpimr-kmeans bin/mpimr-cc \
          bin/mpimr-wordcount bin/mpimr-sort bin/mpimr-invindex bin/mpimr-gensort bin/mpimr-valsort \
          bin/mpimr-gentext; do
   [ -e "$prefix/$f" ] || fail "$f not installed"

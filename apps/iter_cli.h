@@ -1,0 +1,63 @@
+/*
+ * apps/iter_cli.h — what the iterative programs (mpimr-kmeans, mpimr-cc) share:
+ * they run one job per step over data they keep in memory, so they take the
+ * job-tuning options but not the per-job ones (--stats, --trace,
+ * --global-order), run many jobs with one failure report each, check their
+ * output directories before the first step, and write numbered keys as
+ * decimal text in numeric order. Not part of the library.
+ */
+#ifndef MPIMR_APPS_ITER_CLI_H
+#define MPIMR_APPS_ITER_CLI_H
+
+#include <getopt.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "job_cli.h"
+#include "mpimr/mpimr.h"
+
+/** The job-tuning options' entries for a `struct option` table (applied by job_cli_option()). */
+// clang-format off
+#define ITER_CLI_TUNING_LONG_OPTIONS                                        \
+  {"round-size", required_argument, NULL, JOB_CLI_ROUND_SIZE},             \
+  {"rounds-in-flight", required_argument, NULL, JOB_CLI_ROUNDS_IN_FLIGHT}, \
+  {"transport", required_argument, NULL, JOB_CLI_TRANSPORT},               \
+  {"peer-window", required_argument, NULL, JOB_CLI_PEER_WINDOW},           \
+  {"read-size", required_argument, NULL, JOB_CLI_READ_SIZE},               \
+  {"memory", required_argument, NULL, JOB_CLI_MEMORY},                     \
+  {"spill-dir", required_argument, NULL, JOB_CLI_SPILL_DIR},               \
+  {"pin", required_argument, NULL, JOB_CLI_PIN}
+// clang-format on
+
+/** Their lines of a program's --help, in the OPTIONS layout the programs share. */
+extern const char ITER_CLI_TUNING_HELP[];
+
+/** 1 on every rank of MPI_COMM_WORLD if `ok` is non-zero on every rank, else 0 (collective). */
+int iter_cli_all_ok(int ok);
+
+/**
+ * Runs one job on MPI_COMM_WORLD. Returns MPIMR_OK, or the job's error (the
+ * same on every rank) after the rank that failed printed "PROGRAM: MESSAGE
+ * (status)" with the library's message. An MPI error aborts the MPI job,
+ * since the ranks may be out of step.
+ */
+int iter_cli_run_job(const mpimr_job_config *config, const char *program);
+
+/**
+ * Checks on rank 0, before any work, that output directory `dir` (NULL: none)
+ * can be taken, by the rule the library applies when it writes: without
+ * `overwrite` it must be missing, empty, or hold only what a failed run
+ * leaves. Returns 0, or 1 on every rank after rank 0 said why (collective).
+ */
+int iter_cli_check_output(const char *dir, int overwrite, int rank, const char *program);
+
+/** Writes `v` in decimal into `text` (room for 21 bytes, NUL included) and returns its length. */
+size_t iter_cli_decimal(char *text, uint64_t v);
+
+/**
+ * A mpimr_compare_fn for keys that are decimal numbers without leading
+ * zeros: numeric order (shorter first, then bytewise).
+ */
+int iter_cli_compare_decimal(void *user, const void *a, size_t a_len, const void *b, size_t b_len);
+
+#endif /* MPIMR_APPS_ITER_CLI_H */

@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# End-to-end test of mpimr-kmeans against kmeans_oracle.py (serial Lloyd's in
+# Python, same initialisation and tie rule): well-separated Gaussian blobs in
+# several files and a directory (comments, blank lines, TAB, comma and CRLF
+# separators, a hidden file that must be skipped), with --assignments; a
+# duplicated first point, so one cluster stays empty and keeps its centroid;
+# --max-iterations 1 (not converged: written, noted, exit 0); --generate,
+# whose points the oracle makes itself, at this np and at np 1 (the same
+# assignments); -f over a result and a refusal without it; malformed input
+# (exit 1, file named, no _SUCCESS) and usage errors (exit 64).
+# usage: kmeans_app.sh BIN_DIR NP
+set -euo pipefail
+bin=$1 np=$2
+oracle="$(dirname "$0")/../tools/kmeans_oracle.py"
+work=$(mktemp -d /tmp/mpimr-kmeans-app-XXXXXX)
+trap 'rm -rf "$work"' EXIT
+# mpirun waits a second before killing the ranks of a job that exited non-zero; they have exited.
+export OMPI_MCA_odls_base_sigkill_timeout=0
+run() { mpirun --oversubscribe -np "$1" "${@:2}" </dev/null; }
+# The iteration count from the program's summary on stderr.
+iterations_in() { sed -n 's/.* after \([0-9]*\) iterations.*/\1/p' "$1" | tail -1; }
+
+seed=$(( $(date +%s%N) % 1000000 + np ))
+mkdir -p "$work/points/sub"
+python3 - "$work/points" "$seed" <<'PY'
+import random, sys
+root, seed = sys.argv[1], int(sys.argv[2])
+rng = random.Random(seed)
+centres = [(0, 0, 0), (100, 0, 0), (0, 100, 0), (0, 0, 100), (100, 100, 100)]
+def point():
+    c = rng.choice(centres)
+    return [x + rng.gauss(0, 2) for x in c]
+def line(p, style):
+    text = ["%r" % x for x in p]
+    if style == 0: return " ".join(text)
+    if style == 1: return "\t".join(text)
+    if style == 2: return ",".join(text)
+    return " , ".join(text) + "  "
+# The first K=5 points come from different blobs, so every cluster stays one blob.
+first = [[x + rng.gauss(0, 1) for x in c] for c in centres]
+with open(root + "/a.txt", "w") as f:
+    f.write("# points, one per line\n\n")
+    for p in first:
+        f.write(line(p, 0) + "\n")
+    for i in range(400):
+        f.write(line(point(), i % 4) + ("\r\n" if i % 7 == 0 else "\n"))
+        if i % 50 == 0: f.write("   # an indented comment\n \t \n")
+with open(root + "/sub/b.csv", "w") as f:
+    for i in range(700):
+        f.write(line(point(), 2) + "\n")
+with open(root + "/sub/c.txt", "w") as f:
+    f.write("\n".join(line(point(), i % 4) for i in range(300)))  # no newline at the end
+with open(root + "/sub/.hidden", "w") as f:
+    f.write("1 2 3 4 5 6 7\n")  # skipped: it would be a wrong number of coordinates
+with open(root + "/b-empty.txt", "w") as f:
+    f.write("# nothing but a comment\n")
+PY
+
+# Files and a directory, with --assignments.
+run "$np" "$bin/mpimr-kmeans" -k 5 -o "$work/out" --assignments "$work/assign" "$work/points" 2>"$work/err"
+it=$(iterations_in "$work/err")
+[ -n "$it" ] || { echo "no iteration count in the summary:"; cat "$work/err"; exit 1; }
+python3 "$oracle" "$work/out" "$np" 5 100 1e-9 "$it" --assignments "$work/assign" "$work/points"
+
+# -k 7 on the same points (two blobs are split, which the oracle follows too), --tolerance 0.
+run "$np" "$bin/mpimr-kmeans" -k 7 --tolerance 0 --dims 3 -o "$work/k7" "$work/points/sub" "$work/points/a.txt" \
+  2>"$work/err"
+python3 "$oracle" "$work/k7" "$np" 7 100 0 "$(iterations_in "$work/err")" "$work/points/sub" "$work/points/a.txt"
+
+# The first point twice: in the first iteration cluster 1 gets no point (a tie goes to cluster 0)
+# and keeps its place; later it takes the two copies, whose mean is that place again.
+{ echo "5,5"; echo "5,5"; echo "50 50"; for i in $(seq 1 40); do echo "$((i % 3)) $((i % 5))"; echo "5$((i % 3)) 5$((i % 4))"; done; } \
+  > "$work/dup.txt"
+run "$np" "$bin/mpimr-kmeans" -k 3 -o "$work/dup" "$work/dup.txt" 2>"$work/err"
+python3 "$oracle" "$work/dup" "$np" 3 100 1e-9 "$(iterations_in "$work/err")" "$work/dup.txt"
+grep -qx $'1\t5 5' "$work"/dup/part-* || { echo "the empty cluster 1 moved:"; cat "$work"/dup/part-*; exit 1; }
+
+# One iteration only: not converged, still written, exit 0 and a note even with -q.
+run "$np" "$bin/mpimr-kmeans" -q -k 5 --max-iterations 1 -o "$work/one" "$work/points" 2>"$work/err"
+grep -q "not converged after 1 iterations" "$work/err" || { echo "no note:"; cat "$work/err"; exit 1; }
+python3 "$oracle" "$work/one" "$np" 5 1 1e-9 1 "$work/points"
+
+# Generated points: the oracle makes the same ones; np 1 gives the same assignments.
+gen=(--generate 3000 --dims 4 --clusters 6 --seed "$seed")
+run "$np" "$bin/mpimr-kmeans" -k 6 -o "$work/gen" --assignments "$work/gen-assign" "${gen[@]}" 2>"$work/err"
+python3 "$oracle" "$work/gen" "$np" 6 100 1e-9 "$(iterations_in "$work/err")" --assignments "$work/gen-assign" \
+  --generate 3000 4 6 "$seed"
+run 1 "$bin/mpimr-kmeans" -q -k 6 -o "$work/gen1" --assignments "$work/gen1-assign" "${gen[@]}"
+cmp <(sort -n "$work"/gen-assign/part-*) <(sort -n "$work"/gen1-assign/part-*)
+
+# An existing result: refused without -f (before any work), replaced with it.
+set +e
+run "$np" "$bin/mpimr-kmeans" -q -k 2 -o "$work/dup" "$work/dup.txt" 2>"$work/err"
+status=$?
+set -e
+[ "$status" -eq 1 ] && grep -q "use -f" "$work/err" || { echo "no refusal ($status):"; cat "$work/err"; exit 1; }
+run "$np" "$bin/mpimr-kmeans" -f -k 2 -o "$work/dup" "$work/dup.txt" 2>"$work/err"
+python3 "$oracle" "$work/dup" "$np" 2 100 1e-9 "$(iterations_in "$work/err")" "$work/dup.txt"
+
+# Malformed input: exit 1, the file named, nothing committed.
+bad_input() {
+  local what=$1 name=$2 content=$3
+  shift 3
+  mkdir -p "$work/bad"
+  printf '%b' "$content" > "$work/bad/$name"
+  set +e
+  run "$np" "$bin/mpimr-kmeans" -k 1 -o "$work/bad-out" "$@" "$work/bad/$name" 2>"$work/err"
+  local status=$?
+  set -e
+  [ "$status" -eq 1 ] && grep -q -- "$what" "$work/err" && grep -q "$name" "$work/err" ||
+    { echo "$name: status $status, want 1 and '$what' naming the file:"; cat "$work/err"; exit 1; }
+  [ ! -e "$work/bad-out/_SUCCESS" ] || { echo "$name: _SUCCESS after a failure"; exit 1; }
+}
+bad_input "not a decimal number" word.txt '1 2\n3 abc\n'
+bad_input "not a decimal number" nan.txt '1 2\nnan 2\n'
+bad_input "out of range" huge.txt '1 2\n1e999 2\n'
+bad_input "empty coordinate" commas.txt '1,,2\n'
+bad_input "comma at the end" trailing.txt '1,2,\n'
+bad_input "at byte 10: a point with 3 coordinates, but the first point has 2" dims.txt '# x y\n1 2\n3 4 5\n6 7\n'
+bad_input "not 2 (--dims)" dims2.txt '1 2 3\n' --dims 2
+set +e
+run "$np" "$bin/mpimr-kmeans" -k 500 -o "$work/few" "$work/dup.txt" 2>"$work/err"
+status=$?
+set -e
+[ "$status" -eq 1 ] && grep -q "fewer than -k 500" "$work/err" || { echo "-k 500: status $status"; cat "$work/err"; exit 1; }
+
+# Usage: --help succeeds; bad options are usage errors (64) naming the option.
+run "$np" "$bin/mpimr-kmeans" --help >"$work/help"
+for section in NAME SYNOPSIS DESCRIPTION OUTPUT OPTIONS "EXIT STATUS" EXAMPLES; do
+  grep -q "^$section" "$work/help" || { echo "--help lacks $section"; exit 1; }
+done
+usage_error() {
+  local what=$1
+  shift
+  set +e
+  run "$np" "$bin/mpimr-kmeans" "$@" 2> "$work/err"
+  local status=$?
+  set -e
+  [ "$status" -eq 64 ] && grep -q -- "$what" "$work/err" ||
+    { echo "$* : status $status, want 64 and a message about '$what':"; cat "$work/err"; exit 1; }
+}
+usage_error "-k K is required" -o "$work/x" "$work/points"
+usage_error "-k must be" -k 0 -o "$work/x" "$work/points"
+usage_error "--tolerance" -k 2 --tolerance -1 -o "$work/x" "$work/points"
+usage_error "--max-iterations" -k 2 --max-iterations 0 -o "$work/x" "$work/points"
+usage_error "--generate makes the points" -k 2 --generate 10 -o "$work/x" "$work/points"
+usage_error "no INPUT" -k 2 -o "$work/x"
+usage_error "--clusters and --seed" -k 2 --seed 3 -o "$work/x" "$work/points"
+usage_error "unknown option" -k 2 --bogus -o "$work/x" "$work/points"
+[ ! -e "$work/x" ] || { echo "a usage error created the output directory"; exit 1; }
+echo "kmeans_app np=$np: ok"
