@@ -22,6 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mpimr/dataset.h"
 #include "mpimr/export.h"
 #include "mpimr/job.h"
 #include "mpimr/kv.h"
@@ -47,6 +48,22 @@ MPIMR_API int mpimr_fortran_set_output(mpimr_fortran_job *job, const char *dir, 
 
 /** The map function, called once per input record, and the pointer every callback gets as `user`. */
 MPIMR_API int mpimr_fortran_set_map_record(mpimr_fortran_job *job, mpimr_map_record_fn map, void *user);
+
+/** Or: the map function called once per pair of `input` (this rank's share), and the `user` pointer. */
+MPIMR_API int mpimr_fortran_set_map_pair(mpimr_fortran_job *job, mpimr_map_pair_fn map, void *user,
+                                         const mpimr_dataset *input);
+
+/** Keeps the output in `output` instead of files (an output directory set before is dropped). */
+MPIMR_API int mpimr_fortran_set_output_dataset(mpimr_fortran_job *job, mpimr_dataset *output);
+
+/** mpimr_dataset_global_count() on a Fortran communicator handle (collective). */
+MPIMR_API int mpimr_fortran_dataset_global_count(const mpimr_dataset *dataset, MPI_Fint comm, uint64_t *count);
+
+/** mpimr_dataset_gather() on a Fortran communicator handle (collective). */
+MPIMR_API int mpimr_fortran_dataset_gather(mpimr_dataset *dataset, MPI_Fint comm, int root);
+
+/** mpimr_dataset_broadcast() on a Fortran communicator handle (collective). */
+MPIMR_API int mpimr_fortran_dataset_broadcast(mpimr_dataset *dataset, MPI_Fint comm, int root);
 
 /** The reduce function (optional; without one every pair is written as it is). */
 MPIMR_API int mpimr_fortran_set_reduce(mpimr_fortran_job *job, mpimr_reduce_fn reduce);

@@ -74,6 +74,36 @@ int mpimr_fortran_set_map_record(mpimr_fortran_job *job, mpimr_map_record_fn map
   return MPIMR_OK;
 }
 
+int mpimr_fortran_set_map_pair(mpimr_fortran_job *job, mpimr_map_pair_fn map, void *user,
+                               const mpimr_dataset *input) {
+  if (job == NULL || map == NULL || input == NULL) return MPIMR_ERR_INVAL;
+  job->config.map_pair = map;
+  job->config.input_dataset = input;
+  job->config.user = user;
+  return MPIMR_OK;
+}
+
+int mpimr_fortran_set_output_dataset(mpimr_fortran_job *job, mpimr_dataset *output) {
+  if (job == NULL || output == NULL) return MPIMR_ERR_INVAL;
+  free(job->output_dir);
+  job->output_dir = NULL;
+  job->config.output_dir = NULL;
+  job->config.output_dataset = output;
+  return MPIMR_OK;
+}
+
+int mpimr_fortran_dataset_global_count(const mpimr_dataset *dataset, MPI_Fint comm, uint64_t *count) {
+  return mpimr_dataset_global_count(dataset, MPI_Comm_f2c(comm), count);
+}
+
+int mpimr_fortran_dataset_gather(mpimr_dataset *dataset, MPI_Fint comm, int root) {
+  return mpimr_dataset_gather(dataset, MPI_Comm_f2c(comm), root);
+}
+
+int mpimr_fortran_dataset_broadcast(mpimr_dataset *dataset, MPI_Fint comm, int root) {
+  return mpimr_dataset_broadcast(dataset, MPI_Comm_f2c(comm), root);
+}
+
 int mpimr_fortran_set_reduce(mpimr_fortran_job *job, mpimr_reduce_fn reduce) {
   if (job == NULL) return MPIMR_ERR_INVAL;
   job->config.reduce = reduce;

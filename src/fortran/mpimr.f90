@@ -46,6 +46,8 @@ module mpimr
     procedure :: add_input => job_add_input
     procedure :: set_output => job_set_output
     procedure :: set_map_record => job_set_map_record
+    procedure :: set_map_pair => job_set_map_pair
+    procedure :: set_output_dataset => job_set_output_dataset
     procedure :: set_reduce => job_set_reduce
     procedure :: use_u64_counts => job_use_u64_counts
     procedure :: set_memory => job_set_memory
@@ -53,6 +55,26 @@ module mpimr
     procedure :: error_message => job_error_message
     procedure :: free => job_free
   end type mpimr_job_t
+
+  !> A position in a dataset for next(); starts at the first pair.
+  type, public, bind(C) :: mpimr_dataset_cursor_t
+    integer(c_size_t) :: offset = 0
+  end type mpimr_dataset_cursor_t
+
+  !> One rank's pairs kept in memory between jobs (mpimr/dataset.h).
+  type, public :: mpimr_dataset_t
+    type(c_ptr) :: handle = c_null_ptr
+  contains
+    procedure :: create => dataset_create
+    procedure :: add => dataset_add
+    procedure :: next => dataset_next
+    procedure :: local_count => dataset_local_count
+    procedure :: global_count => dataset_global_count
+    procedure :: gather => dataset_gather
+    procedure :: broadcast => dataset_broadcast
+    procedure :: clear => dataset_clear
+    procedure :: free => dataset_free
+  end type mpimr_dataset_t
 
   public :: mpimr_emit, mpimr_emit_u64, mpimr_next_u64, mpimr_strerror
 
@@ -124,6 +146,61 @@ module mpimr
       type(c_ptr), value :: values
       integer(c_int64_t), intent(out) :: value
     end function
+    integer(c_int) function c_set_map_pair(job, map, user, input) bind(C, name='mpimr_fortran_set_map_pair')
+      import :: c_int, c_ptr, c_funptr
+      type(c_ptr), value :: job, user, input
+      type(c_funptr), value :: map
+    end function
+    integer(c_int) function c_set_output_dataset(job, output) bind(C, name='mpimr_fortran_set_output_dataset')
+      import :: c_int, c_ptr
+      type(c_ptr), value :: job, output
+    end function
+    integer(c_int) function c_dataset_create(dataset) bind(C, name='mpimr_dataset_create')
+      import :: c_int, c_ptr
+      type(c_ptr), intent(out) :: dataset
+    end function
+    subroutine c_dataset_free(dataset) bind(C, name='mpimr_dataset_free')
+      import :: c_ptr
+      type(c_ptr), value :: dataset
+    end subroutine
+    subroutine c_dataset_clear(dataset) bind(C, name='mpimr_dataset_clear')
+      import :: c_ptr
+      type(c_ptr), value :: dataset
+    end subroutine
+    integer(c_int) function c_dataset_add(dataset, key, key_len, value, value_len) bind(C, name='mpimr_dataset_add')
+      import :: c_int, c_ptr, c_size_t
+      type(c_ptr), value :: dataset, key, value
+      integer(c_size_t), value :: key_len, value_len
+    end function
+    integer(c_int) function c_dataset_next(dataset, cursor, key, key_len, value, value_len) &
+        bind(C, name='mpimr_dataset_next')
+      import :: c_int, c_ptr, c_size_t, mpimr_dataset_cursor_t
+      type(c_ptr), value :: dataset
+      type(mpimr_dataset_cursor_t), intent(inout) :: cursor
+      type(c_ptr), intent(out) :: key, value
+      integer(c_size_t), intent(out) :: key_len, value_len
+    end function
+    integer(c_int64_t) function c_dataset_local_count(dataset) bind(C, name='mpimr_dataset_local_count')
+      import :: c_int64_t, c_ptr
+      type(c_ptr), value :: dataset
+    end function
+    integer(c_int) function c_dataset_global_count(dataset, comm, count) &
+        bind(C, name='mpimr_fortran_dataset_global_count')
+      import :: c_int, c_ptr, c_int64_t
+      type(c_ptr), value :: dataset
+      integer(c_int), value :: comm
+      integer(c_int64_t), intent(out) :: count
+    end function
+    integer(c_int) function c_dataset_gather(dataset, comm, root) bind(C, name='mpimr_fortran_dataset_gather')
+      import :: c_int, c_ptr
+      type(c_ptr), value :: dataset
+      integer(c_int), value :: comm, root
+    end function
+    integer(c_int) function c_dataset_broadcast(dataset, comm, root) bind(C, name='mpimr_fortran_dataset_broadcast')
+      import :: c_int, c_ptr
+      type(c_ptr), value :: dataset
+      integer(c_int), value :: comm, root
+    end function
     type(c_ptr) function c_strerror(status) bind(C, name='mpimr_strerror')
       import :: c_ptr, c_int
       integer(c_int), value :: status
@@ -174,6 +251,26 @@ contains
     call settle(c_set_map_record(self%handle, map, pointer), set_by='set_map_record')
   end subroutine
 
+  !> Or: the map function called once per pair of `input` (mpimr_map_pair_fn: user, key, key_len,
+  !> value, value_len, out), and optionally the `user` pointer.
+  subroutine job_set_map_pair(self, map, input, user)
+    class(mpimr_job_t), intent(inout) :: self
+    type(c_funptr), intent(in) :: map
+    type(mpimr_dataset_t), intent(in) :: input
+    type(c_ptr), intent(in), optional :: user
+    type(c_ptr) :: pointer
+    pointer = c_null_ptr
+    if (present(user)) pointer = user
+    call settle(c_set_map_pair(self%handle, map, pointer, input%handle), set_by='set_map_pair')
+  end subroutine
+
+  !> Keeps the job's output in `output` (each rank's pairs in key order) instead of files.
+  subroutine job_set_output_dataset(self, output)
+    class(mpimr_job_t), intent(inout) :: self
+    type(mpimr_dataset_t), intent(in) :: output
+    call settle(c_set_output_dataset(self%handle, output%handle), set_by='set_output_dataset')
+  end subroutine
+
   !> The reduce function (c_funloc of a bind(C) function).
   subroutine job_set_reduce(self, reduce)
     class(mpimr_job_t), intent(inout) :: self
@@ -216,6 +313,73 @@ contains
   subroutine job_free(self)
     class(mpimr_job_t), intent(inout) :: self
     call c_job_free(self%handle)
+    self%handle = c_null_ptr
+  end subroutine
+
+  !> Makes an empty dataset (stops the program if memory is exhausted).
+  subroutine dataset_create(self)
+    class(mpimr_dataset_t), intent(inout) :: self
+    if (c_dataset_create(self%handle) /= MPIMR_OK) error stop 'mpimr: out of memory creating a dataset'
+  end subroutine
+
+  !> Appends a pair to this rank's share: `key_len` bytes at `key`, `value_len` at `value` (copied).
+  subroutine dataset_add(self, key, key_len, value, value_len, status)
+    class(mpimr_dataset_t), intent(inout) :: self
+    type(c_ptr), intent(in) :: key, value
+    integer(c_size_t), intent(in) :: key_len, value_len
+    integer(c_int), intent(out), optional :: status
+    call settle(c_dataset_add(self%handle, key, key_len, value, value_len), status, 'dataset add')
+  end subroutine
+
+  !> The pair at `cursor` (pointers into the dataset) and the cursor moved past it; .false. at the end.
+  logical function dataset_next(self, cursor, key, key_len, value, value_len) result(more)
+    class(mpimr_dataset_t), intent(in) :: self
+    type(mpimr_dataset_cursor_t), intent(inout) :: cursor
+    type(c_ptr), intent(out) :: key, value
+    integer(c_size_t), intent(out) :: key_len, value_len
+    more = c_dataset_next(self%handle, cursor, key, key_len, value, value_len) == 1
+  end function
+
+  !> The number of pairs on this rank.
+  integer(c_int64_t) function dataset_local_count(self) result(count)
+    class(mpimr_dataset_t), intent(in) :: self
+    count = c_dataset_local_count(self%handle)
+  end function
+
+  !> The number of pairs on all ranks of `comm` (collective); stops the program if MPI fails.
+  integer(c_int64_t) function dataset_global_count(self, comm) result(count)
+    class(mpimr_dataset_t), intent(in) :: self
+    integer, intent(in) :: comm
+    call settle(c_dataset_global_count(self%handle, int(comm, c_int), count), set_by='dataset global_count')
+  end function
+
+  !> Moves every rank's pairs to `root`, in rank order (collective).
+  subroutine dataset_gather(self, comm, root, status)
+    class(mpimr_dataset_t), intent(inout) :: self
+    integer, intent(in) :: comm, root
+    integer(c_int), intent(out), optional :: status
+    call settle(c_dataset_gather(self%handle, int(comm, c_int), int(root, c_int)), status, 'dataset gather')
+  end subroutine
+
+  !> Replaces every rank's pairs with a copy of `root`'s (collective).
+  subroutine dataset_broadcast(self, comm, root, status)
+    class(mpimr_dataset_t), intent(inout) :: self
+    integer, intent(in) :: comm, root
+    integer(c_int), intent(out), optional :: status
+    call settle(c_dataset_broadcast(self%handle, int(comm, c_int), int(root, c_int)), status, &
+                'dataset broadcast')
+  end subroutine
+
+  !> Removes this rank's pairs.
+  subroutine dataset_clear(self)
+    class(mpimr_dataset_t), intent(inout) :: self
+    call c_dataset_clear(self%handle)
+  end subroutine
+
+  !> Frees the dataset; the handle becomes null.
+  subroutine dataset_free(self)
+    class(mpimr_dataset_t), intent(inout) :: self
+    call c_dataset_free(self%handle)
     self%handle = c_null_ptr
   end subroutine
 
