@@ -1,11 +1,9 @@
 /* apps/iter_cli.c — what the iterative programs share; see iter_cli.h. */
 #include "iter_cli.h"
 
-#include <dirent.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 
 const char ITER_CLI_TUNING_HELP[] =
     "        --round-size SIZE     bytes a rank sends per shuffle round (default 4M;\n"
@@ -48,43 +46,12 @@ int iter_cli_run_job(const mpimr_job_config *config, const char *program) {
   return rc;
 }
 
-/* What a run that never finished may leave in an output directory, which a new run may take over. */
-static int is_failed_run_remains(const char *name) {
-  return strncmp(name, "part-", 5) == 0 || strncmp(name, ".part-", 6) == 0 ||
-         strncmp(name, "mpimr-spill-", 12) == 0;
-}
-
-/* 1 if `dir` (a directory) holds only what a failed run leaves, or cannot be read (the job will say why). */
-static int holds_no_result(const char *dir) {
-  DIR *d = opendir(dir);
-  if (d == NULL) return 1;
-  int none = 1;
-  struct dirent *entry;
-  while (none && (entry = readdir(d)) != NULL)
-    if (strcmp(entry->d_name, ".") != 0 && strcmp(entry->d_name, "..") != 0 &&
-        !is_failed_run_remains(entry->d_name))
-      none = 0;
-  closedir(d);
-  return none;
-}
-
 int iter_cli_check_output(const char *dir, int overwrite, int rank, const char *program) {
-  int usable = 1;
-  struct stat st;
-  if (rank == 0 && dir != NULL && stat(dir, &st) == 0) {
-    if (!S_ISDIR(st.st_mode)) {
-      fprintf(stderr, "%s: output '%s': exists and is not a directory\n", program, dir);
-      usable = 0;
-    } else if (!overwrite && !holds_no_result(dir)) {
-      fprintf(stderr,
-              "%s: output '%s': already exists and holds a result or other files (use -f to replace its "
-              "results)\n",
-              program, dir);
-      usable = 0;
-    }
-  }
-  MPI_Bcast(&usable, 1, MPI_INT, 0, MPI_COMM_WORLD);
-  return usable ? 0 : 1;
+  if (dir == NULL) return 0;
+  char message[512];
+  int rc = mpimr_output_check(MPI_COMM_WORLD, dir, overwrite, message, sizeof message);
+  if (rc != MPIMR_OK && rank == 0) fprintf(stderr, "%s: %s\n", program, message);
+  return rc == MPIMR_OK ? 0 : 1;
 }
 
 size_t iter_cli_decimal(char *text, uint64_t v) { return (size_t)snprintf(text, 21, "%" PRIu64, v); }

@@ -406,6 +406,18 @@ MPIMR_API int mpimr_fail(mpimr_emitter *out, const char *format, ...)
  */
 MPIMR_API size_t mpimr_default_memory_bytes(int local_ranks);
 
+/**
+ * Tells, before any work, whether a job would accept `dir` as its output
+ * directory (collective; rank 0 looks, nothing is changed): MPIMR_OK if it
+ * is missing (the job makes it), empty, or holds only what a failed run
+ * leaves (or `overwrite` is set); MPIMR_ERR_EXISTS or MPIMR_ERR_IO
+ * otherwise, with the cause in `message` (at most `message_size` bytes; may
+ * be NULL) on every rank. For programs that run several jobs before the one
+ * that writes. The job checks again when it starts.
+ */
+MPIMR_API int mpimr_output_check(MPI_Comm comm, const char *dir, int overwrite, char *message,
+                                 size_t message_size);
+
 /** Fills `config` with the defaults and no callbacks. */
 MPIMR_API void mpimr_job_config_init(mpimr_job_config *config);
 

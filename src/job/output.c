@@ -1,6 +1,8 @@
 /* job/output.c — output directory, part files and the commit; see output.h. */
 #include "job/output.h"
 
+#include "mpimr/job.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -11,6 +13,7 @@
 #include <unistd.h>
 
 #include "mpimr/error.h"
+#include "mpimr/job.h"
 
 enum { WRITER_BUFFER_BYTES = 1 << 20 };
 
@@ -79,27 +82,42 @@ static int holds_no_result(const char *dir) {
   return none;
 }
 
-static int prepare_on_root(const char *dir, int overwrite, int *created, char *message, size_t message_size) {
+/* Whether a job may write into `dir`: MPIMR_OK with *exists set if it is a directory the job may
+ * take (empty, remains of a failed run, or overwrite asked for), MPIMR_OK with *exists clear if it
+ * is missing, else the refusal and its cause in `message`. Changes nothing. */
+static int check_on_root(const char *dir, int overwrite, int *exists, char *message, size_t message_size) {
   struct stat st;
-  if (stat(dir, &st) == 0) {
-    if (!S_ISDIR(st.st_mode)) {
-      snprintf(message, message_size, "output '%s': exists and is not a directory", dir);
-      return MPIMR_ERR_EXISTS;
-    }
-    int empty = overwrite ? 1 : holds_no_result(dir);
-    if (empty < 0) {
-      snprintf(message, message_size, "output '%s': %s", dir, strerror(errno));
-      return MPIMR_ERR_IO;
-    }
-    if (!empty) {
-      snprintf(message, message_size,
-               "output '%s': already exists and holds a result or other files (use overwrite to replace its "
-               "results)", dir);
-      return MPIMR_ERR_EXISTS;
-    }
-    return remove_previous_results(dir, message, message_size);
+  *exists = 0;
+  if (stat(dir, &st) != 0) {
+    if (errno == ENOENT) return MPIMR_OK;
+    snprintf(message, message_size, "output '%s': %s", dir, strerror(errno));
+    return MPIMR_ERR_IO;
   }
-  if (errno != ENOENT || mkdir(dir, 0777) != 0) {
+  if (!S_ISDIR(st.st_mode)) {
+    snprintf(message, message_size, "output '%s': exists and is not a directory", dir);
+    return MPIMR_ERR_EXISTS;
+  }
+  int empty = overwrite ? 1 : holds_no_result(dir);
+  if (empty < 0) {
+    snprintf(message, message_size, "output '%s': %s", dir, strerror(errno));
+    return MPIMR_ERR_IO;
+  }
+  if (!empty) {
+    snprintf(message, message_size,
+             "output '%s': already exists and holds a result or other files (use overwrite to replace its "
+             "results)", dir);
+    return MPIMR_ERR_EXISTS;
+  }
+  *exists = 1;
+  return MPIMR_OK;
+}
+
+static int prepare_on_root(const char *dir, int overwrite, int *created, char *message, size_t message_size) {
+  int exists;
+  int rc = check_on_root(dir, overwrite, &exists, message, message_size);
+  if (rc != MPIMR_OK) return rc;
+  if (exists) return remove_previous_results(dir, message, message_size);
+  if (mkdir(dir, 0777) != 0) {
     snprintf(message, message_size, "output '%s': cannot create: %s", dir, strerror(errno));
     return MPIMR_ERR_IO;
   }
@@ -131,6 +149,22 @@ int output_prepare(MPI_Comm comm, const char *dir, int overwrite, int *created, 
   *created = 0;
   MPI_Comm_rank(comm, &rank);
   if (rank == 0) status = prepare_on_root(dir, overwrite, created, message, message_size);
+  return share_outcome(comm, status, message, message_size);
+}
+
+int mpimr_output_check(MPI_Comm comm, const char *dir, int overwrite, char *message, size_t message_size) {
+  char scratch[512] = "";
+  if (message == NULL || message_size == 0) {
+    message = scratch;
+    message_size = sizeof scratch;
+  }
+  message[0] = '\0';
+  int rank, status = MPIMR_OK, exists;
+  if (MPI_Comm_rank(comm, &rank) != MPI_SUCCESS) return MPIMR_ERR_MPI;
+  if (rank == 0)
+    status = dir == NULL || dir[0] == '\0' ? MPIMR_ERR_INVAL
+                                          : check_on_root(dir, overwrite, &exists, message, message_size);
+  if (rank == 0 && status == MPIMR_ERR_INVAL) snprintf(message, message_size, "no output directory was given");
   return share_outcome(comm, status, message, message_size);
 }
 

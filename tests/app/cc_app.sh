@@ -102,7 +102,7 @@ set +e
 run "$np" "$bin/mpimr-cc" -q -o "$work/chain" "$work/small.txt" 2>"$work/err"
 status=$?
 set -e
-[ "$status" -eq 1 ] && grep -q "use -f" "$work/err" || { echo "no refusal ($status):"; cat "$work/err"; exit 1; }
+[ "$status" -eq 1 ] && grep -q "already exists and holds a result" "$work/err" || { echo "no refusal ($status):"; cat "$work/err"; exit 1; }
 run "$np" "$bin/mpimr-cc" -f -o "$work/chain" "$work/small.txt" 2>"$work/err"
 check "$work/chain" "$work/err" 0 "$work/small.txt"
 

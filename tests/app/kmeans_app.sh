@@ -93,7 +93,7 @@ set +e
 run "$np" "$bin/mpimr-kmeans" -q -k 2 -o "$work/dup" "$work/dup.txt" 2>"$work/err"
 status=$?
 set -e
-[ "$status" -eq 1 ] && grep -q "use -f" "$work/err" || { echo "no refusal ($status):"; cat "$work/err"; exit 1; }
+[ "$status" -eq 1 ] && grep -q "already exists and holds a result" "$work/err" || { echo "no refusal ($status):"; cat "$work/err"; exit 1; }
 run "$np" "$bin/mpimr-kmeans" -f -k 2 -o "$work/dup" "$work/dup.txt" 2>"$work/err"
 python3 "$oracle" "$work/dup" "$np" 2 100 1e-9 "$(iterations_in "$work/err")" "$work/dup.txt"
 

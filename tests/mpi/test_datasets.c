@@ -12,7 +12,8 @@
  *    then ten jobs whose input and output are the same dataset (iteration);
  *  - global key order over a dataset: the gathered output is sorted;
  *  - a map_pair failure names the pair, and leaves the output dataset empty;
- *    invalid configurations are refused;
+ *    invalid configurations are refused; mpimr_output_check() tells which
+ *    output directories a job would take, without changing any;
  *  - a job started with mpimr_job_start() and advanced with mpimr_job_test()
  *    while the application runs a ring exchange on MPI_COMM_WORLD between
  *    tests and another one as a future on the job's executor: all complete
@@ -315,6 +316,21 @@ static void test_jobs_over_datasets(void **state) {
   bad = next;
   bad.map_local = map_array;
   assert_all(run_job(&bad, message, sizeof message) == MPIMR_ERR_INVAL && strstr(message, "exactly one"));
+
+  /* mpimr_output_check: what a job would do with a directory, before any work, changing nothing. */
+  char dir[256], missing[300];
+  test_temp_dir(dir, sizeof dir);
+  snprintf(missing, sizeof missing, "%s/not-yet", dir);
+  assert_all(mpimr_output_check(MPI_COMM_WORLD, missing, 0, message, sizeof message) == MPIMR_OK);
+  assert_all(mpimr_output_check(MPI_COMM_WORLD, dir, 0, message, sizeof message) == MPIMR_OK);
+  if (rank == 0) assert_int_equal(test_write_file(dir, "_SUCCESS", "", 0), 0);
+  MPI_Barrier(MPI_COMM_WORLD);
+  assert_all(mpimr_output_check(MPI_COMM_WORLD, dir, 0, message, sizeof message) == MPIMR_ERR_EXISTS &&
+             strstr(message, "already exists") != NULL);
+  assert_all(mpimr_output_check(MPI_COMM_WORLD, dir, 1, NULL, 0) == MPIMR_OK);
+  struct stat st;
+  assert_all(stat(missing, &st) != 0 && stat(dir, &st) == 0);
+  test_remove_tree(dir);
 
   mpimr_dataset_free(sorted);
   mpimr_dataset_free(values);
