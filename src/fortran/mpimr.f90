@@ -332,6 +332,8 @@ contains
   end subroutine
 
   !> The pair at `cursor` (pointers into the dataset) and the cursor moved past it; .false. at the end.
+  !> Pairs are packed, so their bytes are not aligned: read numbers with c_f_pointer to a
+  !> character(kind=c_char) array and transfer(), never through an integer pointer.
   logical function dataset_next(self, cursor, key, key_len, value, value_len) result(more)
     class(mpimr_dataset_t), intent(in) :: self
     type(mpimr_dataset_cursor_t), intent(inout) :: cursor

@@ -12,16 +12,24 @@ contains
   integer(c_int) function map_class(user, key, key_len, value, value_len, out) bind(C)
     type(c_ptr), value :: user, key, value, out
     integer(c_size_t), value :: key_len, value_len
-    integer(c_int64_t), pointer :: k, v
+    integer(c_int64_t) :: k, v
     integer(c_int64_t), target, save :: class
     if (key_len /= 8 .or. value_len /= 8 .or. c_associated(user)) then
       map_class = 1
       return
     end if
-    call c_f_pointer(key, k)
-    call c_f_pointer(value, v)
+    k = read_int64(key) ! pairs are packed: their bytes are not aligned
+    v = read_int64(value)
     class = mod(k, 10_c_int64_t)
     map_class = mpimr_emit_u64(out, c_loc(class), 8_c_size_t, v)
+  end function
+
+  ! The 8-byte integer at `at`, which may sit at any address.
+  integer(c_int64_t) function read_int64(at) result(n)
+    type(c_ptr), intent(in) :: at
+    character(kind=c_char), pointer :: bytes(:)
+    call c_f_pointer(at, bytes, [8])
+    n = transfer(bytes, n)
   end function
 end module dataset_test_maps
 
@@ -37,7 +45,7 @@ program test_datasets
   type(c_ptr) :: key, value
   integer(c_size_t) :: key_len, value_len
   integer(c_int64_t), target :: k, v
-  integer(c_int64_t), pointer :: got_key, got_value
+  integer(c_int64_t) :: got_key, got_value
   integer(c_int64_t) :: expected(0:9), seen(0:9), i, total
   integer :: rank, size, ierr, r, ok, all_ok
   integer(c_int) :: status
@@ -80,8 +88,8 @@ program test_datasets
   if (rank == 0) then
     seen = -1
     do while (classes%next(cursor, key, key_len, value, value_len))
-      call c_f_pointer(key, got_key)
-      call c_f_pointer(value, got_value)
+      got_key = read_int64(key)
+      got_value = read_int64(value)
       if (key_len /= 8 .or. value_len /= 8 .or. got_key < 0 .or. got_key > 9) then
         ok = 0
         exit
