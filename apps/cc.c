@@ -457,7 +457,7 @@ static int parse_options(int argc, char **argv, int rank, options *o) {
       JOB_CLI_COMMON_LONG_OPTIONS,
       {"vertices", required_argument, NULL, OPT_VERTICES},
       {"max-iterations", required_argument, NULL, OPT_MAX_ITERATIONS},
-      ITER_CLI_TUNING_LONG_OPTIONS,
+      JOB_CLI_TUNING_LONG_OPTIONS,
       {NULL, 0, NULL, 0}};
   mpimr_job_config_init(&o->cli.job);
   o->max_iterations = DEFAULT_MAX_ITERATIONS;

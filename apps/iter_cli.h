@@ -16,20 +16,10 @@
 #include "job_cli.h"
 #include "mpimr/mpimr.h"
 
-/** The job-tuning options' entries for a `struct option` table (applied by job_cli_option()). */
-// clang-format off
-#define ITER_CLI_TUNING_LONG_OPTIONS                                        \
-  {"round-size", required_argument, NULL, JOB_CLI_ROUND_SIZE},             \
-  {"rounds-in-flight", required_argument, NULL, JOB_CLI_ROUNDS_IN_FLIGHT}, \
-  {"transport", required_argument, NULL, JOB_CLI_TRANSPORT},               \
-  {"peer-window", required_argument, NULL, JOB_CLI_PEER_WINDOW},           \
-  {"read-size", required_argument, NULL, JOB_CLI_READ_SIZE},               \
-  {"memory", required_argument, NULL, JOB_CLI_MEMORY},                     \
-  {"spill-dir", required_argument, NULL, JOB_CLI_SPILL_DIR},               \
-  {"pin", required_argument, NULL, JOB_CLI_PIN}
-// clang-format on
-
-/** Their lines of a program's --help, in the OPTIONS layout the programs share. */
+/**
+ * The --help lines of the tuning options (JOB_CLI_TUNING_LONG_OPTIONS), in the
+ * OPTIONS layout the programs share, as they apply to a program running many jobs.
+ */
 extern const char ITER_CLI_TUNING_HELP[];
 
 /** 1 on every rank of MPI_COMM_WORLD if `ok` is non-zero on every rank, else 0 (collective). */

@@ -26,8 +26,8 @@ enum job_cli_option {
   JOB_CLI_GLOBAL_ORDER
 };
 
-/** The shared options' entries for a `struct option` table. */
-#define JOB_CLI_LONG_OPTIONS                                              \
+/** The tuning options' entries for a `struct option` table (the programs that run many jobs take only these). */
+#define JOB_CLI_TUNING_LONG_OPTIONS                                        \
   {"round-size", required_argument, NULL, JOB_CLI_ROUND_SIZE},             \
   {"rounds-in-flight", required_argument, NULL, JOB_CLI_ROUNDS_IN_FLIGHT}, \
   {"transport", required_argument, NULL, JOB_CLI_TRANSPORT},               \
@@ -35,9 +35,13 @@ enum job_cli_option {
   {"read-size", required_argument, NULL, JOB_CLI_READ_SIZE},               \
   {"memory", required_argument, NULL, JOB_CLI_MEMORY},                     \
   {"spill-dir", required_argument, NULL, JOB_CLI_SPILL_DIR},               \
-  {"pin", required_argument, NULL, JOB_CLI_PIN},                           \
-  {"stats", required_argument, NULL, JOB_CLI_STATS},                       \
-  {"trace", required_argument, NULL, JOB_CLI_TRACE},                       \
+  {"pin", required_argument, NULL, JOB_CLI_PIN}
+
+/** The shared options' entries for a `struct option` table. */
+#define JOB_CLI_LONG_OPTIONS                                  \
+  JOB_CLI_TUNING_LONG_OPTIONS,                                 \
+  {"stats", required_argument, NULL, JOB_CLI_STATS},           \
+  {"trace", required_argument, NULL, JOB_CLI_TRACE},           \
   {"global-order", no_argument, NULL, JOB_CLI_GLOBAL_ORDER}
 
 /** Their lines of a program's --help, in the OPTIONS layout the programs share. */

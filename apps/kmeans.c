@@ -809,7 +809,7 @@ static int parse_options(int argc, char **argv, int rank, options *o) {
       {"generate", required_argument, NULL, OPT_GENERATE},
       {"clusters", required_argument, NULL, OPT_CLUSTERS},
       {"seed", required_argument, NULL, OPT_SEED},
-      ITER_CLI_TUNING_LONG_OPTIONS,
+      JOB_CLI_TUNING_LONG_OPTIONS,
       {NULL, 0, NULL, 0}};
   mpimr_job_config_init(&o->cli.job);
   o->max_iterations = DEFAULT_MAX_ITERATIONS;

@@ -1743,6 +1743,15 @@ static mpimr_job *job_of_task(mpimr_future *task) {
   return (mpimr_job *)(void *)((char *)task - offsetof(mpimr_job, task));
 }
 
+/* Hands one collective request to the reactor; the task is woken when it completes. */
+static void await_collective(mpimr_job *job, mpimr_executor *ex, MPI_Request request) {
+  if (mpimr_future_await_requests(ex, &job->task, &job->agreement, &request, 1) != MPIMR_OK) {
+    /* No room in the reactor: finish this one collective here. */
+    job->agreement.error = MPI_Wait(&request, MPI_STATUS_IGNORE);
+    mpimr_future_wake(ex, &job->task);
+  }
+}
+
 /* Starts agreeing on `status` with the other ranks; the task is woken when every rank has. */
 static int post_agreement(mpimr_job *job, mpimr_executor *ex, int status) {
   job->agree_in = status;
@@ -1752,11 +1761,7 @@ static int post_agreement(mpimr_job *job, mpimr_executor *ex, int status) {
     set_error(job, "MPI_Iallreduce failed while agreeing on the job's status");
     return MPIMR_ERR_MPI;
   }
-  if (mpimr_future_await_requests(ex, &job->task, &job->agreement, &request, 1) != MPIMR_OK) {
-    /* No room in the reactor: finish this one collective here. */
-    job->agreement.error = MPI_Wait(&request, MPI_STATUS_IGNORE);
-    mpimr_future_wake(ex, &job->task);
-  }
+  await_collective(job, ex, request);
   return MPIMR_OK;
 }
 
@@ -1847,10 +1852,7 @@ static int post_marker_outcome(mpimr_job *job, mpimr_executor *ex) {
     set_error(job, "output: MPI_Ibcast of the commit's outcome failed");
     return MPIMR_ERR_MPI;
   }
-  if (mpimr_future_await_requests(ex, &job->task, &job->agreement, &request, 1) != MPIMR_OK) {
-    job->agreement.error = MPI_Wait(&request, MPI_STATUS_IGNORE);
-    mpimr_future_wake(ex, &job->task);
-  }
+  await_collective(job, ex, request);
   return MPIMR_OK;
 }
 
