@@ -209,9 +209,7 @@ static void flush_when_map_side_full(mpimr_job *job) {
 
 /* Pairs this rank will reduce itself skip the shuffle: they are combined straight into the reduce
  * side's table. The others wait in the map-side table until it is sent. */
-static inline kv_table *table_for(mpimr_job *job, int dest) {
-  return dest == job->rank ? &job->reduce_table : &job->map_table;
-}
+static inline kv_table *table_for(mpimr_job *job, int dest) { return job->tables_by_owner[dest == job->rank]; }
 
 /* Folds the staged emits into the map-side table: slots and entries are prefetched for the whole
  * batch before the first upsert, so cold keys' misses overlap. */
@@ -296,13 +294,20 @@ static int emit_to_counts(mpimr_emitter *emitter, const void *key, size_t key_le
                           size_t value_len) {
   mpimr_job *job = emitter->sink_state;
   if (value_len != 8) return emit_failed(job, MPIMR_ERR_USER, "mpimr_combine_sum_u64 needs 8-byte values");
-  uint64_t hash = hash_bytes(key, key_len, 0);
+  uint64_t hash, packed, bytes;
+  if (key_len - 1 < COUNT_SHORT_MAX && (uintptr_t)key - job->map.padded_begin < job->map.padded_span) {
+    /* A short key inside the record being mapped (a word): no branch on its length. */
+    packed = count_key_pack_padded(key, key_len, &bytes);
+    hash = hash_short_bytes(bytes, key_len);
+  } else {
+    hash = hash_bytes(key, key_len, 0);
+    packed = count_key_pack(key, key_len);
+  }
   int dest = partition_of(job, key, key_len, hash);
   if (dest < 0) return emit_failed(job, MPIMR_ERR_USER, "the partitioner returned a rank out of range");
   job->stats.pairs_emitted++;
   job->stats.bytes_emitted += key_len + 8;
-  count_table *table = dest == job->rank ? &job->reduce_counts : &job->map_counts;
-  uint64_t packed = count_key_pack(key, key_len);
+  count_table *table = job->counts_by_owner[dest == job->rank];
   count_stage *stage = &job->count_stage;
   if (packed == 0 && stage->used + key_len > COUNT_STAGE_BYTES) {
     int rc = flush_count_stage(job);
@@ -535,9 +540,13 @@ static int map_record_slice(map_task *m, int *more) {
     }
     if (rc < 0) return input_failed(job, &m->reader, rc);
     job->stats.input_records++;
+    m->padded_begin = (uintptr_t)record;
+    m->padded_span = length + RECORD_READER_PADDING - 7;
     int returned = job->config.map_block
                        ? job->config.map_block(job->config.user, record, length, &job->map_emitter)
                        : job->config.map_record(job->config.user, record, length, &job->map_emitter);
+    m->padded_begin = 0;
+    m->padded_span = 0;
     if (returned != 0) return map_call_failed(job, returned);
   }
   job->stats.input_bytes += consumed;
@@ -2105,6 +2114,10 @@ static int job_setup(mpimr_job *job) {
     set_error(job, "creating the shuffle: %s", mpimr_strerror(step));
     rc = step;
   }
+  job->tables_by_owner[0] = &job->map_table;
+  job->tables_by_owner[1] = &job->reduce_table;
+  job->counts_by_owner[0] = &job->map_counts;
+  job->counts_by_owner[1] = &job->reduce_counts;
   if (rc == MPIMR_OK && job->combining) {
     size_t expected = map_table_entries(job);
     if (job->counting) {

@@ -32,6 +32,10 @@ typedef struct map_task {
   uint64_t end_pair;
   int needs_flush; /**< The send set or combining table is full: send a round first. */
   double wait_started;
+  /** While a record is mapped: its address and length plus RECORD_READER_PADDING - 7, so that a
+   * key at `padded_begin + k` with k < `padded_span` may be read 8 bytes at a time; else 0 and 0. */
+  uintptr_t padded_begin;
+  size_t padded_span;
 } map_task;
 
 /**
@@ -118,6 +122,10 @@ struct mpimr_job {
   kv_table reduce_table;
   count_table map_counts;
   count_table reduce_counts;
+  /** [0]: map_table, [1]: reduce_table; and the same for the count tables. Emits index them with
+   * (dest == rank) rather than branch: the destination of a hashed key is a coin toss. */
+  kv_table *tables_by_owner[2];
+  count_table *counts_by_owner[2];
   count_stage count_stage;
   received_store received;
   uint64_t received_bytes; /**< Bytes of the rounds the store has kept. */

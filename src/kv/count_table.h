@@ -86,6 +86,25 @@ static inline uint64_t count_key_pack(const unsigned char *key, size_t len) {
   return bytes | (uint64_t)len << 56;
 }
 
+/**
+ * count_key_pack() for a short key (1..COUNT_SHORT_MAX bytes) after which
+ * at least 8 - len more bytes may be read (a padded input buffer): one
+ * 8-byte load and a mask, no branch on the length. Sets `*bytes` to the
+ * key's bytes alone, little-endian with zeros above (for hash_short_bytes()).
+ */
+static inline uint64_t count_key_pack_padded(const unsigned char *key, size_t len, uint64_t *bytes) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  uint64_t word;
+  memcpy(&word, key, 8);
+  *bytes = word & (~0ull >> (64 - 8 * len));
+  return *bytes | (uint64_t)len << 56;
+#else
+  uint64_t packed = count_key_pack(key, len);
+  *bytes = packed & 0x00ffffffffffffffull;
+  return packed;
+#endif
+}
+
 /** Hints that the slot a hash starts probing at will be needed soon. */
 static inline void count_table_prefetch(const count_table *t, uint64_t hash) {
   __builtin_prefetch(&t->slots[hash & t->mask]);

@@ -79,4 +79,23 @@ static inline uint64_t hash_bytes(const void *data, size_t len, uint64_t seed) {
   return hash_fold_multiply(low ^ HASH_K0 ^ (uint64_t)len, high ^ HASH_K1);
 }
 
+/**
+ * hash_bytes(key, len, 0) for a key of 1..7 bytes given as `bytes`, its bytes
+ * in little-endian order with zeros above them, computed without a branch on
+ * the length: the counting path hashes millions of words whose lengths a
+ * branch predictor cannot guess.
+ */
+static inline uint64_t hash_short_bytes(uint64_t bytes, size_t len) {
+  uint64_t state = hash_fold_multiply(HASH_K0, HASH_K1 ^ (uint64_t)len);
+  /* 4..7 bytes: the first four above the last four (the two overlap), as hash_load32 reads them. */
+  uint64_t wide = bytes << 32 | ((bytes >> (8 * ((len - 4) & 7))) & 0xffffffffu);
+  /* 1..3 bytes: first, middle and last byte, as hash_load_small reads them. */
+  uint64_t narrow = (bytes & 0xff) << 16 | ((bytes >> (8 * (len >> 1))) & 0xff) << 8 | ((bytes >> (8 * (len - 1))) & 0xff);
+  uint64_t wide_mask = 0 - (uint64_t)(len >= 4);
+  uint64_t a = (wide & wide_mask) | (narrow & ~wide_mask);
+  __uint128_t product = (__uint128_t)(a ^ HASH_K2) * (state ^ HASH_K3);
+  uint64_t low = (uint64_t)product, high = (uint64_t)(product >> 64);
+  return hash_fold_multiply(low ^ HASH_K0 ^ (uint64_t)len, high ^ HASH_K1);
+}
+
 #endif
