@@ -287,22 +287,12 @@ static int flush_count_stage(mpimr_job *job) {
   return MPIMR_OK;
 }
 
-/* A counting job's emit: the value is an 8-byte count, added to the key's sum in a count table
- * (this rank's own keys straight into the reduce side's). Emits are staged in batches so that
- * the slots' cache misses overlap. */
-static int emit_to_counts(mpimr_emitter *emitter, const void *key, size_t key_len, const void *value,
-                          size_t value_len) {
-  mpimr_job *job = emitter->sink_state;
+/* A counting job's emit in general: any key, any partitioner (see emit_to_counts). */
+static __attribute__((noinline)) int emit_to_counts_general(mpimr_job *job, const void *key, size_t key_len,
+                                                            const void *value, size_t value_len) {
   if (value_len != 8) return emit_failed(job, MPIMR_ERR_USER, "mpimr_combine_sum_u64 needs 8-byte values");
-  uint64_t hash, packed, bytes;
-  if (key_len - 1 < COUNT_SHORT_MAX && (uintptr_t)key - job->map.padded_begin < job->map.padded_span) {
-    /* A short key inside the record being mapped (a word): no branch on its length. */
-    packed = count_key_pack_padded(key, key_len, &bytes);
-    hash = hash_short_bytes(bytes, key_len);
-  } else {
-    hash = hash_bytes(key, key_len, 0);
-    packed = count_key_pack(key, key_len);
-  }
+  uint64_t hash = hash_bytes(key, key_len, 0);
+  uint64_t packed = count_key_pack(key, key_len);
   int dest = partition_of(job, key, key_len, hash);
   if (dest < 0) return emit_failed(job, MPIMR_ERR_USER, "the partitioner returned a rank out of range");
   job->stats.pairs_emitted++;
@@ -330,6 +320,34 @@ static int emit_to_counts(mpimr_emitter *emitter, const void *key, size_t key_le
     memcpy(stage->bytes + stage->used, key, key_len);
     stage->used += key_len;
   }
+  count_table_prefetch(table, hash);
+  return stage->count == COUNT_STAGE_ITEMS ? flush_count_stage(job) : MPIMR_OK;
+}
+
+/* A counting job's emit: the value is an 8-byte count, added to the key's sum in a count table
+ * (this rank's own keys straight into the reduce side's). Emits are staged in batches so that
+ * the slots' cache misses overlap. The common case, a short key (a word) inside the padded
+ * record being mapped under the default partitioner, takes a path without a branch on the
+ * key's length or its destination, which no predictor can guess; everything else goes to
+ * emit_to_counts_general. */
+static int emit_to_counts(mpimr_emitter *emitter, const void *key, size_t key_len, const void *value,
+                          size_t value_len) {
+  mpimr_job *job = emitter->sink_state;
+  if (value_len != 8 || key_len - 1 >= COUNT_SHORT_MAX || !job->default_partition ||
+      (uintptr_t)key - job->map.padded_begin >= job->map.padded_span)
+    return emit_to_counts_general(job, key, key_len, value, value_len);
+  uint64_t packed = count_key_pack_padded(key, key_len);
+  uint64_t hash = hash_packed_short(packed, 0);
+  int dest = (int)(((__uint128_t)hash * (unsigned)job->nranks) >> 64);
+  job->stats.pairs_emitted++;
+  job->stats.bytes_emitted += key_len + 8;
+  count_table *table = job->counts_by_owner[dest == job->rank];
+  count_stage *stage = &job->count_stage;
+  struct staged_count *item = &stage->items[stage->count++];
+  item->hash = hash;
+  item->packed = packed;
+  item->count = mpimr_get_u64(value);
+  item->table = table;
   count_table_prefetch(table, hash);
   return stage->count == COUNT_STAGE_ITEMS ? flush_count_stage(job) : MPIMR_OK;
 }
@@ -407,7 +425,7 @@ static int drain_map_counts(mpimr_job *job, size_t *dest_bytes) {
   for (size_t i = 0; i <= t->mask; i++) {
     if (t->slots[i].key == 0) continue;
     const unsigned char *key = count_slot_key(t, &t->slots[i], scratch, &len);
-    int dest = partition_of(job, key, len, hash_bytes(key, len, 0));
+    int dest = partition_of(job, key, len, count_slot_hash(t, &t->slots[i]));
     if (dest < 0) {
       set_error(job, "map: the partitioner returned a rank out of range");
       return MPIMR_ERR_USER;
@@ -422,7 +440,7 @@ static int drain_map_counts(mpimr_job *job, size_t *dest_bytes) {
   for (size_t i = 0; i <= t->mask; i++) {
     if (t->slots[i].key == 0) continue;
     const unsigned char *key = count_slot_key(t, &t->slots[i], scratch, &len);
-    int dest = partition_of(job, key, len, hash_bytes(key, len, 0));
+    int dest = partition_of(job, key, len, count_slot_hash(t, &t->slots[i]));
     unsigned char value[8];
     mpimr_put_u64(value, t->slots[i].count);
     codec_put_pair(send_set_reserve(set, dest, codec_pair_size(len, 8)), key, len, value, 8);
@@ -2148,6 +2166,7 @@ int mpimr_job_create(mpimr_job **out, MPI_Comm comm, const mpimr_job_config *con
   job->counting = config->combine == mpimr_combine_sum_u64;
   job->order = (kv_order){config->compare_keys, config->compare_values, config->user};
   job->ranged = config->key_order == MPIMR_KEY_ORDER_GLOBAL;
+  job->default_partition = !job->ranged && config->partition == NULL;
   job->indexed_input = config->map_index != NULL || config->map_local != NULL;
   job->files_output = config->output_format != MPIMR_OUTPUT_NONE && config->output_dataset == NULL;
   /* A dataset takes the pairs as they are; NONE would let reduce skip writing them. */

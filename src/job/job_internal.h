@@ -126,6 +126,7 @@ struct mpimr_job {
    * (dest == rank) rather than branch: the destination of a hashed key is a coin toss. */
   kv_table *tables_by_owner[2];
   count_table *counts_by_owner[2];
+  int default_partition; /**< Neither a global key order nor a user partitioner: (hash * P) >> 64. */
   count_stage count_stage;
   received_store received;
   uint64_t received_bytes; /**< Bytes of the rounds the store has kept. */

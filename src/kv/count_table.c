@@ -53,13 +53,6 @@ int count_table_clear_and_trim(count_table *t, size_t expected_keys) {
   return MPIMR_OK;
 }
 
-/* The hash a slot's key was inserted under. */
-static uint64_t slot_hash(const count_table *t, const count_slot *slot) {
-  unsigned char scratch[8];
-  size_t len;
-  const unsigned char *key = count_slot_key(t, slot, scratch, &len);
-  return hash_bytes(key, len, 0);
-}
 
 int count_table_grow(count_table *t) {
   size_t slots = (t->mask + 1) * 2, mask = slots - 1;
@@ -67,7 +60,7 @@ int count_table_grow(count_table *t) {
   if (grown == NULL) return MPIMR_ERR_NOMEM;
   for (size_t i = 0; i <= t->mask; i++) {
     if (t->slots[i].key == 0) continue;
-    size_t j = slot_hash(t, &t->slots[i]) & mask;
+    size_t j = count_slot_hash(t, &t->slots[i]) & mask;
     while (grown[j].key != 0) j = (j + 1) & mask;
     grown[j] = t->slots[i];
   }

@@ -23,10 +23,11 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "kv/hash.h"
 #include "mpimr/error.h"
 
-/** Keys of up to this many bytes are stored in their slot. */
-#define COUNT_SHORT_MAX 7
+/** Keys of up to this many bytes are stored in their slot (as they are hashed: kv/hash.h). */
+#define COUNT_SHORT_MAX HASH_SHORT_MAX
 #define COUNT_LONG_FLAG 0x8000000000000000ull
 
 typedef struct count_slot {
@@ -62,46 +63,35 @@ static inline size_t count_table_memory(const count_table *t) {
 
 /**
  * The key word of a short key (1..COUNT_SHORT_MAX bytes), or 0 for a key the
- * arena must hold. Reads only the key's own bytes.
+ * arena must hold: hash_pack_short() (kv/hash.h), whose word the key's hash
+ * is computed from. Reads only the key's own bytes.
  */
 static inline uint64_t count_key_pack(const unsigned char *key, size_t len) {
   if (len - 1 >= COUNT_SHORT_MAX) return 0; /* len 0 wraps round to SIZE_MAX */
-  uint64_t bytes;
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-  if (len >= 4) {
-    /* Two 4-byte loads, the second ending at the key's end, overlap on equal bytes. */
-    uint32_t low, high;
-    memcpy(&low, key, 4);
-    memcpy(&high, key + len - 4, 4);
-    bytes = (uint64_t)low | (uint64_t)high << (8 * (len - 4));
-  } else {
-    bytes = key[0];
-    if (len > 1) bytes |= (uint64_t)key[1] << 8;
-    if (len > 2) bytes |= (uint64_t)key[2] << 16;
-  }
-#else
-  bytes = 0;
-  for (size_t i = 0; i < len; i++) bytes |= (uint64_t)key[i] << (8 * i);
-#endif
-  return bytes | (uint64_t)len << 56;
+  return hash_pack_short(key, len);
 }
 
 /**
  * count_key_pack() for a short key (1..COUNT_SHORT_MAX bytes) after which
  * at least 8 - len more bytes may be read (a padded input buffer): one
- * 8-byte load and a mask, no branch on the length. Sets `*bytes` to the
- * key's bytes alone, little-endian with zeros above (for hash_short_bytes()).
+ * 8-byte load and a mask, no branch on the length.
  */
-static inline uint64_t count_key_pack_padded(const unsigned char *key, size_t len, uint64_t *bytes) {
+static inline uint64_t count_key_pack_padded(const unsigned char *key, size_t len) {
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
   uint64_t word;
   memcpy(&word, key, 8);
-  *bytes = word & (~0ull >> (64 - 8 * len));
-  return *bytes | (uint64_t)len << 56;
+  return (word & (~0ull >> (64 - 8 * len))) | (uint64_t)len << 56;
 #else
-  uint64_t packed = count_key_pack(key, len);
-  *bytes = packed & 0x00ffffffffffffffull;
-  return packed;
+  return hash_pack_short(key, len);
+/** The hash the key in `slot` (occupied) was added under: hash_bytes() of its bytes. */
+static inline uint64_t count_slot_hash(const count_table *t, const count_slot *slot) {
+  if (!(slot->key & COUNT_LONG_FLAG)) return hash_packed_short(slot->key, 0);
+  unsigned char scratch[8];
+  size_t len;
+  const unsigned char *key = count_slot_key(t, slot, scratch, &len);
+  return hash_bytes(key, len, 0);
+}
+
 #endif
 }
 
@@ -158,6 +148,15 @@ static inline const unsigned char *count_slot_key(const count_table *t, const co
   *len = (size_t)(word >> 56);
   for (int i = 0; i < 8; i++) scratch[i] = (unsigned char)(word >> (8 * i));
   return scratch;
+}
+
+/** The hash the key in `slot` (occupied) was added under: hash_bytes() of its bytes. */
+static inline uint64_t count_slot_hash(const count_table *t, const count_slot *slot) {
+  if (!(slot->key & COUNT_LONG_FLAG)) return hash_packed_short(slot->key, 0);
+  unsigned char scratch[8];
+  size_t len;
+  const unsigned char *key = count_slot_key(t, slot, scratch, &len);
+  return hash_bytes(key, len, 0);
 }
 
 #endif

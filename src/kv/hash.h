@@ -4,8 +4,10 @@
  * the exported function bit for bit. Each 16-byte block is folded into the
  * state with one 64x64->128-bit multiply whose halves are xor-ed together;
  * the last block's product keeps both halves, which are multiplied
- * together, so every input bit reaches every output bit. Short keys (the
- * common case: words) take two multiplies.
+ * together, so every input bit reaches every output bit. Keys of 1..7 bytes
+ * (the common case: words) are packed into one word with their length and
+ * take two multiplies (hash_packed_short), which the counting path calls
+ * on the word it packs anyway.
  */
 #ifndef MPIMR_KV_HASH_H
 #define MPIMR_KV_HASH_H
@@ -36,31 +38,55 @@ static inline uint64_t hash_load32(const unsigned char *p) {
   return v;
 }
 
-/* Reads 1..3 bytes so that every byte and the length matter. */
-static inline uint64_t hash_load_small(const unsigned char *p, size_t n) {
-  return ((uint64_t)p[0] << 16) | ((uint64_t)p[n >> 1] << 8) | p[n - 1];
+/** Keys of 1..HASH_SHORT_MAX bytes are hashed from one word holding their bytes and length. */
+#define HASH_SHORT_MAX 7
+
+/**
+ * The word a key of 1..HASH_SHORT_MAX bytes hashes from (and the counting
+ * table stores): its bytes, little-endian, with the length in the top byte.
+ * Reads only the key's own bytes.
+ */
+static inline uint64_t hash_pack_short(const unsigned char *key, size_t len) {
+  uint64_t bytes;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  if (len >= 4) {
+    /* Two 4-byte loads, the second ending at the key's end, overlap on equal bytes. */
+    bytes = hash_load32(key) | hash_load32(key + len - 4) << (8 * (len - 4));
+  } else {
+    bytes = key[0];
+    if (len > 1) bytes |= (uint64_t)key[1] << 8;
+    if (len > 2) bytes |= (uint64_t)key[2] << 16;
+  }
+#else
+  bytes = 0;
+  for (size_t i = 0; i < len; i++) bytes |= (uint64_t)key[i] << (8 * i);
+#endif
+  return bytes | (uint64_t)len << 56;
+}
+
+/**
+ * The hash of a key of 1..HASH_SHORT_MAX bytes from hash_pack_short()'s word:
+ * one 64x64->128-bit multiply by a factor that depends on the seed alone,
+ * then its two halves multiplied together (a constant second factor alone
+ * would leave the low output bits poorly mixed). With seed 0 the factor is a
+ * compile-time constant, so a word costs two multiplies and no branch.
+ */
+static inline uint64_t hash_packed_short(uint64_t packed, uint64_t seed) {
+  uint64_t state = seed ^ hash_fold_multiply(seed ^ HASH_K0, HASH_K1);
+  __uint128_t product = (__uint128_t)(packed ^ HASH_K2) * (state ^ HASH_K3);
+  uint64_t low = (uint64_t)product, high = (uint64_t)(product >> 64);
+  return hash_fold_multiply(low ^ HASH_K0, high ^ HASH_K1);
 }
 
 static inline uint64_t hash_bytes(const void *data, size_t len, uint64_t seed) {
   const unsigned char *p = data;
+  if (len - 1 < HASH_SHORT_MAX) return hash_packed_short(hash_pack_short(p, len), seed); /* len 0 wraps */
   uint64_t state = seed ^ hash_fold_multiply(seed ^ HASH_K0, HASH_K1 ^ (uint64_t)len);
   uint64_t a, b;
   if (len <= 16) {
-    if (len >= 4) {
-      /* Two overlapping 4-byte reads at each end cover 4..8 bytes; likewise 8-byte reads for 9..16. */
-      if (len >= 8) {
-        a = hash_load64(p);
-        b = hash_load64(p + len - 8);
-      } else {
-        a = hash_load32(p) << 32 | hash_load32(p + len - 4);
-        b = 0;
-      }
-    } else if (len > 0) {
-      a = hash_load_small(p, len);
-      b = 0;
-    } else {
-      a = b = 0;
-    }
+    /* Two 8-byte reads, overlapping for 9..15 bytes; the empty key is all zeros. */
+    a = len ? hash_load64(p) : 0;
+    b = len ? hash_load64(p + len - 8) : 0;
   } else {
     size_t remaining = len;
     while (remaining > 16) {
@@ -72,28 +98,8 @@ static inline uint64_t hash_bytes(const void *data, size_t len, uint64_t seed) {
     a = hash_load64(p + remaining - 16);
     b = hash_load64(p + remaining - 8);
   }
-  /* Keep both halves of the last product and multiply them together: with a constant second
-   * factor (short keys have b == 0) one fold alone would leave low output bits poorly mixed. */
+  /* Keep both halves of the last product and multiply them together (see hash_packed_short). */
   __uint128_t product = (__uint128_t)(a ^ HASH_K2) * (b ^ state ^ HASH_K3);
-  uint64_t low = (uint64_t)product, high = (uint64_t)(product >> 64);
-  return hash_fold_multiply(low ^ HASH_K0 ^ (uint64_t)len, high ^ HASH_K1);
-}
-
-/**
- * hash_bytes(key, len, 0) for a key of 1..7 bytes given as `bytes`, its bytes
- * in little-endian order with zeros above them, computed without a branch on
- * the length: the counting path hashes millions of words whose lengths a
- * branch predictor cannot guess.
- */
-static inline uint64_t hash_short_bytes(uint64_t bytes, size_t len) {
-  uint64_t state = hash_fold_multiply(HASH_K0, HASH_K1 ^ (uint64_t)len);
-  /* 4..7 bytes: the first four above the last four (the two overlap), as hash_load32 reads them. */
-  uint64_t wide = bytes << 32 | ((bytes >> (8 * ((len - 4) & 7))) & 0xffffffffu);
-  /* 1..3 bytes: first, middle and last byte, as hash_load_small reads them. */
-  uint64_t narrow = (bytes & 0xff) << 16 | ((bytes >> (8 * (len >> 1))) & 0xff) << 8 | ((bytes >> (8 * (len - 1))) & 0xff);
-  uint64_t wide_mask = 0 - (uint64_t)(len >= 4);
-  uint64_t a = (wide & wide_mask) | (narrow & ~wide_mask);
-  __uint128_t product = (__uint128_t)(a ^ HASH_K2) * (state ^ HASH_K3);
   uint64_t low = (uint64_t)product, high = (uint64_t)(product >> 64);
   return hash_fold_multiply(low ^ HASH_K0 ^ (uint64_t)len, high ^ HASH_K1);
 }
