@@ -209,7 +209,9 @@ static void flush_when_map_side_full(mpimr_job *job) {
 
 /* Pairs this rank will reduce itself skip the shuffle: they are combined straight into the reduce
  * side's table. The others wait in the map-side table until it is sent. */
-static inline kv_table *table_for(mpimr_job *job, int dest) { return job->tables_by_owner[dest == job->rank]; }
+static inline kv_table *table_for(mpimr_job *job, int dest) {
+  return job->tables_by_owner[dest == job->rank];
+}
 
 /* Folds the staged emits into the map-side table: slots and entries are prefetched for the whole
  * batch before the first upsert, so cold keys' misses overlap. */

@@ -53,7 +53,6 @@ int count_table_clear_and_trim(count_table *t, size_t expected_keys) {
   return MPIMR_OK;
 }
 
-
 int count_table_grow(count_table *t) {
   size_t slots = (t->mask + 1) * 2, mask = slots - 1;
   count_slot *grown = big_alloc(slots * sizeof *grown, 1);

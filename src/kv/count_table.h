@@ -83,15 +83,6 @@ static inline uint64_t count_key_pack_padded(const unsigned char *key, size_t le
   return (word & (~0ull >> (64 - 8 * len))) | (uint64_t)len << 56;
 #else
   return hash_pack_short(key, len);
-/** The hash the key in `slot` (occupied) was added under: hash_bytes() of its bytes. */
-static inline uint64_t count_slot_hash(const count_table *t, const count_slot *slot) {
-  if (!(slot->key & COUNT_LONG_FLAG)) return hash_packed_short(slot->key, 0);
-  unsigned char scratch[8];
-  size_t len;
-  const unsigned char *key = count_slot_key(t, slot, scratch, &len);
-  return hash_bytes(key, len, 0);
-}
-
 #endif
 }
 
