@@ -30,22 +30,6 @@ int iter_cli_all_ok(int ok) {
   return all;
 }
 
-int iter_cli_run_job(const mpimr_job_config *config, const char *program) {
-  mpimr_job *job = NULL;
-  int rc = mpimr_job_create(&job, MPI_COMM_WORLD, config);
-  if (rc == MPIMR_OK) rc = mpimr_job_run(job);
-  if (rc != MPIMR_OK && rc != MPIMR_ERR_REMOTE) {
-    const char *message = job ? mpimr_job_error_message(job) : "";
-    fprintf(stderr, "%s: %s (%s)\n", program, message[0] ? message : "job failed", mpimr_strerror(rc));
-  }
-  if (rc == MPIMR_ERR_MPI) {
-    fflush(stderr);
-    MPI_Abort(MPI_COMM_WORLD, 1);
-  }
-  mpimr_job_free(job);
-  return rc;
-}
-
 int iter_cli_check_output(const char *dir, int overwrite, int rank, const char *program) {
   if (dir == NULL) return 0;
   char message[512];

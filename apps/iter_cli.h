@@ -26,14 +26,6 @@ extern const char ITER_CLI_TUNING_HELP[];
 int iter_cli_all_ok(int ok);
 
 /**
- * Runs one job on MPI_COMM_WORLD. Returns MPIMR_OK, or the job's error (the
- * same on every rank) after the rank that failed printed "PROGRAM: MESSAGE
- * (status)" with the library's message. An MPI error aborts the MPI job,
- * since the ranks may be out of step.
- */
-int iter_cli_run_job(const mpimr_job_config *config, const char *program);
-
-/**
  * Checks on rank 0, before any work, that output directory `dir` (NULL: none)
  * can be taken, by the rule the library applies when it writes: without
  * `overwrite` it must be missing, empty, or hold only what a failed run

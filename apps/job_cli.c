@@ -118,11 +118,13 @@ int job_cli_take_inputs(job_cli *cli, int argc, char **argv, int rank, const cha
   return 0;
 }
 
-int job_cli_run(job_cli *cli, const char *program) {
+int job_cli_run_config(const mpimr_job_config *config, const char *program, FILE *summary,
+                       const char *stats_path) {
   mpimr_job *job = NULL;
-  int rc = mpimr_job_create(&job, MPI_COMM_WORLD, &cli->job);
+  int rc = mpimr_job_create(&job, MPI_COMM_WORLD, config);
   if (rc == MPIMR_OK) rc = mpimr_job_run(job);
-  if (rc == MPIMR_OK) rc = mpimr_job_report(job, cli->quiet ? NULL : stdout, cli->stats_path);
+  if (rc == MPIMR_OK && (summary != NULL || stats_path != NULL))
+    rc = mpimr_job_report(job, summary, stats_path);
   if (rc != MPIMR_OK && rc != MPIMR_ERR_REMOTE) {
     const char *message = job ? mpimr_job_error_message(job) : "";
     fprintf(stderr, "%s: %s (%s)\n", program, message[0] ? message : "job failed", mpimr_strerror(rc));
@@ -132,6 +134,11 @@ int job_cli_run(job_cli *cli, const char *program) {
     MPI_Abort(MPI_COMM_WORLD, 1);
   }
   mpimr_job_free(job);
+  return rc;
+}
+
+int job_cli_run(job_cli *cli, const char *program) {
+  int rc = job_cli_run_config(&cli->job, program, cli->quiet ? NULL : stdout, cli->stats_path);
   return rc == MPIMR_OK ? 0 : 1;
 }
 

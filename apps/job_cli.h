@@ -8,6 +8,7 @@
 #define MPIMR_APPS_JOB_CLI_H
 
 #include <getopt.h>
+#include <stdio.h>
 
 #include "mpimr/mpimr.h"
 
@@ -88,8 +89,20 @@ int job_cli_option(job_cli *cli, int option, const char *value, char **argv, int
 int job_cli_take_inputs(job_cli *cli, int argc, char **argv, int rank, const char *program, int output_required);
 
 /**
+ * Creates and runs a job on MPI_COMM_WORLD from `config` (collective). If it
+ * succeeds and `summary` or `stats_path` is set, rank 0 prints the one-line
+ * summary there and the figures go to `stats_path` as JSON. A rank that
+ * failed prints its own cause ("PROGRAM: rank R: ... (status)"); ranks that
+ * only stopped because of another stay quiet. If the ranks are out of step
+ * (an MPI error), the whole MPI job is aborted, since a collective could wait
+ * forever. Returns MPIMR_OK or the job's status, the same on every rank.
+ */
+int job_cli_run_config(const mpimr_job_config *config, const char *program, FILE *summary,
+                       const char *stats_path);
+
+/**
  * Creates and runs the job on MPI_COMM_WORLD, prints the one-line summary on
- * rank 0 (unless cli->quiet) and writes --stats. A rank that failed prints its
+ * rank 0 (unless cli->quiet) and writes --stats (job_cli_run_config()). A rank that failed prints its
  * own cause ("PROGRAM: rank R: ... (status)"); ranks that only stopped
  * because of another stay quiet. If the ranks are out of step (an MPI
  * error), the whole MPI job is aborted, since a collective could wait

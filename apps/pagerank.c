@@ -374,27 +374,6 @@ static mpimr_job_config job_config(pagerank *pr) {
   return config;
 }
 
-/*
- * Runs a job (collective) and, if `stats_path` is set, writes its figures there. Returns 0, or 1
- * after the rank that failed printed why (as job_cli_run() does).
- */
-static int run_job(const mpimr_job_config *config, const char *stats_path) {
-  mpimr_job *job = NULL;
-  int rc = mpimr_job_create(&job, MPI_COMM_WORLD, config);
-  if (rc == MPIMR_OK) rc = mpimr_job_run(job);
-  if (rc == MPIMR_OK && stats_path != NULL) rc = mpimr_job_report(job, NULL, stats_path);
-  if (rc != MPIMR_OK && rc != MPIMR_ERR_REMOTE) {
-    const char *message = job ? mpimr_job_error_message(job) : "";
-    fprintf(stderr, "%s: %s (%s)\n", PROGRAM, message[0] ? message : "job failed", mpimr_strerror(rc));
-  }
-  if (rc == MPIMR_ERR_MPI) {
-    fflush(stderr);
-    MPI_Abort(MPI_COMM_WORLD, 1);
-  }
-  mpimr_job_free(job);
-  return rc == MPIMR_OK ? 0 : 1;
-}
-
 /* Rank 0 prints a failure that every rank agreed on; returns 1. */
 static int fail_all(int rank, const char *message) {
   if (rank == 0) fprintf(stderr, "%s: %s\n", PROGRAM, message);
@@ -419,7 +398,7 @@ static int build_graph(pagerank *pr, mpimr_dataset *adjacency, int rank, int ran
   config.reduce_in_order = 1; /* it emits only the key it was called for */
   config.output_dataset = adjacency;
   config.verbose = pr->cli.job.verbose;
-  if (run_job(&config, NULL) != 0) return 1;
+  if (job_cli_run_config(&config, PROGRAM, NULL, NULL) != MPIMR_OK) return 1;
 
   uint64_t id_bound = pr->id_bound;
   MPI_Allreduce(MPI_IN_PLACE, &id_bound, 1, MPI_UINT64_T, MPI_MAX, MPI_COMM_WORLD);
@@ -469,7 +448,7 @@ static int iterate(pagerank *pr, mpimr_dataset *adjacency, int rank, int *iterat
     config.reduce_in_order = 1;
     if (t == 1) config.trace_path = pr->cli.job.trace_path;
     pr->change = pr->next_dangling = pr->rank_sum = 0;
-    if (run_job(&config, t == 1 ? pr->cli.stats_path : NULL) != 0) return 1;
+    if (job_cli_run_config(&config, PROGRAM, NULL, t == 1 ? pr->cli.stats_path : NULL) != MPIMR_OK) return 1;
     double sums[3] = {pr->change, pr->next_dangling, pr->rank_sum};
     MPI_Allreduce(MPI_IN_PLACE, sums, 3, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
     pr->first_iteration = 0;
@@ -493,7 +472,7 @@ static int write_ranks(pagerank *pr, mpimr_dataset *adjacency) {
   config.output_format = MPIMR_OUTPUT_TEXT;
   config.format_value = format_rank;
   config.key_order = pr->cli.job.key_order;
-  return run_job(&config, NULL);
+  return job_cli_run_config(&config, PROGRAM, NULL, NULL) == MPIMR_OK ? 0 : 1;
 }
 
 /* ---- Options ------------------------------------------------------------------ */
