@@ -164,9 +164,14 @@ static int validate_config(const mpimr_job_config *c, char *why, size_t why_size
 _Static_assert(RECORD_READER_PADDING >= MPIMR_BLOCK_PADDING,
                "blocks promise MPIMR_BLOCK_PADDING readable bytes");
 
+/* The default partitioner: (hash * P) >> 64. */
+static inline int hash_partition(const mpimr_job *job, uint64_t hash) {
+  return (int)(((__uint128_t)hash * (unsigned)job->nranks) >> 64);
+}
+
 static inline int partition_of(mpimr_job *job, const void *key, size_t key_len, uint64_t hash) {
   if (job->ranged) return range_rank_of(&job->range, key, key_len, NULL, 0);
-  if (job->config.partition == NULL) return (int)(((__uint128_t)hash * (unsigned)job->nranks) >> 64);
+  if (job->config.partition == NULL) return hash_partition(job, hash);
   int dest = job->config.partition(job->config.user, key, key_len, hash, job->nranks);
   return dest >= 0 && dest < job->nranks ? dest : -1;
 }
@@ -289,6 +294,18 @@ static int flush_count_stage(mpimr_job *job) {
   return MPIMR_OK;
 }
 
+/* Stages one count for `table` and prefetches its slot; the caller fills in a long key's place. */
+static inline struct staged_count *stage_count(count_stage *stage, count_table *table, uint64_t hash,
+                                               uint64_t packed, uint64_t count) {
+  struct staged_count *item = &stage->items[stage->count++];
+  item->hash = hash;
+  item->packed = packed;
+  item->count = count;
+  item->table = table;
+  count_table_prefetch(table, hash);
+  return item;
+}
+
 /* A counting job's emit in general: any key, any partitioner (see emit_to_counts). */
 static __attribute__((noinline)) int emit_to_counts_general(mpimr_job *job, const void *key, size_t key_len,
                                                             const void *value, size_t value_len) {
@@ -311,18 +328,13 @@ static __attribute__((noinline)) int emit_to_counts_general(mpimr_job *job, cons
       return MPIMR_OK;
     }
   }
-  struct staged_count *item = &stage->items[stage->count++];
-  item->hash = hash;
-  item->packed = packed;
-  item->count = mpimr_get_u64(value);
-  item->table = table;
+  struct staged_count *item = stage_count(stage, table, hash, packed, mpimr_get_u64(value));
   if (packed == 0) {
     item->offset = (uint32_t)stage->used;
     item->len = (uint32_t)key_len;
     memcpy(stage->bytes + stage->used, key, key_len);
     stage->used += key_len;
   }
-  count_table_prefetch(table, hash);
   return stage->count == COUNT_STAGE_ITEMS ? flush_count_stage(job) : MPIMR_OK;
 }
 
@@ -340,17 +352,11 @@ static int emit_to_counts(mpimr_emitter *emitter, const void *key, size_t key_le
     return emit_to_counts_general(job, key, key_len, value, value_len);
   uint64_t packed = count_key_pack_padded(key, key_len);
   uint64_t hash = hash_packed_short(packed, 0);
-  int dest = (int)(((__uint128_t)hash * (unsigned)job->nranks) >> 64);
+  int dest = hash_partition(job, hash);
   job->stats.pairs_emitted++;
   job->stats.bytes_emitted += key_len + 8;
-  count_table *table = job->counts_by_owner[dest == job->rank];
   count_stage *stage = &job->count_stage;
-  struct staged_count *item = &stage->items[stage->count++];
-  item->hash = hash;
-  item->packed = packed;
-  item->count = mpimr_get_u64(value);
-  item->table = table;
-  count_table_prefetch(table, hash);
+  stage_count(stage, job->counts_by_owner[dest == job->rank], hash, packed, mpimr_get_u64(value));
   return stage->count == COUNT_STAGE_ITEMS ? flush_count_stage(job) : MPIMR_OK;
 }
 
