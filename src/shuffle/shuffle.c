@@ -135,7 +135,9 @@ static mpimr_poll_result driver_poll(mpimr_future *self, mpimr_executor *ex);
  * polls only between map slices, and while idle the executor backs off.
  * It also sends nothing to peers with nothing to receive. Its window (8)
  * covers every peer up to 9 ranks, so there it posts everything at once as
- * libnbc's linear Ialltoallv does; beyond that it was not measured.
+ * libnbc's linear Ialltoallv does. At 16 ranks on 16 cores a window of 16
+ * was no faster than 8 (bench/results/xeon16/shuffle-np16*), and pairwise
+ * stayed within 85-104% of MPI_Alltoallv from 256 KiB per peer up.
  */
 mpimr_transport shuffle_resolve_transport(mpimr_transport requested) {
   return requested == MPIMR_TRANSPORT_AUTO ? MPIMR_TRANSPORT_PAIRWISE : requested;
