@@ -90,6 +90,8 @@ EOF
 }
 
 die() { echo "outofcore_bench: $*" >&2; exit 1; }
+# shellcheck source=bench/bench_lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/bench_lib.sh"
 
 # size_bytes TEXT: bytes of a size with an optional K/M/G/T suffix (powers of 1024).
 size_bytes() {
@@ -188,8 +190,6 @@ name=outofcore-np$np-M$mlabel
 table=$out/$name.txt
 csv=$out/$name.csv
 : >"$table"
-say() { echo "$@" | tee -a "$table"; }
-loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 mib() { awk -v b="$1" 'BEGIN { printf "%.1f", b / 1048576 }'; }
 
 # Which programs run for each job.
@@ -403,12 +403,7 @@ done
 # Medians per (job, factor, program); throughput in MB/s (10^6 bytes); ratios of throughput
 # (job time): spill/mem = mpimr-spill over mpimr-mem; vs MR-MPI = the row over mrmpi.
 medians=$out/$name-medians.csv
-awk -F, -v budget="$memory_bytes" '
-  function median(list,   n, v, i, j, t) {
-    n = split(list, v, " ")
-    for (i = 2; i <= n; i++) { t = v[i] + 0; for (j = i - 1; j >= 1 && v[j] + 0 > t; j--) v[j + 1] = v[j]; v[j + 1] = t }
-    return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
-  }
+awk -F, -v budget="$memory_bytes" "$AWK_MEDIAN"'
   function most(old, v) { return v == "" ? old : (old == "" || v + 0 > old + 0 ? v : old) }
   NR > 1 {
     k = $2 SUBSEP $3 SUBSEP $4
@@ -459,7 +454,7 @@ say "load:     $(loadavg) at end"
 say "files:    $csv, $medians, $table"
 
 # The chart: throughput (job time) and peak RSS per job and size, one bar per program.
-if command -v gnuplot >/dev/null 2>&1; then
+if have_gnuplot; then
   dat=$work/chart.dat
   awk -F, 'NR > 1 {
       k = $1 " " $2 "xM"; if (!(k in seen)) { seen[k] = 1; order[++n] = k }
@@ -480,13 +475,8 @@ if command -v gnuplot >/dev/null 2>&1; then
 set terminal pngcairo size 1200,520 font "sans,10"
 set output "$out/$name.png"
 set multiplot layout 1,2 title "Out of core, $np ranks, budget $mlabel a rank: median of $repeat runs (corpus = factor x budget)"
-set style data histograms
-set style histogram clustered gap 1
-set style fill solid 0.8 border -1
-set boxwidth 0.9
+$(bar_chart_style)
 set key below
-set grid ytics
-set yrange [0:*]
 set xrange [-0.5:$groups - 0.5]
 set xtics rotate by -20
 set title "throughput (job time), MB/s: higher is better"
@@ -501,6 +491,4 @@ plot "$dat" using 5:xtic(1) title "mpimr, --memory $mlabel (spilling)", \
 unset multiplot
 EOF
   say "chart:    $out/$name.png"
-else
-  say "chart:    skipped, gnuplot is not installed (apt-get install gnuplot-nox)"
 fi

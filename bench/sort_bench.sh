@@ -79,6 +79,8 @@ EOF
 }
 
 die() { echo "sort_bench: $*" >&2; exit 1; }
+# shellcheck source=bench/bench_lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/bench_lib.sh"
 
 # size_bytes TEXT: bytes of a size with an optional K/M/G/T suffix (powers of 1024).
 size_bytes() {
@@ -209,8 +211,6 @@ done
 table=$out/$name.txt
 csv=$out/$name.csv
 : >"$table"
-say() { echo "$@" | tee -a "$table"; }
-loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 field() { sed -n "s/^$1: *//p" <<<"$2" | head -1; }
 
 say "# Sort: mpimr-sort against MR-MPI and GNU sort ($name)"
@@ -368,12 +368,7 @@ done
 
 # Medians, throughput and mpimr/peer ratios ("" where there is no mpimr row).
 medians=$out/$name-medians.csv
-awk -F, -v order="${programs[*]}" '
-  function median(list,   n, v, i, j, t) {
-    n = split(list, v, " ")
-    for (i = 2; i <= n; i++) { t = v[i] + 0; for (j = i - 1; j >= 1 && v[j] + 0 > t; j--) v[j + 1] = v[j]; v[j + 1] = t }
-    return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
-  }
+awk -F, -v order="${programs[*]}" "$AWK_MEDIAN"'
   function ratio(m, q) { return ("mpimr" in m) ? sprintf("%.3f", m["mpimr"] / m[q]) : "" }
   NR > 1 { ws[$2] = ws[$2] " " $8; w[$2] = w[$2] " " $6; s[$2] = s[$2] " " $7; j[$2] = j[$2] " " $9
            runs[$2]++; ranks[$2] = $3; bytes = $4 }
@@ -401,25 +396,5 @@ say "load:     $(loadavg) at end"
 say "files:    $csv, $medians, $table"
 
 # The chart.
-if command -v gnuplot >/dev/null 2>&1; then
-  gnuplot <<EOF
-set terminal pngcairo size 900,520 font "sans,10"
-set output "$out/$name.png"
-set datafile separator ","
-set title "Sort, $label of gensort -a records ($(( bytes / 100 )) records), $np ranks: median of $rounds runs"
-set ylabel "seconds (lower is better)"
-set style data histograms
-set style histogram clustered gap 1
-set style fill solid 0.8 border -1
-set boxwidth 0.9
-set key top left
-set grid ytics
-set yrange [0:*]
-plot "$medians" every ::1 using 4:xtic(1) title "command + sync of its output", \
-     "" every ::1 using 5 title "command (wall)", \
-     "" every ::1 using 7 title "job's own time"
-EOF
-  say "chart:    $out/$name.png"
-else
-  say "chart:    skipped, gnuplot is not installed (apt-get install gnuplot-nox)"
-fi
+bar_chart "$out/$name.png" "Sort, $label of gensort -a records ($(( bytes / 100 )) records), $np ranks: median of $rounds runs" \
+  "plot \"$medians\" every ::1 using 4:xtic(1) title \"command + sync of its output\", \"\" every ::1 using 5 title \"command (wall)\", \"\" every ::1 using 7 title \"job's own time\""

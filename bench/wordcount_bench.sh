@@ -63,6 +63,8 @@ EOF
 }
 
 die() { echo "wordcount_bench: $*" >&2; exit 1; }
+# shellcheck source=bench/bench_lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/bench_lib.sh"
 
 size=1G vocab=1000000 zipf=1.0 seed=1 np=2 repeat=3
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -99,44 +101,25 @@ done
 # draw_charts: the bar chart of the medians and, for a list of counts, the
 # scaling chart, from the CSV files in --out (gnuplot; skipped with a note).
 draw_charts() {
-  if command -v gnuplot >/dev/null 2>&1; then
+  bar_chart "$out/$name.png" "Word count, $size corpus (vocab $vocab, zipf $zipf), $np ranks: median of $repeat runs" \
+    "plot \"$medians\" every ::1 using 4:xtic(1) title \"whole command (wall)\", \"\" every ::1 using 5 title \"job's own time\""
+  if [ ${#np_list[@]} -gt 1 ] && command -v gnuplot >/dev/null 2>&1; then
     gnuplot <<EOF
-  set terminal pngcairo size 900,520 font "sans,10"
-  set output "$out/$name.png"
-  set datafile separator ","
-  set title "Word count, $size corpus (vocab $vocab, zipf $zipf), $np ranks: median of $repeat runs"
-  set ylabel "seconds (lower is better)"
-  set style data histograms
-  set style histogram clustered gap 1
-  set style fill solid 0.8 border -1
-  set boxwidth 0.9
-  set key top left
-  set grid ytics
-  set yrange [0:*]
-  plot "$medians" every ::1 using 4:xtic(1) title "whole command (wall)", \
-       "" every ::1 using 5 title "job's own time"
+set terminal pngcairo size 900,520 font "sans,10"
+set output "$out/$name-scaling.png"
+set datafile separator ","
+set title "Word count strong scaling, $size corpus, $cores cores: median of $repeat runs"
+set xlabel "ranks"
+set ylabel "speedup (job time)"
+set logscale x 2
+set logscale y 2
+set key top left
+set grid
+plot "$scaling" every ::1 using 2:5 with linespoints lw 2 title "over the smallest count", \
+     "" every ::1 using 2:6 with linespoints lw 2 title "over the serial count", \
+     "" every ::1 using 2:(\$2 / $np_min) with lines dt 2 title "ideal"
 EOF
-    say "chart:    $out/$name.png"
-    if [ ${#np_list[@]} -gt 1 ]; then
-      gnuplot <<EOF
-  set terminal pngcairo size 900,520 font "sans,10"
-  set output "$out/$name-scaling.png"
-  set datafile separator ","
-  set title "Word count strong scaling, $size corpus, $cores cores: median of $repeat runs"
-  set xlabel "ranks"
-  set ylabel "speedup (job time)"
-  set logscale x 2
-  set logscale y 2
-  set key top left
-  set grid
-  plot "$scaling" every ::1 using 2:5 with linespoints lw 2 title "over the smallest count", \
-       "" every ::1 using 2:6 with linespoints lw 2 title "over the serial count", \
-       "" every ::1 using 2:(\$2 / $np_min) with lines dt 2 title "ideal"
-EOF
-      say "chart:    $out/$name-scaling.png"
-    fi
-  else
-    say "chart:    skipped, gnuplot is not installed (apt-get install gnuplot-nox)"
+    say "chart:    $out/$name-scaling.png"
   fi
 }
 
@@ -149,7 +132,7 @@ if [ $plot_only = 1 ]; then
   repeat=$(sed -n 's/.*; rounds: \([0-9]*\);.*/\1/p' "$out/$name.txt")
   vocab=$(sed -n 's/^corpus:.*(.*vocab \([0-9]*\),.*/\1/p' "$out/$name.txt")
   zipf=$(sed -n 's/^corpus:.*, zipf \([0-9.]*\),.*/\1/p' "$out/$name.txt")
-  say() { echo "$@"; }
+  table=/dev/null
   draw_charts
   exit 0
 fi
@@ -175,8 +158,6 @@ trap 'rm -rf "$work"' EXIT
 name=wordcount-$size-np${np//,/-}
 table=$out/$name.txt
 : >"$table"
-say() { echo "$@" | tee -a "$table"; }
-loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 
 # The corpus, generated once and reused (data/ is ignored by git).
 corpus=$data/corpus-$size-v$vocab-z$zipf-s$seed.txt
@@ -336,12 +317,7 @@ done
 
 # Medians, throughput and mpimr/peer ratios.
 medians=$out/$name-medians.csv
-awk -F, -v order="${programs[*]}" -v reference="$reference" '
-  function median(list,   n, v, i, j, t) {
-    n = split(list, v, " ")
-    for (i = 2; i <= n; i++) { t = v[i] + 0; for (j = i - 1; j >= 1 && v[j] + 0 > t; j--) v[j + 1] = v[j]; v[j + 1] = t }
-    return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
-  }
+awk -F, -v order="${programs[*]}" -v reference="$reference" "$AWK_MEDIAN"'
   NR > 1 { wall[$2] = wall[$2] " " $5; job[$2] = job[$2] " " $6; runs[$2]++; ranks[$2] = $3; bytes = $4 }
   END {
     print "program,np,runs,median_wall_s,median_job_s,wall_mb_per_s,job_mb_per_s,mpimr_over_peer_wall,mpimr_over_peer_job"

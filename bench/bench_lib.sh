@@ -1,0 +1,56 @@
+# bench/bench_lib.sh — what the benchmark scripts (wordcount_bench.sh,
+# sort_bench.sh, outofcore_bench.sh) share. Sourced, not run.
+#
+#   say TEXT...      print TEXT and append it to the results table ($table)
+#   loadavg          the 1, 5 and 15 minute load averages
+#   AWK_MEDIAN       awk source of median(list): the median of the numbers in
+#                    a space-separated list (the mean of the middle two for an
+#                    even count); prepend it to an awk program
+#   bar_chart_style  the gnuplot lines of the scripts' clustered bar charts
+#   bar_chart PNG TITLE PLOT
+#                    draws a bar chart of a medians CSV (900x520) with gnuplot:
+#                    PLOT is the plot command; says where it went, or that
+#                    gnuplot is missing
+
+say() { echo "$@" | tee -a "$table"; }
+loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
+
+AWK_MEDIAN='
+  function median(list,   n, v, i, j, t) {
+    n = split(list, v, " ")
+    for (i = 2; i <= n; i++) { t = v[i] + 0; for (j = i - 1; j >= 1 && v[j] + 0 > t; j--) v[j + 1] = v[j]; v[j + 1] = t }
+    return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+  }'
+
+bar_chart_style() {
+  cat <<'GNUPLOT'
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.8 border -1
+set boxwidth 0.9
+set grid ytics
+set yrange [0:*]
+GNUPLOT
+}
+
+have_gnuplot() {
+  command -v gnuplot >/dev/null 2>&1 && return 0
+  say "chart:    skipped, gnuplot is not installed (apt-get install gnuplot-nox)"
+  return 1
+}
+
+bar_chart() {
+  local png=$1 title=$2 plot=$3
+  have_gnuplot || return 0
+  {
+    echo 'set terminal pngcairo size 900,520 font "sans,10" noenhanced'
+    echo "set output \"$png\""
+    echo 'set datafile separator ","'
+    echo "set title \"$title\""
+    echo 'set ylabel "seconds (lower is better)"'
+    echo 'set key below'
+    bar_chart_style
+    echo "$plot"
+  } | gnuplot
+  say "chart:    $png"
+}
