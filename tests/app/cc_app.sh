@@ -17,7 +17,9 @@ work=$(mktemp -d /tmp/mpimr-cc-app-XXXXXX)
 trap 'rm -rf "$work"' EXIT
 # mpirun waits a second before killing the ranks of a job that exited non-zero; they have exited.
 export OMPI_MCA_odls_base_sigkill_timeout=0
-run() { mpirun --oversubscribe -np "$1" "${@:2}" </dev/null; }
+# shellcheck source=tests/app/app_lib.sh
+source "$(dirname "$0")/app_lib.sh"
+program=mpimr-cc
 # "COMPONENTS ITERATIONS" from the program's summary on stderr.
 summary_in() { sed -n 's/.* in \([0-9]*\) components after \([0-9]*\) iterations.*/\1 \2/p' "$1"; }
 check() {
@@ -108,19 +110,15 @@ check "$work/chain" "$work/err" 0 "$work/small.txt"
 
 # The failure and usage cases below exercise code that does not change with more ranks; they run
 # at np 1 (Release) and np 2 (the sanitizer build), not again at np 3 and 4, to keep the suite short.
-if [ "$np" -gt 2 ]; then echo "cc_app np=$np: ok (failure and usage cases run at np 1 and 2)"; exit 0; fi
+failure_cases_at_np_1_and_2 cc_app
 
 # Malformed lines: exit 1, the file and the line's byte offset named, nothing committed.
 bad_input() {
   local what=$1 name=$2 content=$3
   mkdir -p "$work/bad"
   printf '%b' "$content" > "$work/bad/$name"
-  set +e
-  run "$np" "$bin/mpimr-cc" -o "$work/bad-out" "$work/small.txt" "$work/bad/$name" 2>"$work/err"
-  local status=$?
-  set -e
-  [ "$status" -eq 1 ] && grep -q -- "$what" "$work/err" && grep -q "$name' at byte" "$work/err" ||
-    { echo "$name: status $status, want 1 and '$what' naming the file:"; cat "$work/err"; exit 1; }
+  expect_failure 1 "$what" run "$np" "$bin/mpimr-cc" -o "$work/bad-out" "$work/small.txt" "$work/bad/$name"
+  grep -q "$name' at byte" "$work/err" || { echo "$name: the file and byte are not named:"; cat "$work/err"; exit 1; }
   [ ! -e "$work/bad-out/_SUCCESS" ] || { echo "$name: _SUCCESS after a failure"; exit 1; }
 }
 bad_input "this line has one" one.txt '1 2\n3\n'
@@ -132,20 +130,7 @@ bad_input "larger than 2^64-1" big.txt '18446744073709551616 1\n'
 grep -q "big.txt' at byte 0" "$work/err" || { echo "no byte offset:"; cat "$work/err"; exit 1; }
 
 # Usage: --help succeeds; bad options are usage errors (64) naming the option.
-run "$np" "$bin/mpimr-cc" --help >"$work/help"
-for section in NAME SYNOPSIS DESCRIPTION OUTPUT OPTIONS "EXIT STATUS" EXAMPLES; do
-  grep -q "^$section" "$work/help" || { echo "--help lacks $section"; exit 1; }
-done
-usage_error() {
-  local what=$1
-  shift
-  set +e
-  run "$np" "$bin/mpimr-cc" "$@" 2> "$work/err"
-  local status=$?
-  set -e
-  [ "$status" -eq 64 ] && grep -q -- "$what" "$work/err" ||
-    { echo "$* : status $status, want 64 and a message about '$what':"; cat "$work/err"; exit 1; }
-}
+check_help NAME SYNOPSIS DESCRIPTION OUTPUT OPTIONS "EXIT STATUS" EXAMPLES
 usage_error "--vertices" --vertices abc -o "$work/x" "$work/small.txt"
 usage_error "--max-iterations" --max-iterations 0 -o "$work/x" "$work/small.txt"
 usage_error "unknown option" --stats s.json -o "$work/x" "$work/small.txt"

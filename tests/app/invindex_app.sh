@@ -17,7 +17,9 @@ bin=$1 np=$2
 oracle="$(dirname "$0")/../tools/invindex_oracle.py"
 work=$(mktemp -d /tmp/mpimr-invindex-app-XXXXXX)
 trap 'rm -rf "$work"' EXIT
-run() { mpirun --oversubscribe -np "$1" "${@:2}"; }
+# shellcheck source=tests/app/app_lib.sh
+source "$(dirname "$0")/app_lib.sh"
+program=mpimr-invindex
 check() { python3 "$oracle" "$@"; }
 
 seed=$(( $(date +%s%N) % 1000000 + np ))
@@ -103,16 +105,6 @@ PY
 # Usage: --help succeeds; malformed or missing options are usage errors (64), not crashes.
 run "$np" "$bin/mpimr-invindex" --help >"$work/help"  # no pipe: an early grep exit would SIGPIPE mpirun
 grep -q NAME "$work/help" && grep -q SYNOPSIS "$work/help" || { echo "--help lacks NAME or SYNOPSIS"; exit 1; }
-usage_error() {
-  local what=$1
-  shift
-  set +e
-  run "$np" "$bin/mpimr-invindex" "$@" 2> "$work/err"
-  local status=$?
-  set -e
-  [ "$status" -eq 64 ] && grep -q -- "$what" "$work/err" ||
-    { echo "$* : status $status, want 64 and a message about '$what':"; cat "$work/err"; exit 1; }
-}
 usage_error postings-per-line --postings-per-line 0 -o "$work/x" "$corpus"
 usage_error memory --memory 1K -o "$work/x" "$corpus"
 usage_error "unknown option" --bogus -o "$work/x" "$corpus"

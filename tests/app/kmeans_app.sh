@@ -16,7 +16,9 @@ work=$(mktemp -d /tmp/mpimr-kmeans-app-XXXXXX)
 trap 'rm -rf "$work"' EXIT
 # mpirun waits a second before killing the ranks of a job that exited non-zero; they have exited.
 export OMPI_MCA_odls_base_sigkill_timeout=0
-run() { mpirun --oversubscribe -np "$1" "${@:2}" </dev/null; }
+# shellcheck source=tests/app/app_lib.sh
+source "$(dirname "$0")/app_lib.sh"
+program=mpimr-kmeans
 # The iteration count from the program's summary on stderr.
 iterations_in() { sed -n 's/.* after \([0-9]*\) iterations.*/\1/p' "$1" | tail -1; }
 
@@ -99,7 +101,7 @@ python3 "$oracle" "$work/dup" "$np" 2 100 1e-9 "$(iterations_in "$work/err")" "$
 
 # The failure and usage cases below exercise code that does not change with more ranks; they run
 # at np 1 (Release) and np 2 (the sanitizer build), not again at np 3 and 4, to keep the suite short.
-if [ "$np" -gt 2 ]; then echo "kmeans_app np=$np: ok (failure and usage cases run at np 1 and 2)"; exit 0; fi
+failure_cases_at_np_1_and_2 kmeans_app
 
 # Malformed input: exit 1, the file named, nothing committed.
 bad_input() {
@@ -107,12 +109,8 @@ bad_input() {
   shift 3
   mkdir -p "$work/bad"
   printf '%b' "$content" > "$work/bad/$name"
-  set +e
-  run "$np" "$bin/mpimr-kmeans" -k 1 -o "$work/bad-out" "$@" "$work/bad/$name" 2>"$work/err"
-  local status=$?
-  set -e
-  [ "$status" -eq 1 ] && grep -q -- "$what" "$work/err" && grep -q "$name" "$work/err" ||
-    { echo "$name: status $status, want 1 and '$what' naming the file:"; cat "$work/err"; exit 1; }
+  expect_failure 1 "$what" run "$np" "$bin/mpimr-kmeans" -k 1 -o "$work/bad-out" "$@" "$work/bad/$name"
+  grep -q "$name" "$work/err" || { echo "$name: the file is not named:"; cat "$work/err"; exit 1; }
   [ ! -e "$work/bad-out/_SUCCESS" ] || { echo "$name: _SUCCESS after a failure"; exit 1; }
 }
 bad_input "not a decimal number" word.txt '1 2\n3 abc\n'
@@ -122,27 +120,10 @@ bad_input "empty coordinate" commas.txt '1,,2\n'
 bad_input "comma at the end" trailing.txt '1,2,\n'
 bad_input "at byte 10: a point with 3 coordinates, but the first point has 2" dims.txt '# x y\n1 2\n3 4 5\n6 7\n'
 bad_input "not 2 (--dims)" dims2.txt '1 2 3\n' --dims 2
-set +e
-run "$np" "$bin/mpimr-kmeans" -k 500 -o "$work/few" "$work/dup.txt" 2>"$work/err"
-status=$?
-set -e
-[ "$status" -eq 1 ] && grep -q "fewer than -k 500" "$work/err" || { echo "-k 500: status $status"; cat "$work/err"; exit 1; }
+expect_failure 1 "fewer than -k 500" run "$np" "$bin/mpimr-kmeans" -k 500 -o "$work/few" "$work/dup.txt"
 
 # Usage: --help succeeds; bad options are usage errors (64) naming the option.
-run "$np" "$bin/mpimr-kmeans" --help >"$work/help"
-for section in NAME SYNOPSIS DESCRIPTION OUTPUT OPTIONS "EXIT STATUS" EXAMPLES; do
-  grep -q "^$section" "$work/help" || { echo "--help lacks $section"; exit 1; }
-done
-usage_error() {
-  local what=$1
-  shift
-  set +e
-  run "$np" "$bin/mpimr-kmeans" "$@" 2> "$work/err"
-  local status=$?
-  set -e
-  [ "$status" -eq 64 ] && grep -q -- "$what" "$work/err" ||
-    { echo "$* : status $status, want 64 and a message about '$what':"; cat "$work/err"; exit 1; }
-}
+check_help NAME SYNOPSIS DESCRIPTION OUTPUT OPTIONS "EXIT STATUS" EXAMPLES
 usage_error "-k K is required" -o "$work/x" "$work/points"
 usage_error "-k must be" -k 0 -o "$work/x" "$work/points"
 usage_error "--tolerance" -k 2 --tolerance -1 -o "$work/x" "$work/points"

@@ -18,7 +18,8 @@ bin=$1 np=$2
 oracle="$(dirname "$0")/../tools/pagerank_oracle.py"
 work=$(mktemp -d /tmp/mpimr-pagerank-app-XXXXXX)
 trap 'rm -rf "$work"' EXIT
-run() { mpirun --oversubscribe -np "$1" "${@:2}" </dev/null; }
+# shellcheck source=tests/app/app_lib.sh
+source "$(dirname "$0")/app_lib.sh"
 # The iteration count in the program's summary line on stderr.
 iterations() { sed -n 's/.* \([0-9][0-9]*\) iterations, last L1 change .*/\1/p' "$1"; }
 
@@ -69,7 +70,7 @@ python3 "$oracle" "${exact[@]}" --vertices 512 --same-as "$work/one" "$work/c" "
 
 # The failure and usage cases below exercise code that does not change with more ranks; they run
 # at np 1 (Release) and np 2 (the sanitizer build), not again at np 3 and 4, to keep the suite short.
-if [ "$np" -gt 2 ]; then echo "pagerank_app np=$np: ok (failure and usage cases run at np 1 and 2)"; exit 0; fi
+failure_cases_at_np_1_and_2 pagerank_app
 
 # Failures (a failing mpirun takes seconds to wind down, so these run side by side): a
 # malformed line names the file; an id beyond --vertices; usage errors.

@@ -11,7 +11,8 @@ bin=$1 np=$2
 oracle="$(dirname "$0")/../tools/rmat_oracle.py"
 work=$(mktemp -d /tmp/mpimr-rmat-app-XXXXXX)
 trap 'rm -rf "$work"' EXIT
-run() { mpirun --oversubscribe -np "$1" "${@:2}" </dev/null; }
+# shellcheck source=tests/app/app_lib.sh
+source "$(dirname "$0")/app_lib.sh"
 
 seed=$(( $(date +%s%N) % 1000000 + np ))
 
@@ -42,7 +43,7 @@ cmp <(LC_ALL=C sort "$work"/other/part-*) <(LC_ALL=C sort "$work"/g9/part-*)
 
 # The failure and usage cases below exercise code that does not change with more ranks; they run
 # at np 1 (Release) and np 2 (the sanitizer build), not again at np 3 and 4, to keep the suite short.
-if [ "$np" -gt 2 ]; then echo "rmat_app np=$np: ok (failure and usage cases run at np 1 and 2)"; exit 0; fi
+failure_cases_at_np_1_and_2 rmat_app
 
 # Usage: --help succeeds; malformed or missing options are usage errors (64), not crashes.
 run "$np" "$bin/mpimr-rmat" --help >"$work/help"  # no pipe: an early grep exit would SIGPIPE mpirun

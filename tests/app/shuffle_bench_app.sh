@@ -8,7 +8,8 @@ set -euo pipefail
 bin=$1 np=$2
 work=$(mktemp -d /tmp/mpimr-shuffle-bench-XXXXXX)
 trap 'rm -rf "$work"' EXIT
-run() { mpirun --oversubscribe -np "$1" "${@:2}"; }
+# shellcheck source=tests/app/app_lib.sh
+source "$(dirname "$0")/app_lib.sh"
 checker="$(dirname "$0")/../tools/check_shuffle_bench.py"
 
 methods=mpi-alltoallv,mpi-ialltoallv,mpimr-alltoallv,mpimr-pairwise,mpimr-auto
@@ -29,12 +30,7 @@ run "$np" "$bin/mpimr-shuffle-bench" --help > "$work/help"
 grep -q SYNOPSIS "$work/help"
 for bad in "--pattern banana" "--transport carrier-pigeon" "--min-size 2M --max-size 1M" "--iterations 0" \
   "--max-size 2G" "--stat mode" "--sparse-peers 0"; do
-  set +e
   # shellcheck disable=SC2086
-  run "$np" "$bin/mpimr-shuffle-bench" $bad > /dev/null 2> "$work/err"
-  status=$?
-  set -e
-  [ "$status" -eq 64 ] && grep -q "mpimr-shuffle-bench:" "$work/err" ||
-    { echo "bad option '$bad' not a usage error (status $status)"; cat "$work/err"; exit 1; }
+  expect_failure 64 "mpimr-shuffle-bench:" run "$np" "$bin/mpimr-shuffle-bench" $bad
 done
 echo "shuffle_bench_app np=$np: ok"

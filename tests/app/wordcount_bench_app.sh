@@ -12,6 +12,8 @@ build=$1 np=$2
 root=$(cd "$(dirname "$0")/../.." && pwd)
 work=$(mktemp -d /tmp/mpimr-wordcount-bench-XXXXXX)
 trap 'rm -rf "$work"' EXIT
+# shellcheck source=tests/app/app_lib.sh
+source "$(dirname "$0")/app_lib.sh"
 
 bench=(bash "$root/bench/wordcount_bench.sh" --size 2M --vocab 5000 --np "1,$np" --repeat 2 --no-mrmpi
   --build "$build" --data "$work/data" --out "$work/out")
@@ -68,12 +70,7 @@ fi
 # Refused: a malformed list, and --plot-only without a run to draw from.
 for bad in "--np 1,,2" "--np 0" "--np 2 --plot-only --out $work/empty"; do
   mkdir -p "$work/empty"
-  set +e
   # shellcheck disable=SC2086
-  bash "$root/bench/wordcount_bench.sh" $bad > /dev/null 2> "$work/err"
-  status=$?
-  set -e
-  [ "$status" -ne 0 ] && grep -q "wordcount_bench:" "$work/err" ||
-    { echo "'$bad' was not refused (status $status)"; cat "$work/err"; exit 1; }
+  expect_failure 1 "wordcount_bench:" bash "$root/bench/wordcount_bench.sh" $bad
 done
 echo "wordcount_bench_app np=$np: ok"
