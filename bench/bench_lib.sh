@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034,SC2154  # sourced: the caller sets table; AWK_MEDIAN is for it
 # bench/bench_lib.sh — what the benchmark scripts (wordcount_bench.sh,
 # sort_bench.sh, outofcore_bench.sh) share. Sourced, not run.
 #

@@ -309,7 +309,7 @@ for ((r = 1; r <= repeat; r++)); do
     check "$p"
     ranks=$(ranks_of "$p")
     echo "$r,$p,$ranks,$bytes,$wall,$job,$words,$distinct,$load1,$spilled,$rss,$final_table,$map_table,$buffers" >>"$csv"
-    [ "$p" = "$reference" ] && mpimr_memory=($rss $final_table $map_table $buffers)
+    [ "$p" = "$reference" ] && mpimr_memory=("$rss" "$final_table" "$map_table" "$buffers")
     row+=" $p $(printf '%.2f/%.2f' "$wall" "$job")"
   done
   say "$row (load $(loadavg))"

@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2154  # sourced: the caller sets bin, np, work and program
 # tests/app/app_lib.sh — what the program tests share. Sourced by a test
 # script once it has set `bin` (the programs' directory), `np` (the rank count)
 # and `work` (its scratch directory); usage_error also needs `program`.
