@@ -96,6 +96,7 @@ for n in "${np_list[@]}"; do
   if [ "$n" -gt "$np_max" ]; then np_max=$n; fi
   if [ "$n" -lt "$np_min" ]; then np_min=$n; fi
 done
+[ "$(printf '%s\n' "${np_list[@]}" | sort -u | wc -l)" = ${#np_list[@]} ] || die "--np lists a rank count twice: $np"
 [[ $repeat =~ ^[1-9][0-9]*$ ]] || die "--repeat must be a positive integer"
 [[ -z $memsize || $memsize =~ ^[1-9][0-9]*$ ]] || die "--memsize must be a positive integer (MB)"
 # draw_charts: the bar chart of the medians and, for a list of counts, the
@@ -127,7 +128,9 @@ EOF
 if [ $plot_only = 1 ]; then
   out=$(cd "$out" && pwd)
   name=wordcount-$size-np${np//,/-} medians=$out/$name-medians.csv scaling=$out/$name-scaling.csv
-  [ -f "$medians" ] || die "$medians is missing: run the benchmark with the same --size and --np first"
+  for f in "$medians" "$out/$name.txt"; do
+    [ -f "$f" ] || die "$f is missing: run the benchmark with the same --size and --np first"
+  done
   cores=$(sed -n 's/^machine: *\([0-9]*\) cores.*/\1/p' "$out/$name.txt")
   repeat=$(sed -n 's/.*; rounds: \([0-9]*\);.*/\1/p' "$out/$name.txt")
   vocab=$(sed -n 's/^corpus:.*(.*vocab \([0-9]*\),.*/\1/p' "$out/$name.txt")

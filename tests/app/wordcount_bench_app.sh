@@ -68,7 +68,7 @@ else
 fi
 
 # Refused: a malformed list, and --plot-only without a run to draw from.
-for bad in "--np 1,,2" "--np 0" "--np 2 --plot-only --out $work/empty"; do
+for bad in "--np 1,,2" "--np 0" "--np 2,1,2" "--np 2 --plot-only --out $work/empty"; do
   mkdir -p "$work/empty"
   # shellcheck disable=SC2086
   expect_failure 1 "wordcount_bench:" bash "$root/bench/wordcount_bench.sh" $bad
