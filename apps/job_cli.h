@@ -101,12 +101,9 @@ int job_cli_run_config(const mpimr_job_config *config, const char *program, FILE
                        const char *stats_path);
 
 /**
- * Creates and runs the job on MPI_COMM_WORLD, prints the one-line summary on
- * rank 0 (unless cli->quiet) and writes --stats (job_cli_run_config()). A rank that failed prints its
- * own cause ("PROGRAM: rank R: ... (status)"); ranks that only stopped
- * because of another stay quiet. If the ranks are out of step (an MPI
- * error), the whole MPI job is aborted, since a collective could wait
- * forever. Returns the exit status: 0 or 1.
+ * job_cli_run_config() for the program's own job: the one-line summary on
+ * rank 0 unless cli->quiet, and --stats. Failures are reported as there.
+ * Returns the exit status: 0 or 1.
  */
 int job_cli_run(job_cli *cli, const char *program);
 

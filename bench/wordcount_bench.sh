@@ -99,6 +99,7 @@ done
 [ "$(printf '%s\n' "${np_list[@]}" | sort -u | wc -l)" = ${#np_list[@]} ] || die "--np lists a rank count twice: $np"
 [[ $repeat =~ ^[1-9][0-9]*$ ]] || die "--repeat must be a positive integer"
 [[ -z $memsize || $memsize =~ ^[1-9][0-9]*$ ]] || die "--memsize must be a positive integer (MB)"
+name=wordcount-$size-np${np//,/-}
 # draw_charts: the bar chart of the medians and, for a list of counts, the
 # scaling chart, from the CSV files in --out (gnuplot; skipped with a note).
 draw_charts() {
@@ -127,7 +128,7 @@ EOF
 # --plot-only: draw the charts of an earlier run (made where gnuplot was missing).
 if [ $plot_only = 1 ]; then
   out=$(cd "$out" && pwd)
-  name=wordcount-$size-np${np//,/-} medians=$out/$name-medians.csv scaling=$out/$name-scaling.csv
+  medians=$out/$name-medians.csv scaling=$out/$name-scaling.csv
   for f in "$medians" "$out/$name.txt"; do
     [ -f "$f" ] || die "$f is missing: run the benchmark with the same --size and --np first"
   done
@@ -158,7 +159,6 @@ mpirun_for() {
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/wordcount_bench.XXXXXX")
 trap 'rm -rf "$work"' EXIT
-name=wordcount-$size-np${np//,/-}
 table=$out/$name.txt
 : >"$table"
 
