@@ -48,6 +48,12 @@ static void print_help(void) {
       "    mpimr-pairwise    the same round with the pairwise transport: MPI_Isend/\n"
       "                      MPI_Irecv to and from only the peers with bytes, at most\n"
       "                      --peer-window of each outstanding\n"
+      "    mpimr-shared-memory\n"
+      "                      the round with the shared-memory transport: ranks on one\n"
+      "                      node read each other's send buffers in place, so no bytes\n"
+      "                      move; with every rank on one node the round's headers and\n"
+      "                      its release go through shared memory too (no MPI at all),\n"
+      "                      unless --rounds-by-mpi\n"
       "    mpimr-auto        the round with the transport MPIMR_TRANSPORT_AUTO picks\n"
       "    mpi-alltoallv     a blocking MPI_Alltoallv (no overlap figures)\n"
       "    mpi-ialltoallv    MPI_Ialltoallv and MPI_Wait; for overlap, MPI_Test\n"
@@ -95,10 +101,14 @@ static void print_help(void) {
       "    -r, --repeat R            alternate the methods R times per size and report\n"
       "                              medians (default 1)\n"
       "    -t, --transport LIST      methods, comma-separated, from the list above; the\n"
-      "                              short names alltoallv, pairwise and auto mean the\n"
-      "                              mpimr ones (default: mpi-alltoallv,mpi-ialltoallv,\n"
-      "                              mpimr-alltoallv,mpimr-pairwise)\n"
+      "                              short names alltoallv, pairwise, shared-memory and\n"
+      "                              auto mean the mpimr ones (default: mpi-alltoallv,\n"
+      "                              mpi-ialltoallv,mpimr-alltoallv,mpimr-pairwise,\n"
+      "                              mpimr-shared-memory)\n"
       "    -w, --peer-window N       pairwise window (default 0: the library's, 8)\n"
+      "        --rounds-by-mpi       shared-memory: send each round's headers by\n"
+      "                              MPI_Ialltoall and its release by MPI_Ibarrier, as\n"
+      "                              when the ranks span nodes, even on one node\n"
       "        --sparse-peers K      destinations per rank in the sparse pattern\n"
       "                              (1..P-1; default 2, or 1 with 2 ranks)\n"
       "        --zipf-exponent S     the Zipf exponent (default 1.0; 0..8)\n"
@@ -167,6 +177,7 @@ enum method_id {
   METHOD_MPI_IALLTOALLV,
   METHOD_MPIMR_ALLTOALLV,
   METHOD_MPIMR_PAIRWISE,
+  METHOD_MPIMR_SHARED_MEMORY,
   METHOD_MPIMR_AUTO,
   METHOD_COUNT
 };
@@ -182,6 +193,7 @@ static const struct method_info {
     {"mpi-ialltoallv", NULL, 0, 1, MPIMR_TRANSPORT_AUTO},
     {"mpimr-alltoallv", "alltoallv", 1, 1, MPIMR_TRANSPORT_ALLTOALLV},
     {"mpimr-pairwise", "pairwise", 1, 1, MPIMR_TRANSPORT_PAIRWISE},
+    {"mpimr-shared-memory", "shared-memory", 1, 1, MPIMR_TRANSPORT_SHARED_MEMORY},
     {"mpimr-auto", "auto", 1, 1, MPIMR_TRANSPORT_AUTO},
 };
 
@@ -199,6 +211,7 @@ typedef struct settings {
   int warmup_large;
   int repeat;
   int peer_window;
+  int rounds_by_mpi;
   int sparse_peers; /* 0 until resolved against the rank count. */
   double zipf_exponent;
   double slice_us;
@@ -222,6 +235,7 @@ enum option_ids {
   OPT_IDLE,
   OPT_STAT,
   OPT_NO_OVERLAP,
+  OPT_ROUNDS_BY_MPI,
   OPT_CHECK,
   OPT_NO_CHECK,
   OPT_CSV,
@@ -272,9 +286,9 @@ static void settings_init(settings *s) {
   s->patterns[0] = PATTERN_UNIFORM;
   s->pattern_count = 1;
   static const int default_methods[] = {METHOD_MPI_ALLTOALLV, METHOD_MPI_IALLTOALLV, METHOD_MPIMR_ALLTOALLV,
-                                        METHOD_MPIMR_PAIRWISE};
+                                        METHOD_MPIMR_PAIRWISE, METHOD_MPIMR_SHARED_MEMORY};
   memcpy(s->methods, default_methods, sizeof default_methods);
-  s->method_count = 4;
+  s->method_count = (int)(sizeof default_methods / sizeof default_methods[0]);
   s->min_size = 1;
   s->max_size = 4 << 20;
   s->large_size = 8 << 10;
@@ -314,6 +328,7 @@ static int parse_options(int argc, char **argv, int rank, int nranks, settings *
       {"idle", required_argument, NULL, OPT_IDLE},
       {"stat", required_argument, NULL, OPT_STAT},
       {"no-overlap", no_argument, NULL, OPT_NO_OVERLAP},
+      {"rounds-by-mpi", no_argument, NULL, OPT_ROUNDS_BY_MPI},
       {"check", no_argument, NULL, OPT_CHECK},
       {"no-check", no_argument, NULL, OPT_NO_CHECK},
       {"csv", required_argument, NULL, OPT_CSV},
@@ -434,6 +449,7 @@ static int parse_options(int argc, char **argv, int rank, int nranks, settings *
         s->use_median = strcmp(optarg, "median") == 0;
         break;
       case OPT_NO_OVERLAP: s->overlap = 0; break;
+      case OPT_ROUNDS_BY_MPI: s->rounds_by_mpi = 1; break;
       case OPT_CHECK: s->check = 1; break;
       case OPT_NO_CHECK: s->check = 0; break;
       case OPT_CSV: s->csv_path = optarg; break;
@@ -565,6 +581,13 @@ static void fill_message(unsigned char *at, const unsigned char *ramp, int src, 
   memcpy(at, ramp + seed_of(src, dst, stamp), length);
 }
 
+/* One piece of a received round, as the shuffle handed it over. */
+typedef struct received_piece {
+  const unsigned char *data;
+  size_t length;
+  int source; /* SHUFFLE_SOURCE_SEVERAL: the sources not handed over alone, in rank order. */
+} received_piece;
+
 /* Returns the number of sources whose bytes are wrong. */
 static int check_received(const traffic *t, const unsigned char *received, size_t length,
                           const unsigned char *ramp, uint64_t stamp) {
@@ -574,6 +597,45 @@ static int check_received(const traffic *t, const unsigned char *received, size_
     wrong += memcmp(received + t->recv_displs[src], ramp + seed_of(src, t->rank, stamp),
                     (size_t)t->recv_counts[src]) != 0;
   return wrong;
+}
+
+/*
+ * Checks a round handed over in pieces: a piece per source read in place,
+ * and at most one piece holding the other sources' bytes in rank order.
+ * Returns the number of sources whose bytes are wrong or missing (a stray
+ * piece counts as one).
+ */
+static int check_pieces(const traffic *t, const received_piece *pieces, int count, const unsigned char *ramp,
+                        uint64_t stamp) {
+  const received_piece *several = NULL;
+  int wrong = 0;
+  size_t alone_bytes = 0;
+  for (int i = 0; i < count; i++) {
+    const received_piece *p = &pieces[i];
+    if (p->source == SHUFFLE_SOURCE_SEVERAL) {
+      wrong += several != NULL;
+      several = p;
+    } else if (p->source < 0 || p->source >= t->nranks || p->length != (size_t)t->recv_counts[p->source]) {
+      wrong++;
+    } else {
+      wrong += memcmp(p->data, ramp + seed_of(p->source, t->rank, stamp), p->length) != 0;
+      alone_bytes += p->length;
+    }
+  }
+  size_t at = 0, several_length = several ? several->length : 0;
+  for (int src = 0; src < t->nranks; src++) {
+    int alone = 0;
+    for (int i = 0; i < count; i++) alone |= pieces[i].source == src;
+    size_t length = (size_t)t->recv_counts[src];
+    if (alone || length == 0) continue;
+    if (at + length > several_length) {
+      wrong++;
+      continue;
+    }
+    wrong += memcmp(several->data + at, ramp + seed_of(src, t->rank, stamp), length) != 0;
+    at += length;
+  }
+  return wrong + (at != several_length) + (alone_bytes + several_length != t->recv_total);
 }
 
 /* ---- compute ------------------------------------------------------------- */
@@ -613,24 +675,34 @@ static mpimr_poll_result compute_poll(mpimr_future *self, mpimr_executor *ex) {
 
 /* ---- the mpimr shuffle side ---------------------------------------------- */
 
+/*
+ * The last round's pieces. They stay valid until they are checked: a piece
+ * in the shuffle's buffer until its slot takes another round, and a piece
+ * read in place (shared-memory) until its sender refills that set, which
+ * it can do only after this rank has started the next exchange (every
+ * exchange begins with a barrier, after the check).
+ */
 typedef struct bench_shuffle {
   shuffle *sh;
-  const unsigned char *received; /* The last round's bytes, valid until its slot is reused. */
-  size_t received_length;
-  uint64_t receive_calls;
+  received_piece *pieces; /* At most one per rank and one of several ranks: piece_room. */
+  int piece_room;
+  int piece_count;
+  int extra_pieces; /* Pieces beyond the room: the check counts them wrong. */
 } bench_shuffle;
 
-static int on_receive(void *context, unsigned char *data, size_t length, size_t capacity, int *kept) {
+static int on_receive(void *context, unsigned char *data, size_t length, size_t capacity, int source,
+                      int *kept) {
   (void)capacity;
   bench_shuffle *b = context;
-  b->received = data;
-  b->received_length = length;
-  b->receive_calls++;
+  if (b->piece_count < b->piece_room)
+    b->pieces[b->piece_count++] = (received_piece){data, length, source};
+  else
+    b->extra_pieces++;
   *kept = 0;
   return MPIMR_OK;
 }
 
-/* Ready once the shuffle has received `target` rounds (or failed). */
+/* Ready once the shuffle has received `target` rounds, or (target 0) can seal one (or failed). */
 typedef struct round_waiter {
   mpimr_future base;
   shuffle *sh;
@@ -640,9 +712,18 @@ typedef struct round_waiter {
 static mpimr_poll_result waiter_poll(mpimr_future *self, mpimr_executor *ex) {
   (void)ex;
   round_waiter *w = (round_waiter *)self;
-  if (shuffle_rounds_received(w->sh) >= w->target || shuffle_status(w->sh) != MPIMR_OK) return MPIMR_READY;
+  int done = w->target ? shuffle_rounds_received(w->sh) >= w->target : shuffle_can_seal(w->sh);
+  if (done || shuffle_status(w->sh) != MPIMR_OK) return MPIMR_READY;
   shuffle_wake_on_progress(w->sh, self);
   return MPIMR_PENDING;
+}
+
+/* Runs the executor until `sh` has received `target` rounds (0: can seal one); returns a status. */
+static int wait_for_shuffle(mpimr_executor *ex, shuffle *sh, uint64_t target) {
+  round_waiter waiter = {.sh = sh, .target = target};
+  mpimr_future_init(&waiter.base, waiter_poll);
+  int rc = mpimr_executor_block_on(ex, &waiter.base);
+  return rc == MPIMR_OK ? shuffle_status(sh) : rc;
 }
 
 /* ---- one run of the whole benchmark --------------------------------------- */
@@ -730,7 +811,10 @@ static double slice_for(const bench *b, double compute_target) {
 /* Runs one exchange of an mpimr method; returns the compute time spent inside it. */
 static double exchange_mpimr(bench *b, bench_shuffle *bs, double compute_target) {
   uint64_t target = shuffle_rounds_received(bs->sh) + 1;
-  int rc = shuffle_seal(bs->sh, b->executor);
+  /* The set to send is free at once, except with shared-memory: there the last round's slot is
+   * free once every reader is done with it. The wait is part of the exchange. */
+  int rc = wait_for_shuffle(b->executor, bs->sh, 0);
+  if (rc == MPIMR_OK) rc = shuffle_seal(bs->sh, b->executor);
   double spent = 0;
   if (rc == MPIMR_OK && compute_target > 0) {
     compute_task task = {
@@ -739,10 +823,7 @@ static double exchange_mpimr(bench *b, bench_shuffle *bs, double compute_target)
     rc = mpimr_executor_block_on(b->executor, &task.base);
     spent = task.spent;
   }
-  round_waiter waiter = {.sh = bs->sh, .target = target};
-  mpimr_future_init(&waiter.base, waiter_poll);
-  if (rc == MPIMR_OK) rc = mpimr_executor_block_on(b->executor, &waiter.base);
-  if (rc == MPIMR_OK) rc = shuffle_status(bs->sh);
+  if (rc == MPIMR_OK) rc = wait_for_shuffle(b->executor, bs->sh, target);
   if (rc != MPIMR_OK) fail_exchange(b, "a shuffle round failed", rc, shuffle_error_detail(bs->sh));
   return spent;
 }
@@ -775,7 +856,7 @@ static double one_exchange(bench *b, int method, double compute_target, double *
   const struct method_info *info = &method_table[method];
   bench_shuffle *bs = &b->shuffles[method];
   b->stamp++;
-  uint64_t calls_before = bs->receive_calls;
+  bs->piece_count = bs->extra_pieces = 0;
   if (info->is_mpimr)
     fill_mpimr(b, bs);
   else
@@ -790,10 +871,9 @@ static double one_exchange(bench *b, int method, double compute_target, double *
   if (!info->is_mpimr)
     b->wrong +=
         (uint64_t)check_received(&b->plan, b->recv_buffers[method], b->plan.recv_total, b->ramp, b->stamp);
-  else if (bs->receive_calls != calls_before)
-    b->wrong += (uint64_t)check_received(&b->plan, bs->received, bs->received_length, b->ramp, b->stamp);
-  else if (b->plan.recv_total != 0)
-    b->wrong++; /* Bytes were due and none arrived. */
+  else
+    b->wrong +=
+        (uint64_t)(check_pieces(&b->plan, bs->pieces, bs->piece_count, b->ramp, b->stamp) + bs->extra_pieces);
   return elapsed;
 }
 
@@ -987,13 +1067,14 @@ static void write_json_head(const bench *b, FILE *json) {
       "\"iterations_large\": %d, \"warmup\": %d, \"warmup_large\": %d, \"repeat\": %d, \"peer_window\": %d, "
       "\"peer_window_used\": %d, "
       "\"auto_transport\": \"%s\", \"sparse_peers\": %d, \"zipf_exponent\": %g, \"slice_us\": %g, "
-      "\"idle\": \"%s\", \"statistic\": \"%s\", \"overlap\": %s, \"check\": %s},\n  \"results\": [",
+      "\"idle\": \"%s\", \"statistic\": \"%s\", \"overlap\": %s, \"check\": %s, \"rounds_by_mpi\": %s},\n"
+      "  \"results\": [",
       (unsigned long long)s->min_size, (unsigned long long)s->max_size, (unsigned long long)s->large_size,
       s->iterations, s->iterations_large, s->warmup, s->warmup_large, s->repeat, s->peer_window,
       s->peer_window > 0 ? s->peer_window : SHUFFLE_DEFAULT_PEER_WINDOW,
       mpimr_transport_name(shuffle_resolve_transport(MPIMR_TRANSPORT_AUTO)), s->sparse_peers,
       s->zipf_exponent, s->slice_us, idle_names[s->idle], s->use_median ? "median" : "mean",
-      s->overlap ? "true" : "false", s->check ? "true" : "false");
+      s->overlap ? "true" : "false", s->check ? "true" : "false", s->rounds_by_mpi ? "true" : "false");
 }
 
 /* ---- set-up and the sweep ---------------------------------------------------- */
@@ -1041,8 +1122,11 @@ static int bench_setup(bench *b) {
   for (int i = 0; i < s->method_count; i++) {
     int method = s->methods[i];
     if (!method_table[method].is_mpimr) continue;
-    shuffle_options transport = {method_table[method].transport, s->peer_window};
+    shuffle_options transport = {method_table[method].transport, s->peer_window, s->rounds_by_mpi};
     bench_shuffle *bs = &b->shuffles[method];
+    bs->piece_room = b->nranks + 1;
+    bs->pieces = malloc(sizeof *bs->pieces * (size_t)bs->piece_room);
+    if (bs->pieces == NULL) ok = 0;
     int rc = shuffle_create(&bs->sh, MPI_COMM_WORLD, 1, (size_t)most_sent, &transport, on_receive, bs);
     if (rc != MPIMR_OK) {
       ok = 0;
@@ -1075,7 +1159,10 @@ static int bench_teardown(bench *b, int finish) {
   }
   /* The executor first: it may still hold requests whose groups live in the shuffles. */
   mpimr_executor_free(b->executor);
-  for (int m = 0; m < METHOD_COUNT; m++) shuffle_free(b->shuffles[m].sh);
+  for (int m = 0; m < METHOD_COUNT; m++) {
+    shuffle_free(b->shuffles[m].sh);
+    free(b->shuffles[m].pieces);
+  }
   trace_destroy(&b->timeline);
   traffic_destroy(&b->plan);
   free(b->ramp);

@@ -10,9 +10,10 @@
  * must wait. Returning PENDING is a promise that something will wake the
  * future later: either it called mpimr_future_wake() on itself (a compute
  * future yielding its slice), or it registered MPI requests with
- * mpimr_future_await_requests(), or it is waiting on another future with
- * mpimr_future_join(). A future that returns PENDING with no waker is never
- * polled again.
+ * mpimr_future_await_requests(), or a condition the reactor tests with
+ * mpimr_future_await_condition() (a flag another process sets in shared
+ * memory), or it is waiting on another future with mpimr_future_join(). A
+ * future that returns PENDING with no waker is never polled again.
  *
  * Waking is idempotent: a future that is already queued is not queued twice,
  * and one woken while it is being polled is queued again after the poll
@@ -90,6 +91,20 @@ typedef struct mpimr_request_group {
   int error;           /**< MPI_SUCCESS, or the first failing request's error code. */
 } mpimr_request_group;
 
+/**
+ * A condition the reactor tests on every tick, alongside the MPI requests:
+ * when `ready(context)` returns non-zero, `owner` is woken once and the
+ * condition is dropped. Fields below `context` are the executor's own.
+ */
+typedef struct mpimr_condition {
+  int (*ready)(void *context); /**< Cheap and side-effect free: it runs on every tick. */
+  void *context;
+  mpimr_future *owner;           /**< Executor-private: the future woken. */
+  struct mpimr_condition *prev;  /**< Executor-private. */
+  struct mpimr_condition *next;  /**< Executor-private. */
+  int armed;                     /**< Executor-private: non-zero while registered. */
+} mpimr_condition;
+
 /** How the executor behaves when nothing is ready. */
 typedef enum mpimr_idle_policy {
   MPIMR_IDLE_AUTO =
@@ -113,6 +128,7 @@ typedef struct mpimr_executor_counters {
   uint64_t testsome_calls; /**< MPI_Testsome calls made by the reactor. */
   uint64_t requests_completed; /**< MPI requests the reactor saw complete. */
   uint64_t idle_ticks; /**< Ticks in which nothing was polled and no request completed. */
+  uint64_t conditions_met; /**< Conditions (mpimr_future_await_condition) that held and woke their owner. */
 } mpimr_executor_counters;
 
 /** Fills `options` with the defaults. */
@@ -176,9 +192,10 @@ MPIMR_API int mpimr_future_await_requests(mpimr_executor *executor, mpimr_future
 
 /**
  * One tick: polls up to `tasks_per_tick` queued futures, then tests the
- * outstanding requests once. Returns the number of polls made plus requests
- * completed (zero means the tick was idle), or a negative mpimr status if MPI
- * failed outside any request (MPIMR_ERR_MPI).
+ * outstanding requests and the armed conditions once. Returns the number of
+ * polls made plus requests completed plus conditions met (zero means the
+ * tick was idle), or a negative mpimr status if MPI failed outside any
+ * request (MPIMR_ERR_MPI).
  */
 MPIMR_API int mpimr_executor_tick(mpimr_executor *executor);
 
@@ -189,6 +206,20 @@ MPIMR_API int mpimr_executor_tick(mpimr_executor *executor);
  * outstanding request: a lost wake-up in the caller's futures).
  */
 MPIMR_API int mpimr_executor_block_on(mpimr_executor *executor, mpimr_future *future);
+
+/**
+ * Registers `condition` (its `ready` and `context` set by the caller): the
+ * reactor tests it on every tick and wakes `owner` once when it holds, as
+ * it does for requests (an idle executor backs off by its idle policy
+ * meanwhile). A condition that holds already wakes `owner` at once. The
+ * condition must stay where it is until it fires or is cancelled;
+ * registering one that is armed does nothing.
+ */
+MPIMR_API void mpimr_future_await_condition(mpimr_executor *executor, mpimr_future *owner,
+                                            mpimr_condition *condition);
+
+/** Drops `condition` if it is armed (its owner is then not woken by it). */
+MPIMR_API void mpimr_condition_cancel(mpimr_executor *executor, mpimr_condition *condition);
 
 /** Number of requests the reactor is waiting on. */
 MPIMR_API int mpimr_executor_pending_requests(const mpimr_executor *executor);

@@ -187,13 +187,24 @@ typedef enum mpimr_transport {
    * rank r sends to r+1, r+2, ... and receives from r-1, r-2, ... (mod P),
    * so the traffic spreads over the peers. Its own bytes are copied.
    */
-  MPIMR_TRANSPORT_PAIRWISE = 2
+  MPIMR_TRANSPORT_PAIRWISE = 2,
+  /**
+   * Ranks on one node exchange no bytes: each rank's send buffers live in
+   * shared memory that the other ranks of its node map, and a receiver
+   * reads its bytes where the sender wrote them (Linux: memfd, opened
+   * through /proc/PID/fd). Bytes for ranks on other nodes, or wherever
+   * sharing cannot be set up, go as with MPIMR_TRANSPORT_PAIRWISE. An
+   * MPI_Ibarrier per round tells senders when their buffers are free.
+   * Reserves 2 GiB of address space per round in flight plus one, per rank
+   * on the node; only the pages written take memory.
+   */
+  MPIMR_TRANSPORT_SHARED_MEMORY = 3
 } mpimr_transport;
 
-/** "auto", "alltoallv" or "pairwise" (static text; "unknown transport" for other values). */
+/** "auto", "alltoallv", "pairwise" or "shared-memory" (static text; "unknown transport" for other values). */
 MPIMR_API const char *mpimr_transport_name(mpimr_transport transport);
 
-/** Parses "auto", "alltoallv" or "pairwise". Returns MPIMR_OK or MPIMR_ERR_INVAL. */
+/** Parses "auto", "alltoallv", "pairwise" or "shared-memory". Returns MPIMR_OK or MPIMR_ERR_INVAL. */
 MPIMR_API int mpimr_transport_parse(const char *text, mpimr_transport *transport);
 
 /**

@@ -1,7 +1,8 @@
 /*
  * exec/executor.c — the per-rank executor: a FIFO ready queue of futures
  * (intrusive, so queueing never allocates), a bounded number of polls per
- * tick, then one pass of the reactor over the outstanding MPI requests.
+ * tick, then one pass of the reactor over the outstanding MPI requests and
+ * the armed conditions (an intrusive list, so arming never allocates).
  */
 #include <sched.h>
 #include <stdlib.h>
@@ -28,6 +29,8 @@ struct mpimr_executor {
   mpimr_future *queue_head;
   mpimr_future *queue_tail;
   int queue_length;
+  mpimr_condition *conditions; /* Armed conditions, a doubly linked list. */
+  int condition_count;
   unsigned idle_streak;
   mpimr_executor_counters counters;
 };
@@ -136,6 +139,50 @@ int mpimr_future_await_requests(mpimr_executor *executor, mpimr_future *owner, m
   return MPIMR_OK;
 }
 
+static void unlink_condition(mpimr_executor *ex, mpimr_condition *c) {
+  if (c->prev)
+    c->prev->next = c->next;
+  else
+    ex->conditions = c->next;
+  if (c->next) c->next->prev = c->prev;
+  c->prev = c->next = NULL;
+  c->armed = 0;
+  ex->condition_count--;
+}
+
+void mpimr_future_await_condition(mpimr_executor *executor, mpimr_future *owner, mpimr_condition *condition) {
+  if (condition->armed) return;
+  condition->owner = owner;
+  if (condition->ready(condition->context)) {
+    mpimr_future_wake(executor, owner);
+    return;
+  }
+  condition->armed = 1;
+  condition->prev = NULL;
+  condition->next = executor->conditions;
+  if (executor->conditions) executor->conditions->prev = condition;
+  executor->conditions = condition;
+  executor->condition_count++;
+}
+
+void mpimr_condition_cancel(mpimr_executor *executor, mpimr_condition *condition) {
+  if (condition->armed) unlink_condition(executor, condition);
+}
+
+/* Tests every armed condition once; wakes the owners of those that hold. Returns how many did. */
+static int test_conditions(mpimr_executor *ex) {
+  int met = 0;
+  for (mpimr_condition *c = ex->conditions, *next; c != NULL; c = next) {
+    next = c->next;
+    if (!c->ready(c->context)) continue;
+    unlink_condition(ex, c);
+    mpimr_future_wake(ex, c->owner);
+    met++;
+  }
+  ex->counters.conditions_met += (uint64_t)met;
+  return met;
+}
+
 static void poll_one(mpimr_executor *ex, mpimr_future *future) {
   future->flags |= FUTURE_RUNNING;
   mpimr_poll_result outcome = future->poll(future, ex);
@@ -167,6 +214,7 @@ int mpimr_executor_tick(mpimr_executor *executor) {
     if (completed < 0) return completed;
     executor->counters.requests_completed += (uint64_t)completed;
   }
+  if (executor->condition_count > 0) completed += test_conditions(executor);
   int work = budget + completed;
   if (work == 0) executor->counters.idle_ticks++;
   return work;
@@ -205,7 +253,8 @@ int mpimr_executor_block_on(mpimr_executor *executor, mpimr_future *future) {
       executor->idle_streak = 0;
       continue;
     }
-    if (executor->queue_length == 0 && executor->requests.count == 0) return MPIMR_ERR_STATE;
+    if (executor->queue_length == 0 && executor->requests.count == 0 && executor->condition_count == 0)
+      return MPIMR_ERR_STATE;
     idle_back_off(executor);
   }
   executor->idle_streak = 0;

@@ -131,7 +131,7 @@ static int validate_config(const mpimr_job_config *c, char *why, size_t why_size
     return MPIMR_ERR_INVAL;
   }
   if (c->transport != MPIMR_TRANSPORT_AUTO && c->transport != MPIMR_TRANSPORT_ALLTOALLV &&
-      c->transport != MPIMR_TRANSPORT_PAIRWISE) {
+      c->transport != MPIMR_TRANSPORT_PAIRWISE && c->transport != MPIMR_TRANSPORT_SHARED_MEMORY) {
     snprintf(why, why_size, "unknown transport %d", (int)c->transport);
     return MPIMR_ERR_INVAL;
   }
@@ -1122,9 +1122,12 @@ static int index_received(mpimr_job *job, const unsigned char *data, size_t leng
   return MPIMR_OK;
 }
 
-/* The shuffle's receive callback: fold pairs into the reduce table, or keep the round and index it;
- * then spill the store if the job is over its memory budget. */
-static int job_receive(void *context, unsigned char *data, size_t length, size_t capacity, int *kept) {
+/* The shuffle's receive callback: fold pairs into the reduce table, or keep the piece and index it
+ * (a borrowed piece, read in a peer's memory, is copied first); then spill the store if the job is
+ * over its memory budget. */
+static int job_receive(void *context, unsigned char *data, size_t length, size_t capacity, int source,
+                       int *kept) {
+  (void)source;
   mpimr_job *job = context;
   int rc;
   if (job->counting) {
@@ -1137,9 +1140,22 @@ static int job_receive(void *context, unsigned char *data, size_t length, size_t
     received_store *store = &job->received;
     uint64_t pairs_so_far = job->stats.pairs_received, bytes_so_far = job->received_bytes;
     size_t pair_bytes = pairs_so_far ? (size_t)(bytes_so_far / pairs_so_far) : 16;
-    rc = spill_if_needed(job, length / (pair_bytes ? pair_bytes : 1) + 1, capacity);
+    int borrowed = capacity == 0;
+    rc = spill_if_needed(job, length / (pair_bytes ? pair_bytes : 1) + 1, borrowed ? length : capacity);
     if (rc != MPIMR_OK) return rc;
-    if (store_add_chunk(store, data) != MPIMR_OK) return MPIMR_ERR_NOMEM;
+    if (borrowed) {
+      unsigned char *copy = malloc(length);
+      if (copy == NULL) {
+        set_error(job, "reduce store: out of memory copying %zu received bytes", length);
+        return MPIMR_ERR_NOMEM;
+      }
+      data = memcpy(copy, data, length);
+      capacity = length;
+    }
+    if (store_add_chunk(store, data) != MPIMR_OK) {
+      if (borrowed) free(data);
+      return MPIMR_ERR_NOMEM;
+    }
     *kept = 1;
     store->chunk_bytes += capacity;
     job->received_bytes += length;
@@ -2133,7 +2149,7 @@ static int job_setup(mpimr_job *job) {
     rc = spill_rc;
   }
     /* Collective: every rank creates its shuffle whatever happened above. */
-  shuffle_options transport = {job->config.transport, job->config.peer_window};
+  shuffle_options transport = {job->config.transport, job->config.peer_window, 0};
   step = shuffle_create(&job->shuffle, job->comm, job->config.rounds_in_flight, job->config.round_bytes,
                         &transport, job_receive, job);
   if (step != MPIMR_OK && rc == MPIMR_OK) {

@@ -4,6 +4,8 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "mpimr/error.h"
 
@@ -25,14 +27,21 @@ static void layout_uniform(send_set *s) {
   s->full = 0;
 }
 
-int send_set_init(send_set *s, int nranks, size_t round_bytes) {
-  memset(s, 0, sizeof *s);
+/* The round size a set of `nranks` regions is given for `round_bytes`; 0 if too large. */
+static size_t usable_round(int nranks, size_t round_bytes) {
   size_t minimum = (size_t)nranks * MIN_REGION_BYTES * 2;
   if (round_bytes < minimum) round_bytes = minimum;
-  if (round_bytes > INT_MAX) return MPIMR_ERR_TOO_LARGE;
+  return round_bytes > INT_MAX ? 0 : round_bytes;
+}
+
+static int init_with(send_set *s, int nranks, size_t round_bytes, unsigned char *home, size_t home_bytes) {
+  memset(s, 0, sizeof *s);
+  round_bytes = usable_round(nranks, round_bytes);
+  if (round_bytes == 0 || (home != NULL && round_bytes > home_bytes)) return MPIMR_ERR_TOO_LARGE;
   s->nranks = nranks;
   s->nominal_capacity = s->capacity = round_bytes;
-  s->buffer = malloc(round_bytes);
+  s->home_bytes = home ? home_bytes : 0;
+  s->buffer = home ? home : malloc(round_bytes);
   s->offsets = malloc(sizeof(int) * (size_t)nranks);
   s->lengths = malloc(sizeof(int) * (size_t)nranks);
   s->room = malloc(sizeof(int) * (size_t)nranks);
@@ -44,12 +53,30 @@ int send_set_init(send_set *s, int nranks, size_t round_bytes) {
   return MPIMR_OK;
 }
 
+int send_set_init(send_set *s, int nranks, size_t round_bytes) {
+  return init_with(s, nranks, round_bytes, NULL, 0);
+}
+
+int send_set_init_in(send_set *s, int nranks, size_t round_bytes, unsigned char *home, size_t home_bytes) {
+  return init_with(s, nranks, round_bytes, home, home_bytes);
+}
+
 void send_set_destroy(send_set *s) {
-  free(s->buffer);
+  if (s->home_bytes == 0) free(s->buffer);
   free(s->offsets);
   free(s->lengths);
   free(s->room);
   memset(s, 0, sizeof *s);
+}
+
+/* In a home: returns the pages past the round size to the system and the set to its round size. */
+static void give_back_pages(send_set *s) {
+  long page = sysconf(_SC_PAGESIZE);
+  size_t unit = page > 0 ? (size_t)page : 4096;
+  size_t keep = (s->nominal_capacity + unit - 1) / unit * unit;
+  /* Only a hint: if the system keeps the pages, the next overrun reuses them. */
+  if (s->capacity > keep) (void)madvise(s->buffer + keep, s->capacity - keep, MADV_REMOVE);
+  s->capacity = s->nominal_capacity;
 }
 
 int send_set_reset(send_set *s) {
@@ -57,7 +84,9 @@ int send_set_reset(send_set *s) {
    * on after the set filled, as a block of records does) keeps its buffer for the next round:
    * giving it back costs a reallocation and a copy of the round every time. A burst beyond that
    * (one huge record) is given back. */
-  if (s->capacity > 2 * s->nominal_capacity) {
+  if (s->capacity > 2 * s->nominal_capacity && s->home_bytes > 0) {
+    give_back_pages(s);
+  } else if (s->capacity > 2 * s->nominal_capacity) {
     unsigned char *smaller = malloc(s->nominal_capacity);
     if (smaller == NULL) return MPIMR_ERR_NOMEM;
     free(s->buffer);
@@ -73,7 +102,13 @@ static int grow_buffer(send_set *s, size_t needed) {
   size_t capacity = s->capacity + s->capacity / 4;
   if (capacity < needed) capacity = needed;
   if (capacity > INT_MAX) capacity = INT_MAX;
+  if (s->home_bytes > 0 && capacity > s->home_bytes) capacity = s->home_bytes;
   if (needed > capacity) return -1;
+  if (s->home_bytes > 0) {
+    /* The home is already reserved: growing is taking more of it. */
+    s->capacity = capacity;
+    return 0;
+  }
   unsigned char *grown = realloc(s->buffer, capacity);
   if (grown == NULL) return -1;
   s->buffer = grown;

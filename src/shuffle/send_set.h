@@ -10,6 +10,11 @@
  * the set is full and its round should be sent; a pair that does not fit a
  * full set still goes in (the buffer grows, and keeps growth of up to the
  * round size for later rounds), so emit never has to wait.
+ *
+ * A set may live in a home it does not own: a reserved range of memory
+ * (the rank's shared segment, see node_memory.h) whose pages are taken only
+ * when written. It then grows in place, never moves, and gives back the
+ * pages of an overrun on reset.
  */
 #ifndef MPIMR_SHUFFLE_SEND_SET_H
 #define MPIMR_SHUFFLE_SEND_SET_H
@@ -19,7 +24,8 @@
 
 typedef struct send_set {
   unsigned char *buffer;
-  size_t capacity;         /**< Bytes allocated. */
+  size_t capacity;         /**< Bytes allocated (in a home: the bytes it may use now). */
+  size_t home_bytes;       /**< In a home: its size, the most the set can grow to; 0 otherwise. */
   size_t nominal_capacity; /**< The round size; capacity returns to it on reset. */
   size_t bump;             /**< First byte not yet given to a region. */
   int nranks;
@@ -33,12 +39,22 @@ typedef struct send_set {
 
 /** A set for `nranks` destinations with `round_bytes` of room. Returns MPIMR_OK or NOMEM/TOO_LARGE. */
 int send_set_init(send_set *s, int nranks, size_t round_bytes);
+
+/**
+ * As send_set_init(), but the set lives in `home` (page-aligned, `home_bytes`
+ * long, at least `round_bytes`), which stays the caller's: the set never
+ * frees or moves it, and fails to grow beyond it.
+ */
+int send_set_init_in(send_set *s, int nranks, size_t round_bytes, unsigned char *home, size_t home_bytes);
+
+/** Frees the set's memory (not its home). */
 void send_set_destroy(send_set *s);
 
 /**
  * Empties the set and lays out uniform regions again over the nominal
  * capacity. A buffer that grew to more than twice the round size is shrunk
- * back; one that grew less is kept (the next round will overrun it too).
+ * back (in a home: the pages past the round size are given back); one that
+ * grew less is kept (the next round will overrun it too).
  */
 int send_set_reset(send_set *s);
 

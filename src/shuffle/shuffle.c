@@ -2,6 +2,7 @@
 #include "shuffle/shuffle.h"
 
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,13 +10,41 @@
 #include "mpimr/error.h"
 #include "util/clock.h"
 
-enum header_flags { HEADER_FINAL = 1, HEADER_ERROR = 2 };
-enum slot_phase { SLOT_FILLING = 0, SLOT_COUNTS = 1, SLOT_DATA = 2 };
+/* A round header per peer: [bytes, flags, offset]. With HEADER_SHARED the bytes are not sent:
+ * they lie at `offset` in the sender's home for the round's slot, for the receiver to read. */
+enum { HEADER_INTS = 3 };
+enum header_flags { HEADER_FINAL = 1, HEADER_ERROR = 2, HEADER_SHARED = 4 };
+enum slot_phase { SLOT_FILLING = 0, SLOT_COUNTS = 1, SLOT_DATA = 2, SLOT_RELEASE = 3 };
+
+/* Each slot's home in the shared segment: room for the largest send set (INT_MAX bytes). Only
+ * the pages written take memory. */
+static const size_t SHARED_SLOT_BYTES = (size_t)1 << 31;
+
+/*
+ * SHARED_MEMORY with every rank on one node: the start of each rank's
+ * segment, written only by its owner and read by its peers. Rounds need no
+ * MPI at all: a rank seals round r by writing its headers for r's slot and
+ * then rounds_sealed = r + 1; a receiver reads its header from each peer
+ * once all have sealed r, and when it has handed r over it sets
+ * rounds_handed = r + 1; a sender refills r's slot once every peer's
+ * rounds_handed has passed r. The counters sit on cache lines of their own.
+ */
+typedef struct control_block {
+  _Alignas(128) _Atomic uint64_t rounds_sealed;
+  _Alignas(128) _Atomic uint64_t rounds_handed;
+  _Alignas(128) int32_t headers[]; /* [slot][receiver][HEADER_INTS] */
+} control_block;
 
 typedef struct round_slot {
   send_set send;
-  int32_t *send_header; /* [bytes, flags] per peer */
+  int32_t *send_header; /* HEADER_INTS per peer */
   int32_t *recv_header;
+  /* SHARED_MEMORY: per source, where its bytes of this round lie in its home (NULL: sent as a
+   * message, or none); and whether this rank sent this round from its own home. */
+  const unsigned char **borrowed;
+  size_t borrowed_bytes;
+  int sent_from_home;
+  mpimr_request_group release_group; /* SHARED_MEMORY: the round's MPI_Ibarrier (see handle_data). */
   int *recv_counts;
   int *recv_displs;
   unsigned char *recv_buffer; /* Only between the headers and the hand-over: see spare_buffers. */
@@ -52,6 +81,10 @@ struct shuffle {
   int nslots;
   round_slot *slots;
   mpimr_transport transport; /* Never AUTO. */
+  node_memory node;          /* SHARED_MEMORY: the homes of this node's ranks' send sets. */
+  size_t control_bytes;      /* SHARED_MEMORY: the control block before the homes in each segment. */
+  int node_local;            /* SHARED_MEMORY with every rank sharing: rounds go without MPI. */
+  mpimr_condition peers_moved; /* Node-local: wakes the driver when a peer seals or hands over. */
   int peer_window;           /* Places in each of the two windows (pairwise only). */
   peer_request *send_window;
   peer_request *recv_window;
@@ -63,7 +96,8 @@ struct shuffle {
   int held_requests;            /* Window requests the driver tests itself (the reactor was out of memory). */
   uint64_t next_round;          /* The round the fill set will be sent as. */
   uint64_t data_posted_through; /* Rounds below this have their data exchange posted. */
-  uint64_t oldest_round;        /* Rounds below this are received and their slots free. */
+  uint64_t oldest_round;        /* Rounds below this are received. */
+  uint64_t released_through;    /* Rounds below this have their slots free (their readers are done). */
   int map_finished;
   int final_sent;
   int terminal_known;
@@ -81,7 +115,39 @@ struct shuffle {
 
 static round_slot *slot_of(shuffle *sh, uint64_t round) { return &sh->slots[round % (uint64_t)sh->nslots]; }
 
-static uint64_t rounds_in_flight(const shuffle *sh) { return sh->next_round - sh->oldest_round; }
+static uint64_t rounds_in_flight(const shuffle *sh) { return sh->next_round - sh->released_through; }
+
+static const control_block *control_of(const shuffle *sh, int rank) {
+  return (const control_block *)sh->node.peer[rank];
+}
+
+static control_block *own_control(shuffle *sh) { return (control_block *)sh->node.own; }
+
+/* Where slot `slot_index`'s home starts in a segment. */
+static size_t home_offset(const shuffle *sh, size_t slot_index) {
+  return sh->control_bytes + slot_index * SHARED_SLOT_BYTES;
+}
+
+/* Node-local: non-zero once every rank has sealed `round`. */
+static int all_sealed(const shuffle *sh, uint64_t round) {
+  for (int r = 0; r < sh->nranks; r++)
+    if (atomic_load_explicit(&control_of(sh, r)->rounds_sealed, memory_order_acquire) <= round) return 0;
+  return 1;
+}
+
+/* Node-local: non-zero once every rank has handed `round` over. */
+static int all_handed(const shuffle *sh, uint64_t round) {
+  for (int r = 0; r < sh->nranks; r++)
+    if (atomic_load_explicit(&control_of(sh, r)->rounds_handed, memory_order_acquire) <= round) return 0;
+  return 1;
+}
+
+/* Node-local: the driver has something to do (the condition the reactor tests while it waits). */
+static int peers_moved(void *context) {
+  const shuffle *sh = context;
+  return (sh->data_posted_through < sh->next_round && all_sealed(sh, sh->data_posted_through)) ||
+         (sh->released_through < sh->oldest_round && all_handed(sh, sh->released_through));
+}
 
 static void fail_locally(shuffle *sh, int status, const char *what) {
   if (sh->local_error != MPIMR_OK) return;
@@ -108,17 +174,21 @@ static void slot_destroy(round_slot *slot) {
   free(slot->recv_counts);
   free(slot->recv_displs);
   free(slot->recv_buffer);
+  free(slot->borrowed);
 }
 
-static int slot_init(round_slot *slot, int nranks, size_t round_bytes) {
+/* `home`: where the slot's send set lives (a SHARED_SLOT_BYTES range of the shared segment), or NULL. */
+static int slot_init(round_slot *slot, int nranks, size_t round_bytes, unsigned char *home) {
   memset(slot, 0, sizeof *slot);
-  int rc = send_set_init(&slot->send, nranks, round_bytes);
+  int rc = home ? send_set_init_in(&slot->send, nranks, round_bytes, home, SHARED_SLOT_BYTES)
+                : send_set_init(&slot->send, nranks, round_bytes);
   if (rc != MPIMR_OK) return rc;
-  slot->send_header = malloc(sizeof(int32_t) * 2 * (size_t)nranks);
-  slot->recv_header = malloc(sizeof(int32_t) * 2 * (size_t)nranks);
+  slot->send_header = malloc(sizeof(int32_t) * HEADER_INTS * (size_t)nranks);
+  slot->recv_header = malloc(sizeof(int32_t) * HEADER_INTS * (size_t)nranks);
   slot->recv_counts = malloc(sizeof(int) * (size_t)nranks);
   slot->recv_displs = malloc(sizeof(int) * (size_t)nranks);
-  if (!slot->send_header || !slot->recv_header || !slot->recv_counts || !slot->recv_displs)
+  slot->borrowed = calloc((size_t)nranks, sizeof *slot->borrowed);
+  if (!slot->send_header || !slot->recv_header || !slot->recv_counts || !slot->recv_displs || !slot->borrowed)
     return MPIMR_ERR_NOMEM;
   return MPIMR_OK;
 }
@@ -145,7 +215,12 @@ mpimr_transport shuffle_resolve_transport(mpimr_transport requested) {
 
 static int transport_known(mpimr_transport transport) {
   return transport == MPIMR_TRANSPORT_AUTO || transport == MPIMR_TRANSPORT_ALLTOALLV ||
-         transport == MPIMR_TRANSPORT_PAIRWISE;
+         transport == MPIMR_TRANSPORT_PAIRWISE || transport == MPIMR_TRANSPORT_SHARED_MEMORY;
+}
+
+/* Whether the transport sends messages through the pairwise windows. */
+static int uses_windows(mpimr_transport transport) {
+  return transport == MPIMR_TRANSPORT_PAIRWISE || transport == MPIMR_TRANSPORT_SHARED_MEMORY;
 }
 
 static int windows_init(shuffle *sh, int requested) {
@@ -164,7 +239,7 @@ static int windows_init(shuffle *sh, int requested) {
 int shuffle_create(shuffle **out, MPI_Comm comm, int depth, size_t round_bytes,
                    const shuffle_options *options, shuffle_receive_fn receive, void *context) {
   *out = NULL;
-  shuffle_options defaults = {MPIMR_TRANSPORT_AUTO, 0};
+  shuffle_options defaults = {MPIMR_TRANSPORT_AUTO, 0, 0};
   if (options == NULL) options = &defaults;
   if (depth < 1 || depth >= SHUFFLE_TAG_CYCLE / 2 || round_bytes > ((size_t)1 << 30)) return MPIMR_ERR_INVAL;
   if (!transport_known(options->transport) || options->peer_window < 0) return MPIMR_ERR_INVAL;
@@ -186,13 +261,33 @@ int shuffle_create(shuffle **out, MPI_Comm comm, int depth, size_t round_bytes,
   sh->receive_context = context;
   mpimr_future_init(&sh->driver, driver_poll);
   sh->transport = shuffle_resolve_transport(options->transport);
+  /* Collective, so before anything that can fail on one rank alone. */
+  if (sh->transport == MPIMR_TRANSPORT_SHARED_MEMORY) {
+    size_t headers = sizeof(int32_t) * HEADER_INTS * (size_t)sh->nranks * (size_t)sh->nslots;
+    sh->control_bytes = (sizeof(control_block) + headers + 4095) / 4096 * 4096;
+    size_t segment = sh->control_bytes + (size_t)sh->nslots * SHARED_SLOT_BYTES;
+    if (node_memory_create(&sh->node, sh->control_comm, segment) != MPIMR_OK) {
+      shuffle_free(sh);
+      return MPIMR_ERR_NOMEM;
+    }
+    /* Every rank of the node learnt the same outcome, and the counts are the communicator's. */
+    int local = sh->node.shared_peers == sh->nranks, all_local = 0;
+    if (MPI_Allreduce(&local, &all_local, 1, MPI_INT, MPI_MIN, sh->control_comm) != MPI_SUCCESS) {
+      shuffle_free(sh);
+      return MPIMR_ERR_MPI;
+    }
+    sh->node_local = all_local && !options->rounds_by_mpi;
+    sh->peers_moved.ready = peers_moved;
+    sh->peers_moved.context = sh;
+  }
   sh->slots = calloc((size_t)sh->nslots, sizeof *sh->slots);
   sh->spare_buffers = calloc((size_t)sh->nslots, sizeof *sh->spare_buffers);
   sh->spare_capacities = calloc((size_t)sh->nslots, sizeof *sh->spare_capacities);
   int rc = sh->slots && sh->spare_buffers && sh->spare_capacities ? MPIMR_OK : MPIMR_ERR_NOMEM;
   for (int i = 0; i < sh->nslots && rc == MPIMR_OK; i++)
-    rc = slot_init(&sh->slots[i], sh->nranks, round_bytes);
-  if (rc == MPIMR_OK && sh->transport == MPIMR_TRANSPORT_PAIRWISE)
+    rc = slot_init(&sh->slots[i], sh->nranks, round_bytes,
+                   sh->node.own ? sh->node.own + home_offset(sh, (size_t)i) : NULL);
+  if (rc == MPIMR_OK && uses_windows(sh->transport))
     rc = windows_init(sh, options->peer_window);
   if (rc != MPIMR_OK) {
     shuffle_free(sh);
@@ -221,6 +316,8 @@ void shuffle_free(shuffle *sh) {
   free(sh->recv_window);
   if (sh->control_comm != MPI_COMM_NULL) MPI_Comm_free(&sh->control_comm);
   if (sh->data_comm != MPI_COMM_NULL) MPI_Comm_free(&sh->data_comm);
+  /* After the slots: their send sets live in it. Local, and peers' mappings stay valid. */
+  node_memory_destroy(&sh->node);
   free(sh);
 }
 
@@ -246,18 +343,23 @@ mpimr_transport shuffle_transport(const shuffle *sh) { return sh->transport; }
 
 int shuffle_peer_window(const shuffle *sh) { return sh->peer_window; }
 
+const char *shuffle_sharing_reason(const shuffle *sh) { return node_memory_reason(&sh->node); }
+
+int shuffle_shared_peers(const shuffle *sh) { return sh->node.shared_peers; }
+
 const char *mpimr_transport_name(mpimr_transport transport) {
   switch (transport) {
     case MPIMR_TRANSPORT_AUTO: return "auto";
     case MPIMR_TRANSPORT_ALLTOALLV: return "alltoallv";
     case MPIMR_TRANSPORT_PAIRWISE: return "pairwise";
+    case MPIMR_TRANSPORT_SHARED_MEMORY: return "shared-memory";
   }
   return "unknown transport";
 }
 
 int mpimr_transport_parse(const char *text, mpimr_transport *transport) {
   static const mpimr_transport all[] = {MPIMR_TRANSPORT_AUTO, MPIMR_TRANSPORT_ALLTOALLV,
-                                        MPIMR_TRANSPORT_PAIRWISE};
+                                        MPIMR_TRANSPORT_PAIRWISE, MPIMR_TRANSPORT_SHARED_MEMORY};
   if (text == NULL || transport == NULL) return MPIMR_ERR_INVAL;
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
     if (strcmp(text, mpimr_transport_name(all[i])) == 0) {
@@ -269,6 +371,9 @@ int mpimr_transport_parse(const char *text, mpimr_transport *transport) {
 
 void shuffle_wake_on_progress(shuffle *sh, mpimr_future *waiter) { sh->progress_waiter = waiter; }
 
+static void seal_in_memory(shuffle *sh, mpimr_executor *ex, round_slot *slot);
+static int post_headers(shuffle *sh, mpimr_executor *ex, round_slot *slot);
+
 int shuffle_seal(shuffle *sh, mpimr_executor *ex) {
   if (sh->broken) return shuffle_status(sh);
   /* Once the end is agreed, no rank may post past it. */
@@ -276,13 +381,46 @@ int shuffle_seal(shuffle *sh, mpimr_executor *ex) {
   if (!shuffle_can_seal(sh)) return MPIMR_ERR_STATE;
   round_slot *slot = slot_of(sh, sh->next_round);
   int32_t flags = (sh->map_finished ? HEADER_FINAL : 0) | (sh->local_error ? HEADER_ERROR | HEADER_FINAL : 0);
+  slot->sent_from_home = sh->transport == MPIMR_TRANSPORT_SHARED_MEMORY && slot->send.home_bytes > 0;
   for (int d = 0; d < sh->nranks; d++) {
-    slot->send_header[2 * d] = slot->send.lengths[d];
-    slot->send_header[2 * d + 1] = flags;
+    int shared = slot->sent_from_home && node_memory_shares_with(&sh->node, d);
+    slot->send_header[HEADER_INTS * d] = slot->send.lengths[d];
+    slot->send_header[HEADER_INTS * d + 1] = flags | (shared ? HEADER_SHARED : 0);
+    slot->send_header[HEADER_INTS * d + 2] = slot->send.offsets[d];
   }
+  if (sh->node_local) {
+    seal_in_memory(sh, ex, slot);
+  } else {
+    int rc = post_headers(sh, ex, slot);
+    if (rc != MPIMR_OK) return rc;
+  }
+  if (flags & HEADER_FINAL) sh->final_sent = 1;
+  slot->phase = SLOT_COUNTS;
+  if (sh->trace) slot->sealed_at = clock_now();
+  sh->counters.rounds++;
+  sh->counters.bytes_sent += slot->send.total;
+  sh->counters.pairs_sent += slot->send.pairs;
+  sh->next_round++;
+  return MPIMR_OK;
+}
+
+/* Node-local: publishes the round's headers in this rank's control block, then the round itself. */
+static void seal_in_memory(shuffle *sh, mpimr_executor *ex, round_slot *slot) {
+  size_t slot_index = (size_t)(slot - sh->slots), per_slot = HEADER_INTS * (size_t)sh->nranks;
+  control_block *control = own_control(sh);
+  memcpy(control->headers + slot_index * per_slot, slot->send_header, sizeof(int32_t) * per_slot);
+  /* The bytes and headers are written before any peer can see the round sealed. */
+  atomic_store_explicit(&control->rounds_sealed, sh->next_round + 1, memory_order_release);
+  mpimr_future_wake(ex, &sh->driver);
+}
+
+/* Sends the round's headers by MPI_Ialltoall; the driver is woken when they have all arrived. */
+static int post_headers(shuffle *sh, mpimr_executor *ex, round_slot *slot) {
+  /* The set's bytes are written before any peer can learn from the header where to read them. */
+  atomic_thread_fence(memory_order_release);
   MPI_Request request;
-  int mpi_rc = MPI_Ialltoall(slot->send_header, 2, MPI_INT32_T, slot->recv_header, 2, MPI_INT32_T,
-                             sh->control_comm, &request);
+  int mpi_rc = MPI_Ialltoall(slot->send_header, HEADER_INTS, MPI_INT32_T, slot->recv_header, HEADER_INTS,
+                             MPI_INT32_T, sh->control_comm, &request);
   if (mpi_rc != MPI_SUCCESS) {
     fail_mpi(sh, "MPI_Ialltoall", mpi_rc);
     return MPIMR_ERR_MPI;
@@ -295,13 +433,6 @@ int shuffle_seal(shuffle *sh, mpimr_executor *ex) {
     fail_locally(sh, rc, "registering a request");
     mpimr_future_wake(ex, &sh->driver);
   }
-  if (flags & HEADER_FINAL) sh->final_sent = 1;
-  slot->phase = SLOT_COUNTS;
-  if (sh->trace) slot->sealed_at = clock_now();
-  sh->counters.rounds++;
-  sh->counters.bytes_sent += slot->send.total;
-  sh->counters.pairs_sent += slot->send.pairs;
-  sh->next_round++;
   return MPIMR_OK;
 }
 
@@ -328,12 +459,13 @@ static void post_alltoallv(shuffle *sh, mpimr_executor *ex, round_slot *slot) {
   }
 }
 
-/* PAIRWISE: pairwise_progress() posts the round's messages, then copies the rank's own bytes. */
-static void start_pairwise(round_slot *slot) {
+/* PAIRWISE and SHARED_MEMORY: pairwise_progress() posts the round's messages, then copies the rank's
+ * own bytes if `copy_own` (SHARED_MEMORY reads them from the send set instead). */
+static void start_pairwise(round_slot *slot, int copy_own) {
   slot->next_send_distance = 1;
   slot->next_recv_distance = 1;
   slot->requests_outstanding = 0;
-  slot->own_bytes_pending = 1;
+  slot->own_bytes_pending = copy_own;
 }
 
 /* Copies the rank's own bytes of every round that still needs it; returns how many rounds. */
@@ -416,6 +548,11 @@ static int reap_window(shuffle *sh, peer_request *window, const char *call) {
   return reaped;
 }
 
+/* The bytes of `slot`'s round that go to `peer` as a message (not read from this rank's home). */
+static int message_bytes_to(const shuffle *sh, const round_slot *slot, int peer) {
+  return slot->sent_from_home && node_memory_shares_with(&sh->node, peer) ? 0 : slot->send.lengths[peer];
+}
+
 /*
  * Posts the next messages of the rounds whose data phase has begun, oldest
  * round first and peers by distance, while the window has room. Every rank
@@ -432,7 +569,7 @@ static int refill_window(shuffle *sh, mpimr_executor *ex, int sending) {
     for (; *distance < sh->nranks; (*distance)++) {
       int peer =
           sending ? (sh->rank + *distance) % sh->nranks : (sh->rank - *distance + sh->nranks) % sh->nranks;
-      int bytes = sending ? slot->send.lengths[peer] : slot->recv_counts[peer];
+      int bytes = sending ? message_bytes_to(sh, slot, peer) : slot->recv_counts[peer];
       if (bytes == 0) continue;
       while (place < sh->peer_window && window[place].busy) place++;
       if (place == sh->peer_window) return posted;
@@ -462,22 +599,61 @@ static int round_data_done(const shuffle *sh, const round_slot *slot) {
          slot->requests_outstanding == 0 && !slot->own_bytes_pending;
 }
 
+/*
+ * SHARED_MEMORY: where source `s`'s bytes of this round lie, if it need not
+ * send them: this rank's own bytes in its own set, or a node peer's in its
+ * home. NULL if they come as a message. A header that points outside the
+ * peer's home breaks the shuffle.
+ */
+static const unsigned char *borrow(shuffle *sh, const round_slot *slot, int s) {
+  const int32_t *header = &slot->recv_header[HEADER_INTS * s];
+  if (s == sh->rank) return slot->send.buffer + slot->send.offsets[s];
+  if (!(header[1] & HEADER_SHARED)) return NULL;
+  size_t offset = (size_t)(uint32_t)header[2], bytes = (size_t)header[0];
+  if (!node_memory_shares_with(&sh->node, s) || header[2] < 0 || offset + bytes > SHARED_SLOT_BYTES) {
+    fail_locally(sh, MPIMR_ERR_CORRUPT, "a round header points outside its sender's shared memory");
+    sh->broken = 1;
+    return NULL;
+  }
+  size_t slot_index = (size_t)(slot - sh->slots);
+  return sh->node.peer[s] + home_offset(sh, slot_index) + offset;
+}
+
 /* Reads the headers of round `round`, settles the end if this round decides it, posts the data. */
 static void handle_counts(shuffle *sh, mpimr_executor *ex, round_slot *slot, uint64_t round) {
-  if (slot->counts_group.error != MPI_SUCCESS) {
+  if (sh->node_local) {
+    /* all_sealed() has read every peer's counter with acquire: their headers are in place. */
+    size_t slot_index = (size_t)(slot - sh->slots), per_slot = HEADER_INTS * (size_t)sh->nranks;
+    for (int s = 0; s < sh->nranks; s++)
+      memcpy(&slot->recv_header[HEADER_INTS * s],
+             control_of(sh, s)->headers + slot_index * per_slot + HEADER_INTS * (size_t)sh->rank,
+             sizeof(int32_t) * HEADER_INTS);
+  } else if (slot->counts_group.error != MPI_SUCCESS) {
     fail_mpi(sh, "MPI_Ialltoall (round header)", slot->counts_group.error);
     return;
   }
+  /* What the headers say is in the senders' homes was written before they were sent. */
+  atomic_thread_fence(memory_order_acquire);
   int all_final = 1, any_error = 0;
   size_t total = 0;
+  slot->borrowed_bytes = 0;
   for (int s = 0; s < sh->nranks; s++) {
-    int32_t bytes = slot->recv_header[2 * s], flags = slot->recv_header[2 * s + 1];
+    const int32_t *header = &slot->recv_header[HEADER_INTS * s];
+    int32_t bytes = header[0], flags = header[1];
     all_final &= (flags & HEADER_FINAL) != 0;
     any_error |= (flags & HEADER_ERROR) != 0;
-    slot->recv_counts[s] = bytes;
+    if (bytes < 0) {
+      fail_locally(sh, MPIMR_ERR_CORRUPT, "a round header with a negative size");
+      sh->broken = 1;
+      return;
+    }
+    slot->borrowed[s] = sh->transport == MPIMR_TRANSPORT_SHARED_MEMORY && bytes > 0 ? borrow(sh, slot, s) : NULL;
+    if (sh->broken) return;
+    if (slot->borrowed[s]) slot->borrowed_bytes += (size_t)bytes;
+    slot->recv_counts[s] = slot->borrowed[s] ? 0 : bytes;
     slot->recv_displs[s] = (int)total;
-    total += (size_t)(bytes < 0 ? 0 : bytes);
-    if (bytes < 0 || total > INT_MAX) {
+    total += (size_t)slot->recv_counts[s];
+    if (total > INT_MAX) {
       fail_locally(sh, MPIMR_ERR_TOO_LARGE, "a round's received bytes exceed 2 GiB");
       sh->broken = 1;
       return;
@@ -512,31 +688,73 @@ static void handle_counts(shuffle *sh, mpimr_executor *ex, round_slot *slot, uin
     slot->data_posted_at = clock_now();
     trace_span(sh->trace, TRACE_ROUND_HEADER, slot->sealed_at, slot->data_posted_at, round);
   }
-  if (sh->transport == MPIMR_TRANSPORT_PAIRWISE)
-    start_pairwise(slot);
+  if (uses_windows(sh->transport))
+    start_pairwise(slot, sh->transport == MPIMR_TRANSPORT_PAIRWISE);
   else
     post_alltoallv(sh, ex, slot);
   slot->phase = SLOT_DATA;
 }
 
-/* Hands a received round to the job (unless the job is failing) and frees its slot. */
-static void handle_data(shuffle *sh, round_slot *slot) {
+/* Hands one received piece to the job; returns non-zero if the shuffle must stop handing. */
+static int hand_over(shuffle *sh, unsigned char *data, size_t length, size_t capacity, int source, int *kept) {
+  int rc = sh->receive(sh->receive_context, data, length, capacity, source, kept);
+  if (rc != MPIMR_OK) fail_locally(sh, rc, "receiving a round");
+  return rc != MPIMR_OK;
+}
+
+/*
+ * SHARED_MEMORY: the round's readers are done with it once every rank has
+ * handed it over, which an MPI_Ibarrier per round (in round order, on the
+ * data communicator) tells each sender; only then may the slot's set be
+ * refilled.
+ */
+static void post_release(shuffle *sh, mpimr_executor *ex, round_slot *slot) {
+  /* This rank's reads of the peers' homes come before the peers may reuse them. */
+  atomic_thread_fence(memory_order_release);
+  MPI_Request request;
+  int mpi_rc = MPI_Ibarrier(sh->data_comm, &request);
+  if (mpi_rc != MPI_SUCCESS) {
+    fail_mpi(sh, "MPI_Ibarrier (round release)", mpi_rc);
+    return;
+  }
+  if (mpimr_future_await_requests(ex, &sh->driver, &slot->release_group, &request, 1) != MPIMR_OK) {
+    MPI_Wait(&request, MPI_STATUS_IGNORE);
+    slot->release_group.remaining = 0;
+    fail_locally(sh, MPIMR_ERR_NOMEM, "registering a request");
+  }
+}
+
+/*
+ * Hands a received round to the job (unless the job is failing): first the
+ * bytes that came as messages (sources in rank order, in a buffer the job
+ * may keep), then each source's bytes read in place (borrowed: capacity 0).
+ * The slot's set is free at once, or (SHARED_MEMORY) once the release says
+ * no peer still reads it.
+ */
+static void handle_data(shuffle *sh, mpimr_executor *ex, round_slot *slot) {
   if (sh->transport == MPIMR_TRANSPORT_ALLTOALLV && slot->data_group.error != MPI_SUCCESS) {
     fail_mpi(sh, "MPI_Ialltoallv (round data)", slot->data_group.error);
     return;
   }
-  sh->counters.bytes_received += slot->recv_total;
+  sh->counters.bytes_received += slot->recv_total + slot->borrowed_bytes;
   double received_at = sh->trace ? clock_now() : 0;
   if (sh->trace) trace_span(sh->trace, TRACE_ROUND_DATA, slot->data_posted_at, received_at, sh->oldest_round);
-  if (shuffle_status(sh) == MPIMR_OK && slot->recv_total > 0) {
-    int kept = 0;
-    int rc = sh->receive(sh->receive_context, slot->recv_buffer, slot->recv_total, slot->recv_capacity, &kept);
-    if (sh->trace) trace_span(sh->trace, TRACE_FOLD_ROUND, received_at, clock_now(), sh->oldest_round);
+  if (shuffle_status(sh) == MPIMR_OK && slot->recv_total + slot->borrowed_bytes > 0) {
+    int kept = 0, stop = 0;
+    if (slot->recv_total > 0)
+      stop = hand_over(sh, slot->recv_buffer, slot->recv_total, slot->recv_capacity, SHUFFLE_SOURCE_SEVERAL,
+                       &kept);
     if (kept) {
       slot->recv_buffer = NULL;
       slot->recv_capacity = 0;
     }
-    if (rc != MPIMR_OK) fail_locally(sh, rc, "receiving a round");
+    for (int s = 0; s < sh->nranks && !stop && slot->borrowed_bytes > 0; s++) {
+      int ignored = 0;
+      if (slot->borrowed[s] != NULL)
+        stop = hand_over(sh, (unsigned char *)slot->borrowed[s], (size_t)slot->recv_header[HEADER_INTS * s], 0, s,
+                         &ignored);
+    }
+    if (sh->trace) trace_span(sh->trace, TRACE_FOLD_ROUND, received_at, clock_now(), sh->oldest_round);
   }
   /* At most one buffer per slot exists, so the stack (one place per slot) always has room. */
   if (slot->recv_buffer != NULL) {
@@ -546,9 +764,43 @@ static void handle_data(shuffle *sh, round_slot *slot) {
     slot->recv_buffer = NULL;
     slot->recv_capacity = 0;
   }
+  if (sh->node_local) {
+    /* This rank's reads of the peers' homes come before they may see the round handed over. */
+    atomic_store_explicit(&own_control(sh)->rounds_handed, sh->oldest_round + 1, memory_order_release);
+    slot->phase = SLOT_RELEASE;
+    return;
+  }
+  if (sh->transport == MPIMR_TRANSPORT_SHARED_MEMORY) {
+    post_release(sh, ex, slot);
+    slot->phase = SLOT_RELEASE;
+    return;
+  }
   int rc = send_set_reset(&slot->send);
   if (rc != MPIMR_OK) fail_locally(sh, rc, "resetting a send buffer");
   slot->phase = SLOT_FILLING;
+}
+
+/* Frees the slots of received rounds, in round order, once no peer reads them; returns how many. */
+static int release_rounds(shuffle *sh) {
+  int released = 0;
+  while (!sh->broken && sh->released_through < sh->oldest_round) {
+    round_slot *slot = slot_of(sh, sh->released_through);
+    if (slot->phase == SLOT_RELEASE) {
+      if (sh->node_local ? !all_handed(sh, sh->released_through) : slot->release_group.remaining > 0) break;
+      if (slot->release_group.error != MPI_SUCCESS) {
+        fail_mpi(sh, "MPI_Ibarrier (round release)", slot->release_group.error);
+        break;
+      }
+      /* The peers' reads of this set came before their barrier. */
+      atomic_thread_fence(memory_order_acquire);
+      int rc = send_set_reset(&slot->send);
+      if (rc != MPIMR_OK) fail_locally(sh, rc, "resetting a send buffer");
+      slot->phase = SLOT_FILLING;
+    }
+    sh->released_through++;
+    released++;
+  }
+  return released;
 }
 
 /* After map, the driver sends what is left, then empty rounds until the end is agreed. */
@@ -570,21 +822,23 @@ static mpimr_poll_result driver_poll(mpimr_future *self, mpimr_executor *ex) {
     int progressed = 0;
     while (!sh->broken && sh->data_posted_through < sh->next_round) {
       round_slot *slot = slot_of(sh, sh->data_posted_through);
-      if (slot->counts_group.remaining > 0) break;
+      if (sh->node_local ? !all_sealed(sh, sh->data_posted_through) : slot->counts_group.remaining > 0) break;
       handle_counts(sh, ex, slot, sh->data_posted_through);
       sh->data_posted_through++;
       progressed = 1;
     }
-    if (!sh->broken && sh->transport == MPIMR_TRANSPORT_PAIRWISE) progressed |= pairwise_progress(sh, ex) > 0;
+    if (!sh->broken && uses_windows(sh->transport)) progressed |= pairwise_progress(sh, ex) > 0;
     while (!sh->broken && sh->oldest_round < sh->data_posted_through) {
       round_slot *slot = slot_of(sh, sh->oldest_round);
       if (!round_data_done(sh, slot)) break;
-      handle_data(sh, slot);
+      handle_data(sh, ex, slot);
       sh->oldest_round++;
       progressed = 1;
     }
+    progressed |= release_rounds(sh) > 0;
     if (sh->broken) {
       /* Requests still in the reactor are freed with the executor; nothing here can finish them. */
+      mpimr_condition_cancel(ex, &sh->peers_moved);
       self->result = shuffle_status(sh);
       if (sh->progress_waiter) mpimr_future_wake(ex, sh->progress_waiter);
       return MPIMR_READY;
@@ -595,13 +849,16 @@ static mpimr_poll_result driver_poll(mpimr_future *self, mpimr_executor *ex) {
       sh->progress_waiter = NULL;
       mpimr_future_wake(ex, waiter);
     }
-    if (sh->terminal_known && sh->oldest_round > sh->last_round) {
+    if (sh->terminal_known && sh->released_through > sh->last_round) {
+      mpimr_condition_cancel(ex, &sh->peers_moved);
       self->result = shuffle_status(sh);
       return MPIMR_READY;
     }
     if (!progressed) {
       /* Requests the reactor could not take are tested here, so the driver keeps itself awake. */
       if (sh->held_requests > 0) mpimr_future_wake(ex, self);
+      /* Node-local: no request will wake the driver; the reactor tests the peers' counters. */
+      if (sh->node_local) mpimr_future_await_condition(ex, self, &sh->peers_moved);
       return MPIMR_PENDING;
     }
   }

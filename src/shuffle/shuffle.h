@@ -20,7 +20,7 @@
  * error). A rank that finishes mapping early keeps sending empty FINAL
  * rounds, one at a time, until the end is agreed.
  *
- * The data exchange has two transports (shuffle_options):
+ * The data exchange has three transports (shuffle_options):
  *  - MPIMR_TRANSPORT_ALLTOALLV: one MPI_Ialltoallv per round, as above;
  *  - MPIMR_TRANSPORT_PAIRWISE: MPI_Isend/MPI_Irecv to and from only the
  *    peers the headers say have bytes, at most `peer_window` sends and
@@ -33,7 +33,19 @@
  *    group, so the reactor wakes the driver per completion). Messages carry
  *    the round number modulo SHUFFLE_TAG_CYCLE as their tag, so rounds in
  *    flight at once never match each other's messages.
- * Both keep every rule above; only the data exchange differs.
+ *  - MPIMR_TRANSPORT_SHARED_MEMORY: ranks on one node move no bytes at
+ *    all. Each rank's send sets live in its shared segment (node_memory.h),
+ *    which its node's peers map; the header tells each receiver where its
+ *    bytes lie (HEADER_SHARED and an offset), and the receiver hands them
+ *    to the job where they lie. Bytes for ranks on other nodes, or on a
+ *    node where sharing could not be set up, go as pairwise messages, as
+ *    above. A rank's own bytes are read from its set, never copied. Since
+ *    receivers read the senders' memory, a sender may refill a set only
+ *    when every rank has handed that round over: each rank posts an
+ *    MPI_Ibarrier per round (in round order) once it has, and a slot is
+ *    free when its round's barrier completes. Rounds in flight count until
+ *    then.
+ * All keep every rule above; only the data exchange differs.
  *
  * A receive buffer the receive function does not keep goes back to a stack
  * that the next round takes from first, so a round lands in the buffer the
@@ -49,17 +61,25 @@
 
 #include "mpimr/future.h"
 #include "mpimr/job.h"
+#include "shuffle/node_memory.h"
 #include "shuffle/send_set.h"
 #include "util/trace.h"
 
+/** The `source` of a piece that holds several sources' bytes (in rank order). */
+#define SHUFFLE_SOURCE_SEVERAL (-1)
+
 /**
- * Receives one round's bytes (pairs from every rank, concatenated) in a
- * malloc'd buffer of `capacity` bytes. Set `*kept` to keep the buffer (it is
- * then the receiver's to free; the shuffle allocates a new one). Returns an
- * mpimr status.
+ * Receives a piece of a round: whole pairs, from rank `source` or from
+ * several sources. A round comes as at most one piece of the bytes that
+ * came as messages (SHUFFLE_SOURCE_SEVERAL) in a malloc'd buffer of
+ * `capacity` bytes, then a piece per source whose bytes were read in place
+ * (SHARED_MEMORY). Set `*kept` to keep a malloc'd buffer (it is then the
+ * receiver's to free; the shuffle allocates a new one). A piece with
+ * `capacity` 0 is borrowed: it is read-only, valid only during the call,
+ * and cannot be kept. Returns an mpimr status.
  */
 typedef int (*shuffle_receive_fn)(void *context, unsigned char *data, size_t length, size_t capacity,
-                                  int *kept);
+                                  int source, int *kept);
 
 typedef struct shuffle shuffle;
 
@@ -81,6 +101,11 @@ typedef struct shuffle_counters {
 typedef struct shuffle_options {
   mpimr_transport transport; /**< MPIMR_TRANSPORT_AUTO picks the default (see shuffle.c). */
   int peer_window;           /**< Pairwise: requests of each direction outstanding; 0 = default. */
+  /**
+   * SHARED_MEMORY: send round headers and releases by MPI (as when ranks
+   * span nodes) even if every rank shares one node. For benchmarks.
+   */
+  int rounds_by_mpi;
 } shuffle_options;
 
 /**
@@ -125,6 +150,12 @@ int shuffle_status(const shuffle *sh);
 const char *shuffle_error_detail(const shuffle *sh);
 
 const shuffle_counters *shuffle_get_counters(const shuffle *sh);
+
+/** Why SHARED_MEMORY moves bytes between this node's ranks as messages, or "" (see node_memory.h). */
+const char *shuffle_sharing_reason(const shuffle *sh);
+
+/** Ranks whose bytes this rank reads in place (itself included; 0 unless SHARED_MEMORY). */
+int shuffle_shared_peers(const shuffle *sh);
 
 /** Rounds whose bytes have arrived and been handed to the receive function. */
 uint64_t shuffle_rounds_received(const shuffle *sh);

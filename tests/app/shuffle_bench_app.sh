@@ -12,7 +12,7 @@ trap 'rm -rf "$work"' EXIT
 source "$(dirname "$0")/app_lib.sh"
 checker="$(dirname "$0")/../tools/check_shuffle_bench.py"
 
-methods=mpi-alltoallv,mpi-ialltoallv,mpimr-alltoallv,mpimr-pairwise,mpimr-auto
+methods=mpi-alltoallv,mpi-ialltoallv,mpimr-alltoallv,mpimr-pairwise,mpimr-shared-memory,mpimr-auto
 run "$np" "$bin/mpimr-shuffle-bench" -p all -m 1 -M 16K --large-size 2K -i 3 -x 1 --iterations-large 2 \
   --warmup-large 1 -r 2 -t "$methods" -w 1 --check --csv "$work/r.csv" --json "$work/r.json" \
   --trace "$work/trace.json" > "$work/table.txt"
@@ -23,7 +23,16 @@ python3 "$checker" --csv "$work/r.csv" --json "$work/r.json" --table "$work/tabl
 run "$np" "$bin/mpimr-shuffle-bench" -m 64 -M 256 -i 2 -x 0 --stat median --slice-us 10 --idle spin \
   --csv "$work/d.csv" --json "$work/d.json" > "$work/d.txt"
 python3 "$checker" --csv "$work/d.csv" --json "$work/d.json" --table "$work/d.txt" --ranks "$np" \
-  --patterns uniform --methods mpi-alltoallv,mpi-ialltoallv,mpimr-alltoallv,mpimr-pairwise --min-size 64 --max-size 256
+  --patterns uniform --methods mpi-alltoallv,mpi-ialltoallv,mpimr-alltoallv,mpimr-pairwise,mpimr-shared-memory \
+  --min-size 64 --max-size 256
+
+# Shared memory with the rounds' headers and releases by MPI, as across nodes: the bytes are still
+# read in place, and checked.
+run "$np" "$bin/mpimr-shuffle-bench" -p all -m 1 -M 64K --large-size 2K -i 3 -x 1 --iterations-large 2 \
+  --warmup-large 1 -t shared-memory --rounds-by-mpi --csv "$work/m.csv" --json "$work/m.json" > "$work/m.txt"
+python3 "$checker" --csv "$work/m.csv" --json "$work/m.json" --table "$work/m.txt" --ranks "$np" \
+  --patterns uniform,zipf,sparse \
+  --methods mpimr-shared-memory --min-size 1 --max-size 65536
 
 # No pipe into grep -q: its early exit could kill mpirun with SIGPIPE.
 run "$np" "$bin/mpimr-shuffle-bench" --help > "$work/help"

@@ -195,14 +195,18 @@ static int check_output(const emission *e, const char *dir, int combined, int nr
   return ok;
 }
 
-/* The transports every case runs under: the collective, and pairwise with a narrow and a wide window. */
+/* The transports every case runs under: the collective, pairwise with a narrow and a wide window,
+ * and shared memory (rounds without MPI on one node; the window serves no peer here). */
 typedef struct transport_case {
   mpimr_transport transport;
   int peer_window; /* -1: wider than the communicator */
 } transport_case;
 
 static const transport_case transports[] = {
-    {MPIMR_TRANSPORT_ALLTOALLV, 0}, {MPIMR_TRANSPORT_PAIRWISE, 1}, {MPIMR_TRANSPORT_PAIRWISE, -1}};
+    {MPIMR_TRANSPORT_ALLTOALLV, 0},
+    {MPIMR_TRANSPORT_PAIRWISE, 1},
+    {MPIMR_TRANSPORT_PAIRWISE, -1},
+    {MPIMR_TRANSPORT_SHARED_MEMORY, 1}};
 
 /* Runs one job with each transport and number of rounds in flight, and checks it. */
 static void run_case(emission e, int combined, size_t round_bytes) {

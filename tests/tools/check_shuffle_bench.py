@@ -108,7 +108,7 @@ def read_json(path, ranks, args):
     settings = data["settings"]
     if settings.get("patterns") != args.patterns.split(",") or settings.get("methods") != args.methods.split(","):
         fail(f"JSON settings patterns/methods: {settings.get('patterns')} {settings.get('methods')}")
-    if settings.get("auto_transport") not in ("alltoallv", "pairwise", "auto"):
+    if settings.get("auto_transport") not in ("alltoallv", "pairwise", "shared-memory"):
         fail(f"JSON auto_transport {settings.get('auto_transport')!r}")
     rows = data["results"]
     for i, row in enumerate(rows):

@@ -947,6 +947,105 @@ static void test_free_releases_outstanding_requests(void **state) {
 const char *__asan_default_options(void);
 const char *__asan_default_options(void) { return "detect_leaks=0"; }
 
+/* ---- conditions ---- */
+
+/* A future that waits until `*flag` reaches `target`, through a condition the reactor tests. */
+typedef struct flag_waiter {
+  mpimr_future base;
+  mpimr_condition condition;
+  const int *flag;
+  int target;
+  int polls;
+} flag_waiter;
+
+static int flag_reached(void *context) {
+  const flag_waiter *w = context;
+  return *w->flag >= w->target;
+}
+
+static mpimr_poll_result flag_waiter_poll(mpimr_future *self, mpimr_executor *ex) {
+  flag_waiter *w = (flag_waiter *)self;
+  w->polls++;
+  if (*w->flag >= w->target) {
+    self->result = MPIMR_OK;
+    return MPIMR_READY;
+  }
+  mpimr_future_await_condition(ex, self, &w->condition);
+  return MPIMR_PENDING;
+}
+
+static void flag_waiter_init(flag_waiter *w, const int *flag, int target) {
+  memset(w, 0, sizeof *w);
+  mpimr_future_init(&w->base, flag_waiter_poll);
+  w->condition.ready = flag_reached;
+  w->condition.context = w;
+  w->flag = flag;
+  w->target = target;
+}
+
+/* Raises `*flag` by one each poll, `steps` times (as another process would, in its own time). */
+typedef struct flag_raiser {
+  mpimr_future base;
+  int *flag;
+  int steps;
+} flag_raiser;
+
+static mpimr_poll_result flag_raiser_poll(mpimr_future *self, mpimr_executor *ex) {
+  flag_raiser *r = (flag_raiser *)self;
+  if (r->steps-- == 0) return MPIMR_READY;
+  (*r->flag)++;
+  mpimr_future_wake(ex, self);
+  return MPIMR_PENDING;
+}
+
+/* The owner is polled once at the start, then once when the condition holds, not in between. */
+static void test_condition_wakes_once(void **state) {
+  (void)state;
+  mpimr_executor *ex = make_executor(1, 4);
+  int flag = 0;
+  flag_waiter w;
+  flag_waiter_init(&w, &flag, 5);
+  flag_raiser r = {.flag = &flag, .steps = 8};
+  mpimr_future_init(&r.base, flag_raiser_poll);
+  assert_int_equal(mpimr_executor_spawn(ex, &w.base), MPIMR_OK);
+  assert_int_equal(mpimr_executor_block_on(ex, &r.base), MPIMR_OK);
+  assert_true(mpimr_future_is_done(&w.base));
+  assert_int_equal(w.polls, 2);
+  assert_int_equal(w.condition.armed, 0);
+  assert_int_equal(counters_of(ex).conditions_met, 1);
+  mpimr_executor_free(ex);
+}
+
+/* A condition that already holds wakes at once without being armed; arming twice is harmless;
+ * a cancelled condition is not tested again and wakes nobody. */
+static void test_condition_held_armed_cancelled(void **state) {
+  (void)state;
+  mpimr_executor *ex = make_executor(4, 4);
+  int flag = 3;
+  flag_waiter w;
+  flag_waiter_init(&w, &flag, 1);
+  assert_int_equal(mpimr_executor_block_on(ex, &w.base), MPIMR_OK);
+  assert_int_equal(w.polls, 1);
+  assert_int_equal(w.condition.armed, 0);
+
+  flag_waiter idle;
+  flag_waiter_init(&idle, &flag, 100);
+  mpimr_future owner;
+  mpimr_future_init(&owner, flag_raiser_poll);
+  mpimr_future_await_condition(ex, &owner, &idle.condition);
+  mpimr_future_await_condition(ex, &owner, &idle.condition);
+  assert_int_equal(idle.condition.armed, 1);
+  /* With a condition armed, an idle tick is not a lost wake-up. */
+  assert_int_equal(mpimr_executor_tick(ex), 0);
+  mpimr_condition_cancel(ex, &idle.condition);
+  mpimr_condition_cancel(ex, &idle.condition);
+  assert_int_equal(idle.condition.armed, 0);
+  flag = 100; /* would hold now, but it is no longer tested */
+  assert_int_equal(mpimr_executor_tick(ex), 0);
+  assert_int_equal(counters_of(ex).conditions_met, 0);
+  mpimr_executor_free(ex);
+}
+
 int main(void) {
   /* A singleton MPI process; as root, Open MPI wants these set. */
   setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 0);
@@ -968,6 +1067,8 @@ int main(void) {
       cmocka_unit_test(test_failing_request_reaches_group),
       cmocka_unit_test(test_many_requests),
       cmocka_unit_test(test_free_releases_outstanding_requests),
+      cmocka_unit_test(test_condition_wakes_once),
+      cmocka_unit_test(test_condition_held_armed_cancelled),
   };
   int failed = cmocka_run_group_tests(tests, NULL, NULL);
   MPI_Finalize();

@@ -19,6 +19,8 @@
 #include <cmocka.h>
 /* clang-format on */
 
+#include <sys/mman.h>
+
 #include "../common/test_rng.h"
 #include "mpimr/error.h"
 #include "shuffle/send_set.h"
@@ -293,6 +295,49 @@ static void test_layout_exact(void **state) {
   }
 }
 
+/*
+ * A set in a home it does not own (a mapped range, as the shared-memory
+ * transport gives it): it grows in place, never leaves the home, refuses
+ * to pass its end, gives the overrun back on reset, and leaves the home
+ * mapped on destroy.
+ */
+static void test_set_in_home(void **state) {
+  (void)state;
+  const size_t home_bytes = 1 << 20;
+  unsigned char *home = mmap(NULL, home_bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  assert_true(home != MAP_FAILED);
+  send_set s;
+  assert_int_equal(send_set_init_in(&s, 3, 8192, home, 4096), MPIMR_ERR_TOO_LARGE); /* round > home */
+  assert_int_equal(send_set_init_in(&s, 3, 8192, home, home_bytes), MPIMR_OK);
+  assert_ptr_equal(s.buffer, home);
+  size_t nominal = s.capacity, lengths[3] = {0};
+  for (int round = 0; round < 3; round++) {
+    for (int d = 0; d < 3; d++) put(&s, lengths, d, 100);
+    /* Past the round size and past twice it: the set stays in its home. */
+    put(&s, lengths, 1, 5 * nominal);
+    assert_ptr_equal(s.buffer, home);
+    assert_true(s.capacity >= 5 * nominal && s.capacity <= home_bytes);
+    check_set(&s, lengths);
+    /* The home's end is a hard limit. */
+    assert_null(send_set_reserve(&s, 2, home_bytes));
+    check_set(&s, lengths);
+    assert_int_equal(send_set_reset(&s), MPIMR_OK);
+    assert_ptr_equal(s.buffer, home);
+    assert_int_equal(s.capacity, nominal);
+    check_uniform_empty(&s);
+    memset(lengths, 0, sizeof lengths);
+  }
+  /* An exact layout larger than the round fits in the home; one larger than the home does not. */
+  size_t wanted[3] = {1000, 3 * nominal, 7};
+  assert_int_equal(send_set_layout_exact(&s, wanted, 1007 + 3 * nominal), MPIMR_OK);
+  assert_ptr_equal(s.buffer, home);
+  size_t too_much[3] = {home_bytes, 1, 0};
+  assert_int_equal(send_set_layout_exact(&s, too_much, home_bytes + 1), MPIMR_ERR_NOMEM);
+  send_set_destroy(&s);
+  home[home_bytes - 1] = 1; /* still mapped: destroy did not free it */
+  munmap(home, home_bytes);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_init_layout),
@@ -300,6 +345,7 @@ int main(void) {
       cmocka_unit_test(test_full_only_when_space_runs_out),
       cmocka_unit_test(test_pair_larger_than_set),
       cmocka_unit_test(test_layout_exact),
+      cmocka_unit_test(test_set_in_home),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
