@@ -10,7 +10,7 @@ const char ITER_CLI_TUNING_HELP[] =
     "                              4K..1G; suffixes K, M, G)\n"
     "        --rounds-in-flight N  shuffle rounds outstanding at once (default 2; 1..8)\n"
     "        --transport T         how a round's bytes travel: auto (default),\n"
-    "                              alltoallv or pairwise\n"
+    "                              alltoallv, pairwise or shared-memory\n"
     "        --peer-window N       pairwise: sends, and receives, outstanding at once\n"
     "                              (default 8; 1..1048576)\n"
     "        --read-size SIZE      input bytes mapped per slice (default 256K; 4K..1G)\n"

@@ -15,9 +15,11 @@ const char JOB_CLI_HELP[] =
     "                              4K..1G; suffixes K, M, G)\n"
     "        --rounds-in-flight N  shuffle rounds outstanding at once (default 2; 1..8)\n"
     "        --transport T         how a round's bytes travel: auto (default; the\n"
-    "                              library's choice, pairwise today), alltoallv (one\n"
-    "                              MPI_Ialltoallv per round) or pairwise (MPI_Isend/\n"
-    "                              MPI_Irecv with only the ranks that have bytes)\n"
+    "                              library's choice, shared-memory today), alltoallv\n"
+    "                              (one MPI_Ialltoallv per round), pairwise (MPI_Isend/\n"
+    "                              MPI_Irecv with only the ranks that have bytes) or\n"
+    "                              shared-memory (ranks on one node read each other's\n"
+    "                              send buffers in place; pairwise between nodes)\n"
     "        --peer-window N       pairwise: sends, and receives, outstanding at once\n"
     "                              (default 8; 1..1048576)\n"
     "        --read-size SIZE      input bytes mapped per slice (default 256K; 4K..1G)\n"
@@ -66,7 +68,7 @@ int job_cli_apply(job_cli *cli, int option, const char *value, int rank, const c
       return CLI_EXIT_USAGE;
     case JOB_CLI_TRANSPORT:
       if (mpimr_transport_parse(value, &job->transport) == MPIMR_OK) return 0;
-      cli_usage_error(rank, program, "--transport must be auto, alltoallv or pairwise, not '%s'", value);
+      cli_usage_error(rank, program, "--transport must be auto, alltoallv, pairwise or shared-memory, not '%s'", value);
       return CLI_EXIT_USAGE;
     case JOB_CLI_PEER_WINDOW:
       if (cli_parse_int(value, 1, 1 << 20, &job->peer_window) == 0) return 0;

@@ -98,7 +98,7 @@ typedef struct mpimr_request_group {
  */
 typedef struct mpimr_condition {
   int (*ready)(void *context); /**< Cheap and side-effect free: it runs on every tick. */
-  void *context;
+  void *context;               /**< Passed to `ready`. */
   mpimr_future *owner;           /**< Executor-private: the future woken. */
   struct mpimr_condition *prev;  /**< Executor-private. */
   struct mpimr_condition *next;  /**< Executor-private. */

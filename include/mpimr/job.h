@@ -177,7 +177,7 @@ typedef enum mpimr_output_format {
  * bytes themselves. Every rank of a job must use the same.
  */
 typedef enum mpimr_transport {
-  /** The library's choice, the same on every rank: currently MPIMR_TRANSPORT_PAIRWISE. */
+  /** The library's choice, the same on every rank: currently MPIMR_TRANSPORT_SHARED_MEMORY. */
   MPIMR_TRANSPORT_AUTO = 0,
   /** One MPI_Ialltoallv per round over all ranks. */
   MPIMR_TRANSPORT_ALLTOALLV = 1,

@@ -2214,12 +2214,16 @@ int mpimr_job_create(mpimr_job **out, MPI_Comm comm, const mpimr_job_config *con
   rc = agree(job, job_setup(job));
   if (rc == MPIMR_OK && config->verbose && job->rank == 0) {
     const mpimr_pin_report *pin = &job->pin_report;
+    const char *no_sharing = shuffle_sharing_reason(job->shuffle);
     fprintf(stderr,
             "mpimr: %d ranks; rank 0: %s (cpuset %s; %d local ranks, %d cores); round %zu bytes, "
-            "%d in flight; read %zu bytes a slice; combiner %s; memory budget %zu bytes; spill under '%s'\n",
+            "%d in flight; transport %s (rank 0 reads %d ranks' bytes in place%s%s); read %zu bytes a slice; "
+            "combiner %s; memory budget %zu bytes; spill under '%s'\n",
             job->nranks, mpimr_pin_action_name(pin->action), pin->cpuset, pin->local_size, pin->cores,
-            job->config.round_bytes, config->rounds_in_flight, job->config.read_bytes,
-            job->combining ? "on" : "off", job->memory_budget, job->spill.parent);
+            job->config.round_bytes, config->rounds_in_flight,
+            mpimr_transport_name(shuffle_transport(job->shuffle)), shuffle_shared_peers(job->shuffle),
+            no_sharing[0] ? ": " : "", no_sharing, job->config.read_bytes, job->combining ? "on" : "off",
+            job->memory_budget, job->spill.parent);
   }
   return rc;
 }

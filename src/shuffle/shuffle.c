@@ -84,6 +84,7 @@ struct shuffle {
   node_memory node;          /* SHARED_MEMORY: the homes of this node's ranks' send sets. */
   size_t control_bytes;      /* SHARED_MEMORY: the control block before the homes in each segment. */
   int node_local;            /* SHARED_MEMORY with every rank sharing: rounds go without MPI. */
+  int release_by_barrier;    /* SHARED_MEMORY otherwise, if some rank reads another's memory. */
   mpimr_condition peers_moved; /* Node-local: wakes the driver when a peer seals or hands over. */
   int peer_window;           /* Places in each of the two windows (pairwise only). */
   peer_request *send_window;
@@ -210,7 +211,7 @@ static mpimr_poll_result driver_poll(mpimr_future *self, mpimr_executor *ex);
  * stayed within 85-104% of MPI_Alltoallv from 256 KiB per peer up.
  */
 mpimr_transport shuffle_resolve_transport(mpimr_transport requested) {
-  return requested == MPIMR_TRANSPORT_AUTO ? MPIMR_TRANSPORT_PAIRWISE : requested;
+  return requested == MPIMR_TRANSPORT_AUTO ? MPIMR_TRANSPORT_SHARED_MEMORY : requested;
 }
 
 static int transport_known(mpimr_transport transport) {
@@ -270,13 +271,15 @@ int shuffle_create(shuffle **out, MPI_Comm comm, int depth, size_t round_bytes,
       shuffle_free(sh);
       return MPIMR_ERR_NOMEM;
     }
-    /* Every rank of the node learnt the same outcome, and the counts are the communicator's. */
-    int local = sh->node.shared_peers == sh->nranks, all_local = 0;
-    if (MPI_Allreduce(&local, &all_local, 1, MPI_INT, MPI_MIN, sh->control_comm) != MPI_SUCCESS) {
+    /* Rounds go without MPI if every rank shares with every other; they need a release if any
+     * rank reads another's memory. */
+    int mine[2] = {sh->node.shared_peers == sh->nranks, -(sh->node.shared_peers > 1)}, all[2] = {0, 0};
+    if (MPI_Allreduce(mine, all, 2, MPI_INT, MPI_MIN, sh->control_comm) != MPI_SUCCESS) {
       shuffle_free(sh);
       return MPIMR_ERR_MPI;
     }
-    sh->node_local = all_local && !options->rounds_by_mpi;
+    sh->node_local = all[0] && !options->rounds_by_mpi;
+    sh->release_by_barrier = !sh->node_local && all[1] < 0;
     sh->peers_moved.ready = peers_moved;
     sh->peers_moved.context = sh;
   }
@@ -770,7 +773,7 @@ static void handle_data(shuffle *sh, mpimr_executor *ex, round_slot *slot) {
     slot->phase = SLOT_RELEASE;
     return;
   }
-  if (sh->transport == MPIMR_TRANSPORT_SHARED_MEMORY) {
+  if (sh->release_by_barrier) {
     post_release(sh, ex, slot);
     slot->phase = SLOT_RELEASE;
     return;
