@@ -106,6 +106,12 @@ static void print_help(void) {
       "                              mpi-ialltoallv,mpimr-alltoallv,mpimr-pairwise,\n"
       "                              mpimr-shared-memory)\n"
       "    -w, --peer-window N       pairwise window (default 0: the library's, 8)\n"
+      "        --consume             each rank reads every byte it received (sums it as\n"
+      "                              64-bit words) inside the timed exchange, as a job\n"
+      "                              folding the pairs would; this charges the\n"
+      "                              shared-memory transport for reading its bytes in\n"
+      "                              the sender's memory, and the others for reading\n"
+      "                              their copy\n"
       "        --rounds-by-mpi       shared-memory: send each round's headers by\n"
       "                              MPI_Ialltoall and its release by MPI_Ibarrier, as\n"
       "                              when the ranks span nodes, even on one node\n"
@@ -212,6 +218,7 @@ typedef struct settings {
   int repeat;
   int peer_window;
   int rounds_by_mpi;
+  int consume;
   int sparse_peers; /* 0 until resolved against the rank count. */
   double zipf_exponent;
   double slice_us;
@@ -236,6 +243,7 @@ enum option_ids {
   OPT_STAT,
   OPT_NO_OVERLAP,
   OPT_ROUNDS_BY_MPI,
+  OPT_CONSUME,
   OPT_CHECK,
   OPT_NO_CHECK,
   OPT_CSV,
@@ -329,6 +337,7 @@ static int parse_options(int argc, char **argv, int rank, int nranks, settings *
       {"stat", required_argument, NULL, OPT_STAT},
       {"no-overlap", no_argument, NULL, OPT_NO_OVERLAP},
       {"rounds-by-mpi", no_argument, NULL, OPT_ROUNDS_BY_MPI},
+      {"consume", no_argument, NULL, OPT_CONSUME},
       {"check", no_argument, NULL, OPT_CHECK},
       {"no-check", no_argument, NULL, OPT_NO_CHECK},
       {"csv", required_argument, NULL, OPT_CSV},
@@ -450,6 +459,7 @@ static int parse_options(int argc, char **argv, int rank, int nranks, settings *
         break;
       case OPT_NO_OVERLAP: s->overlap = 0; break;
       case OPT_ROUNDS_BY_MPI: s->rounds_by_mpi = 1; break;
+      case OPT_CONSUME: s->consume = 1; break;
       case OPT_CHECK: s->check = 1; break;
       case OPT_NO_CHECK: s->check = 0; break;
       case OPT_CSV: s->csv_path = optarg; break;
@@ -638,6 +648,20 @@ static int check_pieces(const traffic *t, const received_piece *pieces, int coun
   return wrong + (at != several_length) + (alone_bytes + several_length != t->recv_total);
 }
 
+/* ---- consuming received bytes ------------------------------------------- */
+
+/* Reads every byte of `data` (--consume): the sum of its 64-bit words and of the bytes past them. */
+static uint64_t sum_words(const unsigned char *data, size_t length) {
+  uint64_t sum = 0, word;
+  size_t i = 0;
+  for (; i + 8 <= length; i += 8) {
+    memcpy(&word, data + i, 8);
+    sum += word;
+  }
+  for (; i < length; i++) sum += data[i];
+  return sum;
+}
+
 /* ---- compute ------------------------------------------------------------- */
 
 /* Busy arithmetic for `seconds` (at least); returns the time it took. */
@@ -688,12 +712,15 @@ typedef struct bench_shuffle {
   int piece_room;
   int piece_count;
   int extra_pieces; /* Pieces beyond the room: the check counts them wrong. */
+  int consume;      /* --consume: read every byte handed over. */
+  uint64_t consumed;
 } bench_shuffle;
 
 static int on_receive(void *context, unsigned char *data, size_t length, size_t capacity, int source,
                       int *kept) {
   (void)capacity;
   bench_shuffle *b = context;
+  if (b->consume) b->consumed += sum_words(data, length);
   if (b->piece_count < b->piece_room)
     b->pieces[b->piece_count++] = (received_piece){data, length, source};
   else
@@ -744,6 +771,7 @@ typedef struct bench {
   trace timeline;
   uint64_t stamp;  /* Exchanges so far, the same on every rank. */
   uint64_t wrong;  /* Sources whose bytes were wrong, over the run. */
+  uint64_t consumed; /* --consume: the raw methods' sum of what they read. */
   double *samples; /* Per-exchange times of one measurement: methods x 2 x iterations. */
 } bench;
 
@@ -834,6 +862,7 @@ static double exchange_raw(bench *b, int method, double compute_target) {
   if (method == METHOD_MPI_ALLTOALLV) {
     MPI_Alltoallv(b->send_buffers[method], t->send_counts, t->send_displs, MPI_BYTE, b->recv_buffers[method],
                   t->recv_counts, t->recv_displs, MPI_BYTE, MPI_COMM_WORLD);
+    if (b->s.consume) b->consumed += sum_words(b->recv_buffers[method], t->recv_total);
     return 0;
   }
   MPI_Request request;
@@ -847,6 +876,7 @@ static double exchange_raw(bench *b, int method, double compute_target) {
     if (!done) MPI_Test(&request, &done, MPI_STATUS_IGNORE);
   }
   if (!done) MPI_Wait(&request, MPI_STATUS_IGNORE);
+  if (b->s.consume) b->consumed += sum_words(b->recv_buffers[method], t->recv_total);
   return spent;
 }
 
@@ -995,10 +1025,11 @@ static void print_table_header(const bench *b, int pattern) {
   if (s->slice_us > 0) snprintf(slice_text, sizeof slice_text, "%g", s->slice_us);
   printf(
       "\n# iterations %d (%d above %llu bytes), warm-up %d (%d), repeat %d (medians), check %s, overlap %s "
-      "(slices of %s us), executor idle %s, per-rank %s of the iterations\n",
+      "(slices of %s us), executor idle %s, per-rank %s of the iterations%s%s\n",
       s->iterations, s->iterations_large, (unsigned long long)s->large_size, s->warmup, s->warmup_large,
       s->repeat, s->check ? "on" : "off", s->overlap ? "on" : "off", slice_text, idle_names[s->idle],
-      s->use_median ? "median" : "mean");
+      s->use_median ? "median" : "mean", s->consume ? ", received bytes read (consume)" : "",
+      s->rounds_by_mpi ? ", shared-memory rounds by MPI" : "");
   printf("# %-10s %-16s %16s %16s %16s %16s %12s %12s %15s %11s %10s\n", "Size", "Method", "Avg Latency(us)",
          "Min Latency(us)", "Max Latency(us)", "Bandwidth(MB/s)", "Overall(us)", "Compute(us)",
          "Pure Comm.(us)", "Overlap(%)", "Iterations");
@@ -1067,14 +1098,16 @@ static void write_json_head(const bench *b, FILE *json) {
       "\"iterations_large\": %d, \"warmup\": %d, \"warmup_large\": %d, \"repeat\": %d, \"peer_window\": %d, "
       "\"peer_window_used\": %d, "
       "\"auto_transport\": \"%s\", \"sparse_peers\": %d, \"zipf_exponent\": %g, \"slice_us\": %g, "
-      "\"idle\": \"%s\", \"statistic\": \"%s\", \"overlap\": %s, \"check\": %s, \"rounds_by_mpi\": %s},\n"
+      "\"idle\": \"%s\", \"statistic\": \"%s\", \"overlap\": %s, \"check\": %s, \"rounds_by_mpi\": %s, "
+      "\"consume\": %s},\n"
       "  \"results\": [",
       (unsigned long long)s->min_size, (unsigned long long)s->max_size, (unsigned long long)s->large_size,
       s->iterations, s->iterations_large, s->warmup, s->warmup_large, s->repeat, s->peer_window,
       s->peer_window > 0 ? s->peer_window : SHUFFLE_DEFAULT_PEER_WINDOW,
       mpimr_transport_name(shuffle_resolve_transport(MPIMR_TRANSPORT_AUTO)), s->sparse_peers,
       s->zipf_exponent, s->slice_us, idle_names[s->idle], s->use_median ? "median" : "mean",
-      s->overlap ? "true" : "false", s->check ? "true" : "false", s->rounds_by_mpi ? "true" : "false");
+      s->overlap ? "true" : "false", s->check ? "true" : "false", s->rounds_by_mpi ? "true" : "false",
+      s->consume ? "true" : "false");
 }
 
 /* ---- set-up and the sweep ---------------------------------------------------- */
@@ -1125,6 +1158,7 @@ static int bench_setup(bench *b) {
     shuffle_options transport = {method_table[method].transport, s->peer_window, s->rounds_by_mpi};
     bench_shuffle *bs = &b->shuffles[method];
     bs->piece_room = b->nranks + 1;
+    bs->consume = s->consume;
     bs->pieces = malloc(sizeof *bs->pieces * (size_t)bs->piece_room);
     if (bs->pieces == NULL) ok = 0;
     int rc = shuffle_create(&bs->sh, MPI_COMM_WORLD, 1, (size_t)most_sent, &transport, on_receive, bs);

@@ -27,9 +27,11 @@ python3 "$checker" --csv "$work/d.csv" --json "$work/d.json" --table "$work/d.tx
   --min-size 64 --max-size 256
 
 # Shared memory with the rounds' headers and releases by MPI, as across nodes: the bytes are still
-# read in place, and checked.
+# read in place, and checked; and every method reading what it received inside the timing.
 run "$np" "$bin/mpimr-shuffle-bench" -p all -m 1 -M 64K --large-size 2K -i 3 -x 1 --iterations-large 2 \
-  --warmup-large 1 -t shared-memory --rounds-by-mpi --csv "$work/m.csv" --json "$work/m.json" > "$work/m.txt"
+  --warmup-large 1 -t shared-memory --rounds-by-mpi --consume --csv "$work/m.csv" --json "$work/m.json" \
+  > "$work/m.txt"
+grep -q '"rounds_by_mpi": true, "consume": true' "$work/m.json"
 python3 "$checker" --csv "$work/m.csv" --json "$work/m.json" --table "$work/m.txt" --ranks "$np" \
   --patterns uniform,zipf,sparse \
   --methods mpimr-shared-memory --min-size 1 --max-size 65536
