@@ -302,7 +302,8 @@ typedef struct mpimr_job_config {
   int rounds_in_flight;      /**< Shuffle rounds outstanding at once, 1..8 (default 2). */
   mpimr_transport transport; /**< How rounds' bytes travel (default MPIMR_TRANSPORT_AUTO). */
   /**
-   * With MPIMR_TRANSPORT_PAIRWISE: sends, and separately receives, outstanding
+   * With MPIMR_TRANSPORT_PAIRWISE (and MPIMR_TRANSPORT_SHARED_MEMORY between
+   * ranks that do not share memory): sends, and separately receives, outstanding
    * at once over all rounds in flight (default 0: 8; at least 1). A wider
    * window overlaps more messages; a narrower one keeps fewer peers busy at
    * a time. Ignored by the other transports.

@@ -198,17 +198,20 @@ static mpimr_poll_result driver_poll(mpimr_future *self, mpimr_executor *ex);
 
 /*
  * What AUTO means. Every rank must resolve it alike, so it is a fixed choice:
- * the pairwise transport. In mpimr-shuffle-bench (bench/results/shuffle-np*)
- * it was faster than MPI_Ialltoallv at every size below 64 KiB per peer in
- * every pattern at 2 and 4 ranks, and at most larger sizes. A round of it
- * takes fewer trips through the progress engine (ob1's own requests, no
- * libnbc schedule to advance), which counts twice in mpimr: the reactor
- * polls only between map slices, and while idle the executor backs off.
- * It also sends nothing to peers with nothing to receive. Its window (8)
- * covers every peer up to 9 ranks, so there it posts everything at once as
- * libnbc's linear Ialltoallv does. At 16 ranks on 16 cores a window of 16
- * was no faster than 8 (bench/results/xeon16/shuffle-np16*), and pairwise
- * stayed within 85-104% of MPI_Alltoallv from 256 KiB per peer up.
+ * the shared-memory transport. On one node its round moves no bytes: in
+ * mpimr-shuffle-bench at np 2 (bench/results/shuffle-np2-shm*) a round of
+ * 1-4 MiB per peer took 1-7 us against 160-1630 us for MPI_Alltoallv, and
+ * with every received byte read (--consume) it was still 3.5-6.8x faster;
+ * word count and sort of 1 GiB ran 3-4% faster end to end than with
+ * pairwise (transport-ab-np2.txt). Between nodes, and wherever a node
+ * cannot share, it sends pairwise messages, which were the default before:
+ * pairwise was faster than MPI_Ialltoallv at every size below 64 KiB per
+ * peer in every pattern at 2 and 4 ranks and at most larger sizes, because
+ * a round of it takes fewer trips through the progress engine (ob1's own
+ * requests, no libnbc schedule to advance), and it sends nothing to peers
+ * with nothing to receive. Its window (8) covers every peer up to 9 ranks;
+ * at 16 ranks on 16 cores a window of 16 was no faster than 8
+ * (bench/results/xeon16/shuffle-np16*).
  */
 mpimr_transport shuffle_resolve_transport(mpimr_transport requested) {
   return requested == MPIMR_TRANSPORT_AUTO ? MPIMR_TRANSPORT_SHARED_MEMORY : requested;
