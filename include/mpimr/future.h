@@ -97,12 +97,12 @@ typedef struct mpimr_request_group {
  * condition is dropped. Fields below `context` are the executor's own.
  */
 typedef struct mpimr_condition {
-  int (*ready)(void *context); /**< Cheap and side-effect free: it runs on every tick. */
-  void *context;               /**< Passed to `ready`. */
-  mpimr_future *owner;           /**< Executor-private: the future woken. */
-  struct mpimr_condition *prev;  /**< Executor-private. */
-  struct mpimr_condition *next;  /**< Executor-private. */
-  int armed;                     /**< Executor-private: non-zero while registered. */
+  int (*ready)(void *context);  /**< Cheap and side-effect free: it runs on every tick. */
+  void *context;                /**< Passed to `ready`. */
+  mpimr_future *owner;          /**< Executor-private: the future woken. */
+  struct mpimr_condition *prev; /**< Executor-private. */
+  struct mpimr_condition *next; /**< Executor-private. */
+  int armed;                    /**< Executor-private: non-zero while registered. */
 } mpimr_condition;
 
 /** How the executor behaves when nothing is ready. */

@@ -100,8 +100,8 @@ static int map_node_peers(node_memory *m, const segment_card *cards, const int *
                           int node_rank) {
   for (int i = 0; i < node_size; i++) {
     int r = comm_rank_of[i];
-    m->peer[r] = i == node_rank ? m->own
-                                : map_peer(&cards[i], i, m->segment_bytes, m->reason, sizeof m->reason);
+    m->peer[r] =
+        i == node_rank ? m->own : map_peer(&cards[i], i, m->segment_bytes, m->reason, sizeof m->reason);
     if (m->peer[r] == NULL) return 0;
     m->shared_peers++;
   }
@@ -163,7 +163,8 @@ static int share_on_node(node_memory *m, MPI_Comm comm, MPI_Comm node, segment_c
   int agreed = all_on_node(m, node, node_size, node_rank, m->own != NULL);
   if (agreed > 0) {
     segment_card mine = {(long long)getpid(), own_fd, 1};
-    if (MPI_Allgather(&mine, (int)sizeof mine, MPI_BYTE, cards, (int)sizeof mine, MPI_BYTE, node) != MPI_SUCCESS)
+    if (MPI_Allgather(&mine, (int)sizeof mine, MPI_BYTE, cards, (int)sizeof mine, MPI_BYTE, node) !=
+        MPI_SUCCESS)
       agreed = -1;
   }
   if (agreed > 0) {

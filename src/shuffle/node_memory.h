@@ -24,8 +24,8 @@
 #include <stddef.h>
 
 typedef struct node_memory {
-  unsigned char *own;      /**< This rank's segment, read-write; NULL if this node does not share. */
-  size_t segment_bytes;    /**< The size of every segment (all ranks ask for the same). */
+  unsigned char *own;         /**< This rank's segment, read-write; NULL if this node does not share. */
+  size_t segment_bytes;       /**< The size of every segment (all ranks ask for the same). */
   const unsigned char **peer; /**< Per rank of the communicator: its segment, or NULL (not shared). */
   int nranks;
   int shared_peers; /**< Ranks whose segment this rank maps, itself included (0 or at least 1). */

@@ -80,13 +80,13 @@ struct shuffle {
   int depth;
   int nslots;
   round_slot *slots;
-  mpimr_transport transport; /* Never AUTO. */
-  node_memory node;          /* SHARED_MEMORY: the homes of this node's ranks' send sets. */
-  size_t control_bytes;      /* SHARED_MEMORY: the control block before the homes in each segment. */
-  int node_local;            /* SHARED_MEMORY with every rank sharing: rounds go without MPI. */
-  int release_by_barrier;    /* SHARED_MEMORY otherwise, if some rank reads another's memory. */
+  mpimr_transport transport;   /* Never AUTO. */
+  node_memory node;            /* SHARED_MEMORY: the homes of this node's ranks' send sets. */
+  size_t control_bytes;        /* SHARED_MEMORY: the control block before the homes in each segment. */
+  int node_local;              /* SHARED_MEMORY with every rank sharing: rounds go without MPI. */
+  int release_by_barrier;      /* SHARED_MEMORY otherwise, if some rank reads another's memory. */
   mpimr_condition peers_moved; /* Node-local: wakes the driver when a peer seals or hands over. */
-  int peer_window;           /* Places in each of the two windows (pairwise only). */
+  int peer_window;             /* Places in each of the two windows (pairwise only). */
   peer_request *send_window;
   peer_request *recv_window;
   /* Receive buffers between rounds, a stack: a round takes the one most recently given back,
@@ -270,16 +270,15 @@ int shuffle_create(shuffle **out, MPI_Comm comm, int depth, size_t round_bytes,
     size_t headers = sizeof(int32_t) * HEADER_INTS * (size_t)sh->nranks * (size_t)sh->nslots;
     sh->control_bytes = (sizeof(control_block) + headers + 4095) / 4096 * 4096;
     size_t segment = sh->control_bytes + (size_t)sh->nslots * SHARED_SLOT_BYTES;
-    if (node_memory_create(&sh->node, sh->control_comm, segment) != MPIMR_OK) {
-      shuffle_free(sh);
-      return MPIMR_ERR_NOMEM;
-    }
+    int node_rc = node_memory_create(&sh->node, sh->control_comm, segment);
     /* Rounds go without MPI if every rank shares with every other; they need a release if any
-     * rank reads another's memory. */
+     * rank reads another's memory. Every rank takes part, even one whose set-up failed. */
     int mine[2] = {sh->node.shared_peers == sh->nranks, -(sh->node.shared_peers > 1)}, all[2] = {0, 0};
-    if (MPI_Allreduce(mine, all, 2, MPI_INT, MPI_MIN, sh->control_comm) != MPI_SUCCESS) {
+    if (MPI_Allreduce(mine, all, 2, MPI_INT, MPI_MIN, sh->control_comm) != MPI_SUCCESS && node_rc == MPIMR_OK)
+      node_rc = MPIMR_ERR_MPI;
+    if (node_rc != MPIMR_OK) {
       shuffle_free(sh);
-      return MPIMR_ERR_MPI;
+      return node_rc;
     }
     sh->node_local = all[0] && !options->rounds_by_mpi;
     sh->release_by_barrier = !sh->node_local && all[1] < 0;
@@ -293,8 +292,7 @@ int shuffle_create(shuffle **out, MPI_Comm comm, int depth, size_t round_bytes,
   for (int i = 0; i < sh->nslots && rc == MPIMR_OK; i++)
     rc = slot_init(&sh->slots[i], sh->nranks, round_bytes,
                    sh->node.own ? sh->node.own + home_offset(sh, (size_t)i) : NULL);
-  if (rc == MPIMR_OK && uses_windows(sh->transport))
-    rc = windows_init(sh, options->peer_window);
+  if (rc == MPIMR_OK && uses_windows(sh->transport)) rc = windows_init(sh, options->peer_window);
   if (rc != MPIMR_OK) {
     shuffle_free(sh);
     return rc;
@@ -420,6 +418,21 @@ static void seal_in_memory(shuffle *sh, mpimr_executor *ex, round_slot *slot) {
   mpimr_future_wake(ex, &sh->driver);
 }
 
+/*
+ * Hands a nonblocking collective's request to the reactor, which wakes the
+ * driver when it completes. If the reactor cannot take it, waits for it here
+ * (a collective cannot be abandoned: the peers take part in it) and fails
+ * the shuffle.
+ */
+static void await_collective(shuffle *sh, mpimr_executor *ex, mpimr_request_group *group,
+                             MPI_Request request) {
+  if (mpimr_future_await_requests(ex, &sh->driver, group, &request, 1) == MPIMR_OK) return;
+  MPI_Wait(&request, MPI_STATUS_IGNORE);
+  group->remaining = 0;
+  fail_locally(sh, MPIMR_ERR_NOMEM, "registering a request");
+  mpimr_future_wake(ex, &sh->driver);
+}
+
 /* Sends the round's headers by MPI_Ialltoall; the driver is woken when they have all arrived. */
 static int post_headers(shuffle *sh, mpimr_executor *ex, round_slot *slot) {
   /* The set's bytes are written before any peer can learn from the header where to read them. */
@@ -431,14 +444,7 @@ static int post_headers(shuffle *sh, mpimr_executor *ex, round_slot *slot) {
     fail_mpi(sh, "MPI_Ialltoall", mpi_rc);
     return MPIMR_ERR_MPI;
   }
-  int rc = mpimr_future_await_requests(ex, &sh->driver, &slot->counts_group, &request, 1);
-  if (rc != MPIMR_OK) {
-    /* The reactor cannot hold the request: wait for it here rather than lose it. */
-    MPI_Wait(&request, MPI_STATUS_IGNORE);
-    slot->counts_group.remaining = 0;
-    fail_locally(sh, rc, "registering a request");
-    mpimr_future_wake(ex, &sh->driver);
-  }
+  await_collective(sh, ex, &slot->counts_group, request);
   return MPIMR_OK;
 }
 
@@ -458,11 +464,7 @@ static void post_alltoallv(shuffle *sh, mpimr_executor *ex, round_slot *slot) {
     fail_mpi(sh, "MPI_Ialltoallv", mpi_rc);
     return;
   }
-  if (mpimr_future_await_requests(ex, &sh->driver, &slot->data_group, &request, 1) != MPIMR_OK) {
-    MPI_Wait(&request, MPI_STATUS_IGNORE);
-    slot->data_group.remaining = 0;
-    fail_locally(sh, MPIMR_ERR_NOMEM, "registering a request");
-  }
+  await_collective(sh, ex, &slot->data_group, request);
 }
 
 /* PAIRWISE and SHARED_MEMORY: pairwise_progress() posts the round's messages, then copies the rank's
@@ -653,7 +655,8 @@ static void handle_counts(shuffle *sh, mpimr_executor *ex, round_slot *slot, uin
       sh->broken = 1;
       return;
     }
-    slot->borrowed[s] = sh->transport == MPIMR_TRANSPORT_SHARED_MEMORY && bytes > 0 ? borrow(sh, slot, s) : NULL;
+    slot->borrowed[s] =
+        sh->transport == MPIMR_TRANSPORT_SHARED_MEMORY && bytes > 0 ? borrow(sh, slot, s) : NULL;
     if (sh->broken) return;
     if (slot->borrowed[s]) slot->borrowed_bytes += (size_t)bytes;
     slot->recv_counts[s] = slot->borrowed[s] ? 0 : bytes;
@@ -702,7 +705,8 @@ static void handle_counts(shuffle *sh, mpimr_executor *ex, round_slot *slot, uin
 }
 
 /* Hands one received piece to the job; returns non-zero if the shuffle must stop handing. */
-static int hand_over(shuffle *sh, unsigned char *data, size_t length, size_t capacity, int source, int *kept) {
+static int hand_over(shuffle *sh, unsigned char *data, size_t length, size_t capacity, int source,
+                     int *kept) {
   int rc = sh->receive(sh->receive_context, data, length, capacity, source, kept);
   if (rc != MPIMR_OK) fail_locally(sh, rc, "receiving a round");
   return rc != MPIMR_OK;
@@ -723,11 +727,7 @@ static void post_release(shuffle *sh, mpimr_executor *ex, round_slot *slot) {
     fail_mpi(sh, "MPI_Ibarrier (round release)", mpi_rc);
     return;
   }
-  if (mpimr_future_await_requests(ex, &sh->driver, &slot->release_group, &request, 1) != MPIMR_OK) {
-    MPI_Wait(&request, MPI_STATUS_IGNORE);
-    slot->release_group.remaining = 0;
-    fail_locally(sh, MPIMR_ERR_NOMEM, "registering a request");
-  }
+  await_collective(sh, ex, &slot->release_group, request);
 }
 
 /*
@@ -757,8 +757,8 @@ static void handle_data(shuffle *sh, mpimr_executor *ex, round_slot *slot) {
     for (int s = 0; s < sh->nranks && !stop && slot->borrowed_bytes > 0; s++) {
       int ignored = 0;
       if (slot->borrowed[s] != NULL)
-        stop = hand_over(sh, (unsigned char *)slot->borrowed[s], (size_t)slot->recv_header[HEADER_INTS * s], 0, s,
-                         &ignored);
+        stop = hand_over(sh, (unsigned char *)slot->borrowed[s], (size_t)slot->recv_header[HEADER_INTS * s],
+                         0, s, &ignored);
     }
     if (sh->trace) trace_span(sh->trace, TRACE_FOLD_ROUND, received_at, clock_now(), sh->oldest_round);
   }
