@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "mpimr/error.h"
+#include "util/pages.h"
 
 /* What a rank tells the others on its node about its segment. */
 typedef struct segment_card {
@@ -17,12 +18,6 @@ typedef struct segment_card {
   int fd;
   int usable;
 } segment_card;
-
-static size_t page_rounded(size_t bytes) {
-  long page = sysconf(_SC_PAGESIZE);
-  size_t unit = page > 0 ? (size_t)page : 4096;
-  return (bytes + unit - 1) / unit * unit;
-}
 
 #ifdef __linux__
 /* Creates and maps this rank's segment; returns it, or NULL with `reason` filled in. */
@@ -184,7 +179,7 @@ int node_memory_create(node_memory *m, MPI_Comm comm, size_t segment_bytes) {
   int rank;
   MPI_Comm_size(comm, &m->nranks);
   MPI_Comm_rank(comm, &rank);
-  m->segment_bytes = page_rounded(segment_bytes);
+  m->segment_bytes = pages_round_up(segment_bytes);
   /* Sized for the whole communicator: no node is larger. */
   m->peer = calloc((size_t)m->nranks, sizeof *m->peer);
   segment_card *cards = malloc(sizeof *cards * (size_t)m->nranks);

@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <unistd.h>
 
 #include "mpimr/error.h"
+#include "util/pages.h"
 
 /* Regions start at no less than this, so tiny rounds at large rank counts still batch. */
 enum { MIN_REGION_BYTES = 256 };
@@ -71,9 +71,7 @@ void send_set_destroy(send_set *s) {
 
 /* In a home: returns the pages past the round size to the system and the set to its round size. */
 static void give_back_pages(send_set *s) {
-  long page = sysconf(_SC_PAGESIZE);
-  size_t unit = page > 0 ? (size_t)page : 4096;
-  size_t keep = (s->nominal_capacity + unit - 1) / unit * unit;
+  size_t keep = pages_round_up(s->nominal_capacity);
   /* Only a hint: if the system keeps the pages, the next overrun reuses them. */
   if (s->capacity > keep) (void)madvise(s->buffer + keep, s->capacity - keep, MADV_REMOVE);
   s->capacity = s->nominal_capacity;

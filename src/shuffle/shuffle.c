@@ -9,6 +9,7 @@
 
 #include "mpimr/error.h"
 #include "util/clock.h"
+#include "util/pages.h"
 
 /* A round header per peer: [bytes, flags, offset]. With HEADER_SHARED the bytes are not sent:
  * they lie at `offset` in the sender's home for the round's slot, for the receiver to read. */
@@ -268,7 +269,8 @@ int shuffle_create(shuffle **out, MPI_Comm comm, int depth, size_t round_bytes,
   /* Collective, so before anything that can fail on one rank alone. */
   if (sh->transport == MPIMR_TRANSPORT_SHARED_MEMORY) {
     size_t headers = sizeof(int32_t) * HEADER_INTS * (size_t)sh->nranks * (size_t)sh->nslots;
-    sh->control_bytes = (sizeof(control_block) + headers + 4095) / 4096 * 4096;
+    /* Whole pages, so that every home starts on a page (send_set_init_in, madvise). */
+    sh->control_bytes = pages_round_up(sizeof(control_block) + headers);
     size_t segment = sh->control_bytes + (size_t)sh->nslots * SHARED_SLOT_BYTES;
     int node_rc = node_memory_create(&sh->node, sh->control_comm, segment);
     /* Rounds go without MPI if every rank shares with every other; they need a release if any
