@@ -16,7 +16,6 @@
 typedef struct segment_card {
   long long pid;
   int fd;
-  int usable;
 } segment_card;
 
 #ifdef __linux__
@@ -157,7 +156,7 @@ static int share_on_node(node_memory *m, MPI_Comm comm, MPI_Comm node, segment_c
   int rc = MPIMR_OK;
   int agreed = all_on_node(m, node, node_size, node_rank, m->own != NULL);
   if (agreed > 0) {
-    segment_card mine = {(long long)getpid(), own_fd, 1};
+    segment_card mine = {(long long)getpid(), own_fd};
     if (MPI_Allgather(&mine, (int)sizeof mine, MPI_BYTE, cards, (int)sizeof mine, MPI_BYTE, node) !=
         MPI_SUCCESS)
       agreed = -1;

@@ -27,17 +27,11 @@ static void layout_uniform(send_set *s) {
   s->full = 0;
 }
 
-/* The round size a set of `nranks` regions is given for `round_bytes`; 0 if too large. */
-static size_t usable_round(int nranks, size_t round_bytes) {
+int send_set_init_in(send_set *s, int nranks, size_t round_bytes, unsigned char *home, size_t home_bytes) {
+  memset(s, 0, sizeof *s);
   size_t minimum = (size_t)nranks * MIN_REGION_BYTES * 2;
   if (round_bytes < minimum) round_bytes = minimum;
-  return round_bytes > INT_MAX ? 0 : round_bytes;
-}
-
-static int init_with(send_set *s, int nranks, size_t round_bytes, unsigned char *home, size_t home_bytes) {
-  memset(s, 0, sizeof *s);
-  round_bytes = usable_round(nranks, round_bytes);
-  if (round_bytes == 0 || (home != NULL && round_bytes > home_bytes)) return MPIMR_ERR_TOO_LARGE;
+  if (round_bytes > INT_MAX || (home != NULL && round_bytes > home_bytes)) return MPIMR_ERR_TOO_LARGE;
   s->nranks = nranks;
   s->nominal_capacity = s->capacity = round_bytes;
   s->home_bytes = home ? home_bytes : 0;
@@ -54,11 +48,7 @@ static int init_with(send_set *s, int nranks, size_t round_bytes, unsigned char 
 }
 
 int send_set_init(send_set *s, int nranks, size_t round_bytes) {
-  return init_with(s, nranks, round_bytes, NULL, 0);
-}
-
-int send_set_init_in(send_set *s, int nranks, size_t round_bytes, unsigned char *home, size_t home_bytes) {
-  return init_with(s, nranks, round_bytes, home, home_bytes);
+  return send_set_init_in(s, nranks, round_bytes, NULL, 0);
 }
 
 void send_set_destroy(send_set *s) {
@@ -82,14 +72,16 @@ int send_set_reset(send_set *s) {
    * on after the set filled, as a block of records does) keeps its buffer for the next round:
    * giving it back costs a reallocation and a copy of the round every time. A burst beyond that
    * (one huge record) is given back. */
-  if (s->capacity > 2 * s->nominal_capacity && s->home_bytes > 0) {
-    give_back_pages(s);
-  } else if (s->capacity > 2 * s->nominal_capacity) {
-    unsigned char *smaller = malloc(s->nominal_capacity);
-    if (smaller == NULL) return MPIMR_ERR_NOMEM;
-    free(s->buffer);
-    s->buffer = smaller;
-    s->capacity = s->nominal_capacity;
+  if (s->capacity > 2 * s->nominal_capacity) {
+    if (s->home_bytes > 0) {
+      give_back_pages(s);
+    } else {
+      unsigned char *smaller = malloc(s->nominal_capacity);
+      if (smaller == NULL) return MPIMR_ERR_NOMEM;
+      free(s->buffer);
+      s->buffer = smaller;
+      s->capacity = s->nominal_capacity;
+    }
   }
   layout_uniform(s);
   return MPIMR_OK;

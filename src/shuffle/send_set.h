@@ -43,7 +43,8 @@ int send_set_init(send_set *s, int nranks, size_t round_bytes);
 /**
  * As send_set_init(), but the set lives in `home` (page-aligned, `home_bytes`
  * long, at least `round_bytes`), which stays the caller's: the set never
- * frees or moves it, and fails to grow beyond it.
+ * frees or moves it, and fails to grow beyond it. A NULL home is
+ * send_set_init().
  */
 int send_set_init_in(send_set *s, int nranks, size_t round_bytes, unsigned char *home, size_t home_bytes);
 
