@@ -598,22 +598,11 @@ typedef struct received_piece {
   int source; /* SHUFFLE_SOURCE_SEVERAL: the sources not handed over alone, in rank order. */
 } received_piece;
 
-/* Returns the number of sources whose bytes are wrong. */
-static int check_received(const traffic *t, const unsigned char *received, size_t length,
-                          const unsigned char *ramp, uint64_t stamp) {
-  if (length != t->recv_total) return 1;
-  int wrong = 0;
-  for (int src = 0; src < t->nranks; src++)
-    wrong += memcmp(received + t->recv_displs[src], ramp + seed_of(src, t->rank, stamp),
-                    (size_t)t->recv_counts[src]) != 0;
-  return wrong;
-}
-
 /*
  * Checks a round handed over in pieces: a piece per source read in place,
- * and at most one piece holding the other sources' bytes in rank order.
- * Returns the number of sources whose bytes are wrong or missing (a stray
- * piece counts as one).
+ * and at most one piece holding the other sources' bytes in rank order (a
+ * raw method's receive buffer is one such piece). Returns the number of
+ * sources whose bytes are wrong or missing (a stray piece counts as one).
  */
 static int check_pieces(const traffic *t, const received_piece *pieces, int count, const unsigned char *ramp,
                         uint64_t stamp) {
@@ -769,10 +758,10 @@ typedef struct bench {
   mpimr_executor *executor;
   bench_shuffle shuffles[METHOD_COUNT];
   trace timeline;
-  uint64_t stamp;  /* Exchanges so far, the same on every rank. */
-  uint64_t wrong;  /* Sources whose bytes were wrong, over the run. */
+  uint64_t stamp;    /* Exchanges so far, the same on every rank. */
+  uint64_t wrong;    /* Sources whose bytes were wrong, over the run. */
   uint64_t consumed; /* --consume: the raw methods' sum of what they read. */
-  double *samples; /* Per-exchange times of one measurement: methods x 2 x iterations. */
+  double *samples;   /* Per-exchange times of one measurement: methods x 2 x iterations. */
 } bench;
 
 /* A failure in the middle of an exchange: the other ranks may be waiting for this rank's bytes. */
@@ -898,12 +887,13 @@ static double one_exchange(bench *b, int method, double compute_target, double *
   double elapsed = clock_now() - started;
   *spent_computing = spent;
   if (!b->s.check) return elapsed;
-  if (!info->is_mpimr)
-    b->wrong +=
-        (uint64_t)check_received(&b->plan, b->recv_buffers[method], b->plan.recv_total, b->ramp, b->stamp);
-  else
+  if (!info->is_mpimr) {
+    received_piece all = {b->recv_buffers[method], b->plan.recv_total, SHUFFLE_SOURCE_SEVERAL};
+    b->wrong += (uint64_t)check_pieces(&b->plan, &all, 1, b->ramp, b->stamp);
+  } else {
     b->wrong +=
         (uint64_t)(check_pieces(&b->plan, bs->pieces, bs->piece_count, b->ramp, b->stamp) + bs->extra_pieces);
+  }
   return elapsed;
 }
 
