@@ -43,8 +43,13 @@ int node_memory_create(node_memory *m, MPI_Comm comm, size_t segment_bytes);
 /** Unmaps every segment. Local: never waits for another rank. */
 void node_memory_destroy(node_memory *m);
 
-/** Non-zero if `rank`'s segment is mapped here (this rank's own included). */
-static inline int node_memory_shares_with(const node_memory *m, int rank) { return m->peer[rank] != NULL; }
+/**
+ * Non-zero if `rank`'s segment is mapped here (this rank's own included).
+ * A zeroed node_memory, never created, shares with no rank.
+ */
+static inline int node_memory_shares_with(const node_memory *m, int rank) {
+  return m->peer != NULL && m->peer[rank] != NULL;
+}
 
 /** Why this node's ranks do not share memory, or "" when they do. */
 static inline const char *node_memory_reason(const node_memory *m) { return m->reason; }

@@ -41,10 +41,9 @@ typedef struct round_slot {
   int32_t *send_header; /* HEADER_INTS per peer */
   int32_t *recv_header;
   /* SHARED_MEMORY: per source, where its bytes of this round lie in its home (NULL: sent as a
-   * message, or none); and whether this rank sent this round from its own home. */
+   * message, or none). */
   const unsigned char **borrowed;
   size_t borrowed_bytes;
-  int sent_from_home;
   mpimr_request_group release_group; /* SHARED_MEMORY: the round's MPI_Ibarrier (see handle_data). */
   int *recv_counts;
   int *recv_displs;
@@ -387,9 +386,9 @@ int shuffle_seal(shuffle *sh, mpimr_executor *ex) {
   if (!shuffle_can_seal(sh)) return MPIMR_ERR_STATE;
   round_slot *slot = slot_of(sh, sh->next_round);
   int32_t flags = (sh->map_finished ? HEADER_FINAL : 0) | (sh->local_error ? HEADER_ERROR | HEADER_FINAL : 0);
-  slot->sent_from_home = sh->transport == MPIMR_TRANSPORT_SHARED_MEMORY && slot->send.home_bytes > 0;
   for (int d = 0; d < sh->nranks; d++) {
-    int shared = slot->sent_from_home && node_memory_shares_with(&sh->node, d);
+    /* A rank shares with a peer only when its node's sets all live in their homes. */
+    int shared = node_memory_shares_with(&sh->node, d);
     slot->send_header[HEADER_INTS * d] = slot->send.lengths[d];
     slot->send_header[HEADER_INTS * d + 1] = flags | (shared ? HEADER_SHARED : 0);
     slot->send_header[HEADER_INTS * d + 2] = slot->send.offsets[d];
@@ -560,7 +559,7 @@ static int reap_window(shuffle *sh, peer_request *window, const char *call) {
 
 /* The bytes of `slot`'s round that go to `peer` as a message (not read from this rank's home). */
 static int message_bytes_to(const shuffle *sh, const round_slot *slot, int peer) {
-  return slot->sent_from_home && node_memory_shares_with(&sh->node, peer) ? 0 : slot->send.lengths[peer];
+  return node_memory_shares_with(&sh->node, peer) ? 0 : slot->send.lengths[peer];
 }
 
 /*
