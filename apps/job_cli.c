@@ -22,6 +22,11 @@ const char JOB_CLI_HELP[] =
     "                              send buffers in place; pairwise between nodes)\n"
     "        --peer-window N       pairwise: sends, and receives, outstanding at once\n"
     "                              (default 8; 1..1048576)\n"
+    "        --ranks-per-node N    shared-memory: at most N consecutive ranks of a node\n"
+    "                              read each other's buffers; the groups exchange\n"
+    "                              messages as separate nodes do (default 0: the whole\n"
+    "                              node; 1 shares nothing). Runs a multi-node job's\n"
+    "                              protocol on one machine, or keeps sharing in a socket\n"
     "        --read-size SIZE      input bytes mapped per slice (default 256K; 4K..1G)\n"
     "        --memory SIZE         memory budget per rank for the job's data (default:\n"
     "                              half the node's memory shared by its ranks; 16M..1T);\n"
@@ -73,6 +78,11 @@ int job_cli_apply(job_cli *cli, int option, const char *value, int rank, const c
     case JOB_CLI_PEER_WINDOW:
       if (cli_parse_int(value, 1, 1 << 20, &job->peer_window) == 0) return 0;
       cli_usage_error(rank, program, "--peer-window must be an integer from 1 to 1048576, not '%s'", value);
+      return CLI_EXIT_USAGE;
+    case JOB_CLI_RANKS_PER_NODE:
+      if (cli_parse_int(value, 0, 1 << 20, &job->ranks_per_node) == 0) return 0;
+      cli_usage_error(rank, program, "--ranks-per-node must be an integer from 0 to 1048576, not '%s'",
+                      value);
       return CLI_EXIT_USAGE;
     case JOB_CLI_PIN:
       if (mpimr_pin_mode_parse(value, &job->pin) == MPIMR_OK) return 0;

@@ -18,6 +18,7 @@ enum job_cli_option {
   JOB_CLI_ROUNDS_IN_FLIGHT,
   JOB_CLI_TRANSPORT,
   JOB_CLI_PEER_WINDOW,
+  JOB_CLI_RANKS_PER_NODE,
   JOB_CLI_READ_SIZE,
   JOB_CLI_MEMORY,
   JOB_CLI_SPILL_DIR,
@@ -33,6 +34,7 @@ enum job_cli_option {
   {"rounds-in-flight", required_argument, NULL, JOB_CLI_ROUNDS_IN_FLIGHT}, \
   {"transport", required_argument, NULL, JOB_CLI_TRANSPORT},               \
   {"peer-window", required_argument, NULL, JOB_CLI_PEER_WINDOW},           \
+  {"ranks-per-node", required_argument, NULL, JOB_CLI_RANKS_PER_NODE},     \
   {"read-size", required_argument, NULL, JOB_CLI_READ_SIZE},               \
   {"memory", required_argument, NULL, JOB_CLI_MEMORY},                     \
   {"spill-dir", required_argument, NULL, JOB_CLI_SPILL_DIR},               \

@@ -115,6 +115,10 @@ static void print_help(void) {
       "        --rounds-by-mpi       shared-memory: send each round's headers by\n"
       "                              MPI_Ialltoall and its release by MPI_Ibarrier, as\n"
       "                              when the ranks span nodes, even on one node\n"
+      "        --ranks-per-node N    shared-memory: at most N consecutive ranks of the\n"
+      "                              node read each other's buffers, and the groups\n"
+      "                              exchange messages as nodes do (default 0: the\n"
+      "                              whole node; 1 shares nothing)\n"
       "        --sparse-peers K      destinations per rank in the sparse pattern\n"
       "                              (1..P-1; default 2, or 1 with 2 ranks)\n"
       "        --zipf-exponent S     the Zipf exponent (default 1.0; 0..8)\n"
@@ -218,6 +222,7 @@ typedef struct settings {
   int repeat;
   int peer_window;
   int rounds_by_mpi;
+  int ranks_per_node;
   int consume;
   int sparse_peers; /* 0 until resolved against the rank count. */
   double zipf_exponent;
@@ -243,6 +248,7 @@ enum option_ids {
   OPT_STAT,
   OPT_NO_OVERLAP,
   OPT_ROUNDS_BY_MPI,
+  OPT_RANKS_PER_NODE,
   OPT_CONSUME,
   OPT_CHECK,
   OPT_NO_CHECK,
@@ -337,6 +343,7 @@ static int parse_options(int argc, char **argv, int rank, int nranks, settings *
       {"stat", required_argument, NULL, OPT_STAT},
       {"no-overlap", no_argument, NULL, OPT_NO_OVERLAP},
       {"rounds-by-mpi", no_argument, NULL, OPT_ROUNDS_BY_MPI},
+      {"ranks-per-node", required_argument, NULL, OPT_RANKS_PER_NODE},
       {"consume", no_argument, NULL, OPT_CONSUME},
       {"check", no_argument, NULL, OPT_CHECK},
       {"no-check", no_argument, NULL, OPT_NO_CHECK},
@@ -459,6 +466,13 @@ static int parse_options(int argc, char **argv, int rank, int nranks, settings *
         break;
       case OPT_NO_OVERLAP: s->overlap = 0; break;
       case OPT_ROUNDS_BY_MPI: s->rounds_by_mpi = 1; break;
+      case OPT_RANKS_PER_NODE:
+        if (cli_parse_int(optarg, 0, 1 << 20, &s->ranks_per_node) != 0) {
+          cli_usage_error(rank, PROGRAM, "--ranks-per-node must be an integer from 0 to 1048576, not '%s'",
+                          optarg);
+          return CLI_EXIT_USAGE;
+        }
+        break;
       case OPT_CONSUME: s->consume = 1; break;
       case OPT_CHECK: s->check = 1; break;
       case OPT_NO_CHECK: s->check = 0; break;
@@ -1011,15 +1025,17 @@ static void print_table_header(const bench *b, int pattern) {
   printf("\n# %s %s: %d ranks, pattern %s", PROGRAM, MPIMR_VERSION_STRING, b->nranks, pattern_names[pattern]);
   if (pattern == PATTERN_ZIPF) printf(" (exponent %g)", s->zipf_exponent);
   if (pattern == PATTERN_SPARSE) printf(" (%d peers per rank)", s->sparse_peers);
-  char slice_text[32] = "t_pure/20 in 5..100";
+  char slice_text[32] = "t_pure/20 in 5..100", ranks_text[64] = "";
   if (s->slice_us > 0) snprintf(slice_text, sizeof slice_text, "%g", s->slice_us);
+  if (s->ranks_per_node > 0)
+    snprintf(ranks_text, sizeof ranks_text, ", shared memory in groups of %d ranks", s->ranks_per_node);
   printf(
       "\n# iterations %d (%d above %llu bytes), warm-up %d (%d), repeat %d (medians), check %s, overlap %s "
-      "(slices of %s us), executor idle %s, per-rank %s of the iterations%s%s\n",
+      "(slices of %s us), executor idle %s, per-rank %s of the iterations%s%s%s\n",
       s->iterations, s->iterations_large, (unsigned long long)s->large_size, s->warmup, s->warmup_large,
       s->repeat, s->check ? "on" : "off", s->overlap ? "on" : "off", slice_text, idle_names[s->idle],
       s->use_median ? "median" : "mean", s->consume ? ", received bytes read (consume)" : "",
-      s->rounds_by_mpi ? ", shared-memory rounds by MPI" : "");
+      s->rounds_by_mpi ? ", shared-memory rounds by MPI" : "", ranks_text);
   printf("# %-10s %-16s %16s %16s %16s %16s %12s %12s %15s %11s %10s\n", "Size", "Method", "Avg Latency(us)",
          "Min Latency(us)", "Max Latency(us)", "Bandwidth(MB/s)", "Overall(us)", "Compute(us)",
          "Pure Comm.(us)", "Overlap(%)", "Iterations");
@@ -1089,7 +1105,7 @@ static void write_json_head(const bench *b, FILE *json) {
       "\"peer_window_used\": %d, "
       "\"auto_transport\": \"%s\", \"sparse_peers\": %d, \"zipf_exponent\": %g, \"slice_us\": %g, "
       "\"idle\": \"%s\", \"statistic\": \"%s\", \"overlap\": %s, \"check\": %s, \"rounds_by_mpi\": %s, "
-      "\"consume\": %s},\n"
+      "\"ranks_per_node\": %d, \"consume\": %s},\n"
       "  \"results\": [",
       (unsigned long long)s->min_size, (unsigned long long)s->max_size, (unsigned long long)s->large_size,
       s->iterations, s->iterations_large, s->warmup, s->warmup_large, s->repeat, s->peer_window,
@@ -1097,7 +1113,7 @@ static void write_json_head(const bench *b, FILE *json) {
       mpimr_transport_name(shuffle_resolve_transport(MPIMR_TRANSPORT_AUTO)), s->sparse_peers,
       s->zipf_exponent, s->slice_us, idle_names[s->idle], s->use_median ? "median" : "mean",
       s->overlap ? "true" : "false", s->check ? "true" : "false", s->rounds_by_mpi ? "true" : "false",
-      s->consume ? "true" : "false");
+      s->ranks_per_node, s->consume ? "true" : "false");
 }
 
 /* ---- set-up and the sweep ---------------------------------------------------- */
@@ -1145,7 +1161,10 @@ static int bench_setup(bench *b) {
   for (int i = 0; i < s->method_count; i++) {
     int method = s->methods[i];
     if (!method_table[method].is_mpimr) continue;
-    shuffle_options transport = {method_table[method].transport, s->peer_window, s->rounds_by_mpi};
+    shuffle_options transport = {.transport = method_table[method].transport,
+                                 .peer_window = s->peer_window,
+                                 .rounds_by_mpi = s->rounds_by_mpi,
+                                 .ranks_per_node = s->ranks_per_node};
     bench_shuffle *bs = &b->shuffles[method];
     bs->piece_room = b->nranks + 1;
     bs->consume = s->consume;

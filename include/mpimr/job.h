@@ -192,8 +192,9 @@ typedef enum mpimr_transport {
    * Ranks on one node exchange no bytes: each rank's send buffers live in
    * shared memory that the other ranks of its node map, and a receiver
    * reads its bytes where the sender wrote them (Linux: memfd, opened
-   * through /proc/PID/fd). Bytes for ranks on other nodes, or wherever
-   * sharing cannot be set up, go as with MPIMR_TRANSPORT_PAIRWISE. An
+   * through /proc/PID/fd). Bytes for ranks on other nodes (or in other
+   * groups of a node: `ranks_per_node`), or wherever sharing cannot be set
+   * up, go as with MPIMR_TRANSPORT_PAIRWISE. An
    * MPI_Ibarrier per round tells senders when their buffers are free.
    * Reserves 2 GiB of address space per round in flight plus one, per rank
    * on the node; only the pages written take memory.
@@ -309,6 +310,15 @@ typedef struct mpimr_job_config {
    * a time. Ignored by the other transports.
    */
   int peer_window;
+  /**
+   * With MPIMR_TRANSPORT_SHARED_MEMORY: at most this many ranks of a node
+   * read each other's memory, in groups of consecutive ranks on the node
+   * (default 0: all the ranks of the node). Ranks in different groups
+   * exchange messages and the rounds are agreed by MPI, as between nodes.
+   * 1 shares nothing. Use it to run the protocol of a multi-node job on one
+   * machine (to test it or measure it), or to keep sharing within a socket.
+   */
+  int ranks_per_node;
   /**
    * With a combiner: bytes the map-side combining table may hold before it
    * is sent (default 64 MiB; at most 1 GiB; a value below round_bytes counts

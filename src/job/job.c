@@ -139,6 +139,10 @@ static int validate_config(const mpimr_job_config *c, char *why, size_t why_size
     snprintf(why, why_size, "peer window %d is negative (0 means the default)", c->peer_window);
     return MPIMR_ERR_INVAL;
   }
+  if (c->ranks_per_node < 0) {
+    snprintf(why, why_size, "ranks per node %d is negative (0 means the whole node)", c->ranks_per_node);
+    return MPIMR_ERR_INVAL;
+  }
   if (c->read_bytes < 4096 || c->read_bytes > ((size_t)1 << 30)) {
     snprintf(why, why_size, "read size %zu is outside [4 KiB, 1 GiB]", c->read_bytes);
     return MPIMR_ERR_INVAL;
@@ -2149,7 +2153,9 @@ static int job_setup(mpimr_job *job) {
     rc = spill_rc;
   }
     /* Collective: every rank creates its shuffle whatever happened above. */
-  shuffle_options transport = {job->config.transport, job->config.peer_window, 0};
+  shuffle_options transport = {.transport = job->config.transport,
+                               .peer_window = job->config.peer_window,
+                               .ranks_per_node = job->config.ranks_per_node};
   step = shuffle_create(&job->shuffle, job->comm, job->config.rounds_in_flight, job->config.round_bytes,
                         &transport, job_receive, job);
   if (step != MPIMR_OK && rc == MPIMR_OK) {

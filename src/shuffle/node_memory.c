@@ -139,7 +139,7 @@ static int all_on_node(node_memory *m, MPI_Comm node, int node_size, int node_ra
 }
 
 /*
- * The collective part, over the node's ranks. Each step that can fail on
+ * The collective part, over the node's ranks (or the group's: split_group). Each step that can fail on
  * one rank is followed by an agreement, so every rank of the node takes
  * part in the same collectives whatever happened.
  */
@@ -173,7 +173,26 @@ static int share_on_node(node_memory *m, MPI_Comm comm, MPI_Comm node, segment_c
   return allocated ? rc : MPIMR_ERR_NOMEM;
 }
 
-int node_memory_create(node_memory *m, MPI_Comm comm, size_t segment_bytes) {
+/*
+ * This rank's sharing group: the ranks of its node (MPI_Comm_split_type), cut
+ * into groups of `group_ranks` consecutive node ranks if that is above 0.
+ */
+static int split_group(MPI_Comm comm, int rank, int group_ranks, MPI_Comm *group) {
+  MPI_Comm node;
+  if (MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &node) != MPI_SUCCESS)
+    return MPIMR_ERR_MPI;
+  if (group_ranks <= 0) {
+    *group = node;
+    return MPIMR_OK;
+  }
+  int node_rank;
+  MPI_Comm_rank(node, &node_rank);
+  int split = MPI_Comm_split(node, node_rank / group_ranks, node_rank, group);
+  MPI_Comm_free(&node);
+  return split == MPI_SUCCESS ? MPIMR_OK : MPIMR_ERR_MPI;
+}
+
+int node_memory_create(node_memory *m, MPI_Comm comm, size_t segment_bytes, int group_ranks) {
   memset(m, 0, sizeof *m);
   int rank;
   MPI_Comm_size(comm, &m->nranks);
@@ -183,11 +202,11 @@ int node_memory_create(node_memory *m, MPI_Comm comm, size_t segment_bytes) {
   m->peer = calloc((size_t)m->nranks, sizeof *m->peer);
   segment_card *cards = malloc(sizeof *cards * (size_t)m->nranks);
   int *comm_rank_of = malloc(sizeof(int) * (size_t)m->nranks);
-  MPI_Comm node = MPI_COMM_NULL;
-  int rc = MPIMR_ERR_MPI;
-  if (MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &node) == MPI_SUCCESS) {
-    rc = share_on_node(m, comm, node, cards, comm_rank_of, m->peer && cards && comm_rank_of);
-    MPI_Comm_free(&node);
+  MPI_Comm group = MPI_COMM_NULL;
+  int rc = split_group(comm, rank, group_ranks, &group);
+  if (rc == MPIMR_OK) {
+    rc = share_on_node(m, comm, group, cards, comm_rank_of, m->peer && cards && comm_rank_of);
+    MPI_Comm_free(&group);
   }
   free(cards);
   free(comm_rank_of);

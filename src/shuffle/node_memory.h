@@ -9,11 +9,12 @@
  * place.
  *
  * Sharing is best effort. A rank finds its node's ranks with
- * MPI_Comm_split_type(MPI_COMM_TYPE_SHARED) and opens each peer's segment
+ * MPI_Comm_split_type(MPI_COMM_TYPE_SHARED), optionally cut into groups of
+ * consecutive node ranks that share only among themselves, and opens each peer's segment
  * through /proc/PID/fd; if that fails anywhere on the node (not Linux, no
  * memfd, another PID namespace, an address-space limit), no rank of that
  * node shares and node_memory_reason() says why. Ranks on different nodes
- * never share. Each rank closes its file once all have mapped it, and a
+ * never share, nor do ranks of different groups. Each rank closes its file once all have mapped it, and a
  * mapping stays valid after its owner unmaps it or exits, so tearing down
  * is local and never waits for a peer.
  */
@@ -34,11 +35,14 @@ typedef struct node_memory {
 
 /**
  * Sets up sharing over `comm` with a segment of `segment_bytes` per rank
- * (rounded up to pages). Collective over `comm`; every rank must pass the
- * same size. Returns MPIMR_OK whether or not the node ends up sharing
- * (see node_memory_reason()), or MPIMR_ERR_NOMEM / MPIMR_ERR_MPI.
+ * (rounded up to pages). `group_ranks` > 0 cuts each node into groups of
+ * that many consecutive node ranks (the last may be smaller), which share
+ * only within themselves; 0 shares across the whole node. Collective over
+ * `comm`; every rank must pass the same size and group. Returns MPIMR_OK
+ * whether or not the node ends up sharing (see node_memory_reason()), or
+ * MPIMR_ERR_NOMEM / MPIMR_ERR_MPI.
  */
-int node_memory_create(node_memory *m, MPI_Comm comm, size_t segment_bytes);
+int node_memory_create(node_memory *m, MPI_Comm comm, size_t segment_bytes, int group_ranks);
 
 /** Unmaps every segment. Local: never waits for another rank. */
 void node_memory_destroy(node_memory *m);

@@ -243,10 +243,11 @@ static int windows_init(shuffle *sh, int requested) {
 int shuffle_create(shuffle **out, MPI_Comm comm, int depth, size_t round_bytes,
                    const shuffle_options *options, shuffle_receive_fn receive, void *context) {
   *out = NULL;
-  shuffle_options defaults = {MPIMR_TRANSPORT_AUTO, 0, 0};
+  shuffle_options defaults = {.transport = MPIMR_TRANSPORT_AUTO};
   if (options == NULL) options = &defaults;
   if (depth < 1 || depth >= SHUFFLE_TAG_CYCLE / 2 || round_bytes > ((size_t)1 << 30)) return MPIMR_ERR_INVAL;
-  if (!transport_known(options->transport) || options->peer_window < 0) return MPIMR_ERR_INVAL;
+  if (!transport_known(options->transport) || options->peer_window < 0 || options->ranks_per_node < 0)
+    return MPIMR_ERR_INVAL;
   shuffle *sh = calloc(1, sizeof *sh);
   if (sh == NULL) return MPIMR_ERR_NOMEM;
   sh->control_comm = sh->data_comm = MPI_COMM_NULL;
@@ -271,7 +272,7 @@ int shuffle_create(shuffle **out, MPI_Comm comm, int depth, size_t round_bytes,
     /* Whole pages, so that every home starts on a page (send_set_init_in, madvise). */
     sh->control_bytes = pages_round_up(sizeof(control_block) + headers);
     size_t segment = sh->control_bytes + (size_t)sh->nslots * SHARED_SLOT_BYTES;
-    int node_rc = node_memory_create(&sh->node, sh->control_comm, segment);
+    int node_rc = node_memory_create(&sh->node, sh->control_comm, segment, options->ranks_per_node);
     /* Rounds go without MPI if every rank shares with every other; they need a release if any
      * rank reads another's memory. Every rank takes part, even one whose set-up failed. */
     int mine[2] = {sh->node.shared_peers == sh->nranks, -(sh->node.shared_peers > 1)}, all[2] = {0, 0};

@@ -37,10 +37,11 @@
  *    all. Each rank's send sets live in its shared segment (node_memory.h),
  *    which its node's peers map; the header tells each receiver where its
  *    bytes lie (HEADER_SHARED and an offset), and the receiver hands them
- *    to the job where they lie. Bytes for ranks on other nodes, or on a
- *    node where sharing could not be set up, go as pairwise messages, as
- *    above. A rank's own bytes are read from its set, never copied. Since
- *    receivers read the senders' memory, a sender may refill a set only
+ *    to the job where they lie. Bytes for ranks on other nodes (or in
+ *    other groups of a node: ranks_per_node), or on a node where sharing
+ *    could not be set up, go as pairwise messages, as above. A rank's
+ *    own bytes are read from its set, never copied. Since receivers read
+ *    the senders' memory, a sender may refill a set only
  *    when every rank has handed that round over: each rank posts an
  *    MPI_Ibarrier per round (in round order) once it has, and a slot is
  *    free when its round's barrier completes. Rounds in flight count until
@@ -106,6 +107,13 @@ typedef struct shuffle_options {
    * span nodes) even if every rank shares one node. For benchmarks.
    */
   int rounds_by_mpi;
+  /**
+   * SHARED_MEMORY: at most this many consecutive ranks of a node read each
+   * other's memory (node_memory_create's group); 0 = the whole node. Below
+   * the node's size, rounds go as between nodes (MPI headers, messages to
+   * the other groups, a release barrier): a multi-node layout on one node.
+   */
+  int ranks_per_node;
 } shuffle_options;
 
 /**

@@ -24,6 +24,8 @@ wordcount | --rounds-in-flight two -o OUT IN | --rounds-in-flight must be an int
 wordcount | --transport carrier-pigeon -o OUT IN | --transport must be
 wordcount | --peer-window 0 -o OUT IN | --peer-window must be an integer
 wordcount | --peer-window -3 -o OUT IN | --peer-window must be an integer
+wordcount | --ranks-per-node -1 -o OUT IN | --ranks-per-node must be an integer
+wordcount | --ranks-per-node many -o OUT IN | --ranks-per-node must be an integer
 wordcount | --read-size 1K -o OUT IN | --read-size must be a size
 wordcount | --memory 1M -o OUT IN | --memory must be a size
 wordcount | --memory 99999999999999999999 -o OUT IN | --memory must be a size

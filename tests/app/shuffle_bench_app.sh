@@ -31,16 +31,27 @@ python3 "$checker" --csv "$work/d.csv" --json "$work/d.json" --table "$work/d.tx
 run "$np" "$bin/mpimr-shuffle-bench" -p all -m 1 -M 64K --large-size 2K -i 3 -x 1 --iterations-large 2 \
   --warmup-large 1 -t shared-memory --rounds-by-mpi --consume --csv "$work/m.csv" --json "$work/m.json" \
   > "$work/m.txt"
-grep -q '"rounds_by_mpi": true, "consume": true' "$work/m.json"
+grep -q '"rounds_by_mpi": true, "ranks_per_node": 0, "consume": true' "$work/m.json"
 python3 "$checker" --csv "$work/m.csv" --json "$work/m.json" --table "$work/m.txt" --ranks "$np" \
   --patterns uniform,zipf,sparse \
   --methods mpimr-shared-memory --min-size 1 --max-size 65536
+
+# Shared memory in groups of ceil(np/2) ranks, as on two nodes: the groups' bytes go as messages
+# (with 2 ranks every byte does), the rest is read in place; all checked.
+group=$(( (np + 1) / 2 ))
+run "$np" "$bin/mpimr-shuffle-bench" -p all -m 1 -M 64K --large-size 2K -i 3 -x 1 --iterations-large 2 \
+  --warmup-large 1 -t shared-memory,pairwise --ranks-per-node "$group" --csv "$work/g.csv" --json "$work/g.json" \
+  > "$work/g.txt"
+grep -q '"ranks_per_node": '"$group"', ' "$work/g.json"
+grep -q "shared memory in groups of $group ranks" "$work/g.txt"
+python3 "$checker" --csv "$work/g.csv" --json "$work/g.json" --table "$work/g.txt" --ranks "$np" \
+  --patterns uniform,zipf,sparse --methods mpimr-shared-memory,mpimr-pairwise --min-size 1 --max-size 65536
 
 # No pipe into grep -q: its early exit could kill mpirun with SIGPIPE.
 run "$np" "$bin/mpimr-shuffle-bench" --help > "$work/help"
 grep -q SYNOPSIS "$work/help"
 for bad in "--pattern banana" "--transport carrier-pigeon" "--min-size 2M --max-size 1M" "--iterations 0" \
-  "--max-size 2G" "--stat mode" "--sparse-peers 0"; do
+  "--max-size 2G" "--stat mode" "--sparse-peers 0" "--ranks-per-node -2"; do
   # shellcheck disable=SC2086
   expect_failure 64 "mpimr-shuffle-bench:" run "$np" "$bin/mpimr-shuffle-bench" $bad
 done

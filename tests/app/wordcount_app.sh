@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # End-to-end test of the programs themselves: mpimr-gentext makes corpora the
 # job has never seen (a fresh seed per run), mpimr-wordcount counts them at
-# the given rank count (also with the pairwise shuffle transport, and with
-# shared memory unavailable), and
+# the given rank count (also with the pairwise shuffle transport, with
+# shared memory in groups of ranks as on several nodes, and with shared
+# memory unavailable), and
 # wc_oracle checks the parts against its own count.
 # Also: the same corpus gives byte-identical sorted output at every rank
 # count tried, --trace writes a valid timeline, and --help / bad options behave.
@@ -51,6 +52,16 @@ run "$np" "$bin/mpimr-wordcount" -q --transport pairwise --peer-window 1 --round
   "$work/zipf.txt" "$work/flat.txt"
 "$oracle" "$work/out" "$np" "$work/zipf.txt" "$work/flat.txt"
 
+# Shared memory in groups of ceil(np/2) ranks, as if the ranks were on two nodes: each rank reads
+# its group's bytes in place (--verbose says how many ranks' it reads) and gets the rest as messages.
+rm -rf "$work/out"
+group=$(( (np + 1) / 2 ))
+run "$np" "$bin/mpimr-wordcount" --verbose --ranks-per-node "$group" --round-size 256K -o "$work/out" \
+  "$work/zipf.txt" "$work/flat.txt" > "$work/log" 2>&1
+grep -q "transport shared-memory (rank 0 reads $group ranks' bytes in place)" "$work/log" ||
+  { echo "--ranks-per-node $group: not in the verbose line:"; cat "$work/log"; exit 1; }
+"$oracle" "$work/out" "$np" "$work/zipf.txt" "$work/flat.txt"
+
 # The default transport (shared memory) where it cannot be set up, under an address-space limit
 # below its reservation: --verbose says why, the job sends messages instead, and counts the same.
 # (Not under AddressSanitizer, whose shadow memory needs more address space than any limit allows.)
@@ -91,6 +102,11 @@ run "$np" "$bin/mpimr-wordcount" --transport carrier-pigeon -o "$work/x" "$work/
 status=$?
 set -e
 [ "$status" -ne 0 ] && grep -q "transport" "$work/err" || { echo "bad --transport not rejected (status $status)"; exit 1; }
+set +e
+run "$np" "$bin/mpimr-wordcount" --ranks-per-node -1 -o "$work/x" "$work/flat.txt" 2> "$work/err"
+status=$?
+set -e
+[ "$status" -eq 64 ] && grep -q "ranks-per-node" "$work/err" || { echo "bad --ranks-per-node not rejected (status $status)"; exit 1; }
 # An existing output directory is refused with a message naming it, and no _SUCCESS appears in it.
 set +e
 run "$np" "$bin/mpimr-wordcount" -q -o "$work/many" "$work/flat.txt" 2> "$work/err"

@@ -4,8 +4,9 @@
  * keys and values, the combiner path, and a failing rank, each checked
  * against an oracle computed here from the same deterministic emission rule.
  * Every scenario runs with 1-3 rounds in flight under each transport:
- * MPI_Ialltoallv, and pairwise messages with a window of one peer and with
- * a window wider than the communicator.
+ * MPI_Ialltoallv, pairwise messages with a window of one peer and with a
+ * window wider than the communicator, and shared memory, over the whole
+ * node and cut into groups that exchange messages as nodes do.
  */
 #include <inttypes.h>
 
@@ -195,18 +196,25 @@ static int check_output(const emission *e, const char *dir, int combined, int nr
   return ok;
 }
 
-/* The transports every case runs under: the collective, pairwise with a narrow and a wide window,
- * and shared memory (rounds without MPI on one node; the window serves no peer here). */
+/*
+ * The transports every case runs under: the collective, pairwise with a
+ * narrow and a wide window, and shared memory: over the whole node (rounds
+ * without MPI; the window serves no peer), and in groups of (P+1)/2 ranks,
+ * the protocol between nodes (MPI headers and a release barrier per round):
+ * at np 2 no rank shares, so every byte is a message; at np 3 and 4 the
+ * groups read each other's bytes in place and message the other group.
+ */
 typedef struct transport_case {
   mpimr_transport transport;
-  int peer_window; /* -1: wider than the communicator */
+  int peer_window;    /* -1: wider than the communicator */
+  int ranks_per_node; /* -1: (P+1)/2 */
 } transport_case;
 
-static const transport_case transports[] = {
-    {MPIMR_TRANSPORT_ALLTOALLV, 0},
-    {MPIMR_TRANSPORT_PAIRWISE, 1},
-    {MPIMR_TRANSPORT_PAIRWISE, -1},
-    {MPIMR_TRANSPORT_SHARED_MEMORY, 1}};
+static const transport_case transports[] = {{MPIMR_TRANSPORT_ALLTOALLV, 0, 0},
+                                            {MPIMR_TRANSPORT_PAIRWISE, 1, 0},
+                                            {MPIMR_TRANSPORT_PAIRWISE, -1, 0},
+                                            {MPIMR_TRANSPORT_SHARED_MEMORY, 1, 0},
+                                            {MPIMR_TRANSPORT_SHARED_MEMORY, 1, -1}};
 
 /* Runs one job with each transport and number of rounds in flight, and checks it. */
 static void run_case(emission e, int combined, size_t round_bytes) {
@@ -231,13 +239,15 @@ static void run_case(emission e, int combined, size_t round_bytes) {
       cfg.rounds_in_flight = depth;
       cfg.transport = transports[t].transport;
       cfg.peer_window = transports[t].peer_window < 0 ? test_size() + 3 : transports[t].peer_window;
+      cfg.ranks_per_node =
+          transports[t].ranks_per_node < 0 ? (test_size() + 1) / 2 : transports[t].ranks_per_node;
       cfg.pin = MPIMR_PIN_NONE;
       mpimr_job *job = NULL;
       int rc = mpimr_job_create(&job, MPI_COMM_WORLD, &cfg);
       if (rc == MPIMR_OK) rc = mpimr_job_run(job);
       if (rc != MPIMR_OK && e.fail_rank < 0)
-        fprintf(stderr, "rank %d: transport %s, window %d, depth %d\n", e.rank,
-                mpimr_transport_name(cfg.transport), cfg.peer_window, depth);
+        fprintf(stderr, "rank %d: transport %s, window %d, ranks per node %d, depth %d\n", e.rank,
+                mpimr_transport_name(cfg.transport), cfg.peer_window, cfg.ranks_per_node, depth);
       if (e.fail_rank >= 0) {
         int expected = e.rank == e.fail_rank ? MPIMR_ERR_USER : MPIMR_ERR_REMOTE;
         if (rc != expected)
