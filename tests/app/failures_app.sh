@@ -13,7 +13,9 @@
 #  - an MPI call failing on one rank (tests/tools/mpi_fault.c, preloaded):
 #    the message carries the MPI error string and every rank stops. These
 #    use the pairwise transport: the default one (shared memory) makes no
-#    MPI call in a round when every rank is on one node.
+#    MPI call in a round when every rank is on one node. At 3 ranks and
+#    more, also the release barrier of shared memory across nodes, with the
+#    node cut into groups of two ranks (--ranks-per-node 2).
 # Permission cases run with CAP_DAC_OVERRIDE dropped (root ignores modes),
 # the tmpfs case needs mount; each is skipped where that is not possible.
 # (NUL and non-UTF-8 bytes as data: app.wordcount's every-byte corpus and
@@ -146,6 +148,14 @@ for call in MPI_Ialltoall MPI_Isend; do
     --transport pairwise -o "$out" "$work/text.txt"
   rm -rf "$out"
 done
+if [ "$np" -ge 3 ]; then
+  expect_failure "MPI_Ibarrier failing on rank $last" "$out" 60 \
+    "rank $last: shuffle: MPI_Ibarrier .round release. failed: MPI_ERR_OTHER" -- \
+    "${mpi[@]}" -x LD_PRELOAD="$tools/libmpi_fault.so" -x MPIMR_FAULT_CALL=MPI_Ibarrier \
+    -x MPIMR_FAULT_RANK="$last" -x MPIMR_FAULT_AFTER=3 "$wc" -q --round-size 64K --combine-size 64K \
+    --transport shared-memory --ranks-per-node 2 -o "$out" "$work/text.txt"
+  rm -rf "$out"
+fi
 
 # ---- after all that, the same path works ----
 run "$np" "$wc" -q -o "$out" "$work/text.txt"

@@ -2,7 +2,7 @@
  * tests/tools/mpi_fault.c — makes one MPI call fail on one rank, through the
  * MPI profiling interface, for tests/app/failures_app.sh. Load it with
  * LD_PRELOAD into every rank (mpirun -x LD_PRELOAD=...); it wraps
- * MPI_Isend, MPI_Ialltoall and MPI_Ialltoallv and passes every call on to
+ * MPI_Isend, MPI_Ialltoall, MPI_Ialltoallv and MPI_Ibarrier and passes every call on to
  * the PMPI_ version, except on rank $MPIMR_FAULT_RANK, where call number
  * $MPIMR_FAULT_AFTER + 1 of the function named by $MPIMR_FAULT_CALL returns
  * MPI_ERR_OTHER without doing anything, as a failing network would. Without
@@ -43,4 +43,9 @@ int MPI_Ialltoallv(const void *sendbuf, const int sendcounts[], const int sdispl
   if (should_fail("MPI_Ialltoallv")) return MPI_ERR_OTHER;
   return PMPI_Ialltoallv(sendbuf, sendcounts, sdispls, sendtype, recvbuf, recvcounts, rdispls, recvtype, comm,
                          request);
+}
+
+int MPI_Ibarrier(MPI_Comm comm, MPI_Request *request) {
+  if (should_fail("MPI_Ibarrier")) return MPI_ERR_OTHER;
+  return PMPI_Ibarrier(comm, request);
 }
