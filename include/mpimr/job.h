@@ -194,8 +194,8 @@ typedef enum mpimr_transport {
    * reads its bytes where the sender wrote them (Linux: memfd, opened
    * through /proc/PID/fd). Bytes for ranks on other nodes (or in other
    * groups of a node: `ranks_per_node`), or wherever sharing cannot be set
-   * up, go as with MPIMR_TRANSPORT_PAIRWISE. An
-   * MPI_Ibarrier per round tells senders when their buffers are free.
+   * up, go as with MPIMR_TRANSPORT_PAIRWISE. An MPI_Ibarrier per round
+   * tells senders when their buffers are free.
    * Reserves 2 GiB of address space per round in flight plus one, per rank
    * on the node; only the pages written take memory.
    */

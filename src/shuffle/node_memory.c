@@ -139,9 +139,9 @@ static int all_on_node(node_memory *m, MPI_Comm node, int node_size, int node_ra
 }
 
 /*
- * The collective part, over the node's ranks (or the group's: split_group). Each step that can fail on
- * one rank is followed by an agreement, so every rank of the node takes
- * part in the same collectives whatever happened.
+ * The collective part, over the node's ranks (or its group's: split_group).
+ * Each step that can fail on one rank is followed by an agreement, so every
+ * rank of the node takes part in the same collectives whatever happened.
  */
 static int share_on_node(node_memory *m, MPI_Comm comm, MPI_Comm node, segment_card *cards, int *comm_rank_of,
                          int allocated) {

@@ -10,13 +10,14 @@
  *
  * Sharing is best effort. A rank finds its node's ranks with
  * MPI_Comm_split_type(MPI_COMM_TYPE_SHARED), optionally cut into groups of
- * consecutive node ranks that share only among themselves, and opens each peer's segment
- * through /proc/PID/fd; if that fails anywhere on the node (not Linux, no
- * memfd, another PID namespace, an address-space limit), no rank of that
- * node shares and node_memory_reason() says why. Ranks on different nodes
- * never share, nor do ranks of different groups. Each rank closes its file once all have mapped it, and a
- * mapping stays valid after its owner unmaps it or exits, so tearing down
- * is local and never waits for a peer.
+ * consecutive node ranks that share only among themselves, and opens each
+ * peer's segment through /proc/PID/fd; if that fails anywhere on the node
+ * (or group: not Linux, no memfd, another PID namespace, an address-space
+ * limit), no rank of it shares and node_memory_reason() says why. Ranks on
+ * different nodes never share, nor do ranks of different groups. Each rank
+ * closes its file once all have mapped it, and a mapping stays valid after
+ * its owner unmaps it or exits, so tearing down is local and never waits
+ * for a peer.
  */
 #ifndef MPIMR_SHUFFLE_NODE_MEMORY_H
 #define MPIMR_SHUFFLE_NODE_MEMORY_H

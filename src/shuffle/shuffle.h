@@ -41,11 +41,10 @@
  *    other groups of a node: ranks_per_node), or on a node where sharing
  *    could not be set up, go as pairwise messages, as above. A rank's
  *    own bytes are read from its set, never copied. Since receivers read
- *    the senders' memory, a sender may refill a set only
- *    when every rank has handed that round over: each rank posts an
- *    MPI_Ibarrier per round (in round order) once it has, and a slot is
- *    free when its round's barrier completes. Rounds in flight count until
- *    then.
+ *    the senders' memory, a sender may refill a set only when every rank
+ *    has handed that round over: each rank posts an MPI_Ibarrier per round
+ *    (in round order) once it has, and a slot is free when its round's
+ *    barrier completes. Rounds in flight count until then.
  * All keep every rule above; only the data exchange differs.
  *
  * A receive buffer the receive function does not keep goes back to a stack
