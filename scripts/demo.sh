@@ -20,4 +20,4 @@ fi
 rm -rf data/counts
 mpirun -np "$np" build/bin/mpimr-wordcount -v -o data/counts "data/sample-$size.txt"
 echo "most frequent words (word, count):"
-cat data/counts/part-* | sort -t "$(printf '\t')" -k2,2nr | head -n 10
+bash scripts/top-words.sh data/counts 10

@@ -22,6 +22,18 @@ for mode in "" "--no-combiner"; do
   run "$np" "$bin/mpimr-wordcount" -q $mode --round-size 256K -o "$work/out" "$work/zipf.txt" "$work/flat.txt"
   "$oracle" "$work/out" "$np" "$work/zipf.txt" "$work/flat.txt"
 done
+# The demo's top words (scripts/top-words.sh) over that output of hundreds of thousands of lines:
+# it exits 0 (no SIGPIPE under pipefail) and prints lines of the output with the 10 highest counts.
+bash "$(dirname "$0")/../../scripts/top-words.sh" "$work/out" 10 > "$work/top.txt"
+python3 - "$work/top.txt" "$work"/out/part-* <<'PY'
+import sys
+top = [line.rstrip("\n") for line in open(sys.argv[1], encoding="latin-1")]
+lines = [line.rstrip("\n") for path in sys.argv[2:] for line in open(path, encoding="latin-1")]
+highest = sorted((int(line.rsplit("\t", 1)[1]) for line in lines), reverse=True)[:10]
+assert len(top) == 10, f"top-words printed {len(top)} lines"
+assert set(top) <= set(lines), "top-words printed a line that is not in the output"
+assert [int(line.rsplit("\t", 1)[1]) for line in top] == highest, "top-words: not the 10 highest counts in order"
+PY
 # Bytes the vector tokenizer must classify: every byte value, each whitespace byte alone and in
 # runs, CRLF, words of 1 to 300 bytes (so words cross 64-byte blocks and end on their edges), and
 # no final newline; counted with a map-side table small enough to be sent many times.
