@@ -56,7 +56,8 @@ check() {
 cmake -S "$source_dir/tests/package" -B "$work/consumer-cmake" -DCMAKE_PREFIX_PATH="$prefix" \
   -DCMAKE_BUILD_TYPE=Release > "$work/cmake.log" || { cat "$work/cmake.log"; fail "configuring the consumer"; }
 cmake --build "$work/consumer-cmake" > "$work/build.log" || { cat "$work/build.log"; fail "building the consumer"; }
-readelf -d "$work/consumer-cmake/consumer" | grep -q "NEEDED.*\[$soname\]" || fail "not linked to $soname"
+readelf -d "$work/consumer-cmake/consumer" > "$work/dynamic.txt"
+grep -q "NEEDED.*\[$soname\]" "$work/dynamic.txt" || fail "not linked to $soname"
 check "find_package" "$work/consumer-cmake/consumer"
 
 # 2. pkg-config and mpicc, the way the README shows.
