@@ -130,8 +130,7 @@ static int validate_config(const mpimr_job_config *c, char *why, size_t why_size
              MAX_ROUNDS_IN_FLIGHT);
     return MPIMR_ERR_INVAL;
   }
-  if (c->transport != MPIMR_TRANSPORT_AUTO && c->transport != MPIMR_TRANSPORT_ALLTOALLV &&
-      c->transport != MPIMR_TRANSPORT_PAIRWISE && c->transport != MPIMR_TRANSPORT_SHARED_MEMORY) {
+  if (!shuffle_transport_known(c->transport)) {
     snprintf(why, why_size, "unknown transport %d", (int)c->transport);
     return MPIMR_ERR_INVAL;
   }

@@ -217,7 +217,7 @@ mpimr_transport shuffle_resolve_transport(mpimr_transport requested) {
   return requested == MPIMR_TRANSPORT_AUTO ? MPIMR_TRANSPORT_SHARED_MEMORY : requested;
 }
 
-static int transport_known(mpimr_transport transport) {
+int shuffle_transport_known(mpimr_transport transport) {
   return transport == MPIMR_TRANSPORT_AUTO || transport == MPIMR_TRANSPORT_ALLTOALLV ||
          transport == MPIMR_TRANSPORT_PAIRWISE || transport == MPIMR_TRANSPORT_SHARED_MEMORY;
 }
@@ -246,7 +246,7 @@ int shuffle_create(shuffle **out, MPI_Comm comm, int depth, size_t round_bytes,
   shuffle_options defaults = {.transport = MPIMR_TRANSPORT_AUTO};
   if (options == NULL) options = &defaults;
   if (depth < 1 || depth >= SHUFFLE_TAG_CYCLE / 2 || round_bytes > ((size_t)1 << 30)) return MPIMR_ERR_INVAL;
-  if (!transport_known(options->transport) || options->peer_window < 0 || options->ranks_per_node < 0)
+  if (!shuffle_transport_known(options->transport) || options->peer_window < 0 || options->ranks_per_node < 0)
     return MPIMR_ERR_INVAL;
   shuffle *sh = calloc(1, sizeof *sh);
   if (sh == NULL) return MPIMR_ERR_NOMEM;

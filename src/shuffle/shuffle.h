@@ -170,6 +170,9 @@ uint64_t shuffle_rounds_received(const shuffle *sh);
 /** The transport `requested` means: itself, or for MPIMR_TRANSPORT_AUTO the one it stands for. */
 mpimr_transport shuffle_resolve_transport(mpimr_transport requested);
 
+/** Non-zero if `transport` is one of the mpimr_transport values (AUTO included). */
+int shuffle_transport_known(mpimr_transport transport);
+
 /** The transport in use (never AUTO) and the pairwise window (in effect only for PAIRWISE). */
 mpimr_transport shuffle_transport(const shuffle *sh);
 int shuffle_peer_window(const shuffle *sh);
