@@ -4,7 +4,12 @@
 # and `work` (its scratch directory); usage_error also needs `program`.
 #
 #   run NP PROGRAM ARGS...
-#       PROGRAM under mpirun at NP ranks (--oversubscribe), stdin empty.
+#       PROGRAM under mpirun at NP ranks (--oversubscribe), stdin empty, with
+#       an Open MPI session-directory base of its own under $work. Tests run
+#       mpiruns side by side, and mpiruns sharing a base race: one removes the
+#       emptied per-user directory (ompi.HOST.UID) while another is creating
+#       it, and the second fails in orte_init ("A call to mkdir was unable to
+#       create the desired directory ... File exists").
 #   expect_failure STATUS TEXT COMMAND...
 #       runs COMMAND, which must exit with STATUS and print TEXT on stderr
 #       (kept in $work/err); otherwise says what happened and ends the test.
@@ -17,7 +22,11 @@
 #       usage cases after it exercise code that does not change with more
 #       ranks, so they run at np 1 (Release) and np 2 (the sanitizer build).
 
-run() { mpirun --oversubscribe -np "$1" "${@:2}" </dev/null; }
+run() {
+  local session_base
+  session_base=$(mktemp -d "$work/ompi.XXXXXX")
+  OMPI_MCA_orte_tmpdir_base=$session_base mpirun --oversubscribe -np "$1" "${@:2}" </dev/null
+}
 
 expect_failure() {
   local want=$1 text=$2 status

@@ -104,7 +104,10 @@ check_row() {
     case ${args[$i]} in IN) args[$i]=$in ;; OUT) args[$i]=$dir/out ;; esac
   done
   set +e
-  mpirun --oversubscribe -np 1 "$bin/mpimr-$program" "${args[@]}" < /dev/null > "$dir/stdout" 2> "$dir/stderr"
+  # A session-directory base of its own: mpiruns side by side sharing one race (see app_lib.sh).
+  mkdir "$dir/ompi"
+  OMPI_MCA_orte_tmpdir_base=$dir/ompi \
+    mpirun --oversubscribe -np 1 "$bin/mpimr-$program" "${args[@]}" < /dev/null > "$dir/stdout" 2> "$dir/stderr"
   status=$?
   set -e
   [ "$status" -eq 64 ] || problem="exit status $status, not 64"
