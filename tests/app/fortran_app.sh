@@ -10,7 +10,8 @@ set -euo pipefail
 bin=$1 oracle=$2 np=$3
 work=$(mktemp -d /tmp/mpimr-fortran-app-XXXXXX)
 trap 'rm -rf "$work"' EXIT
-run() { mpirun --oversubscribe -np "$1" "${@:2}" < /dev/null; }
+# shellcheck source=tests/app/app_lib.sh
+source "$(dirname "$0")/app_lib.sh"  # run NP PROGRAM ARGS...
 fail() { echo "FAIL: $*"; exit 1; }
 
 seed=$(( $(date +%s%N) % 1000000 + np ))

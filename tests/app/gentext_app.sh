@@ -9,7 +9,8 @@ set -euo pipefail
 bin=$1 np=$2
 work=$(mktemp -d /tmp/mpimr-gentext-app-XXXXXX)
 trap 'rm -rf "$work"' EXIT
-run() { mpirun --oversubscribe -np "$1" "${@:2}"; }
+# shellcheck source=tests/app/app_lib.sh
+source "$(dirname "$0")/app_lib.sh"  # run NP PROGRAM ARGS...
 check_trace() { python3 "$(dirname "$0")/../tools/check_trace.py" "$@"; }
 
 # 5 MiB and a bit: six blocks, the last one short.

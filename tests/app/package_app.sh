@@ -15,7 +15,8 @@ source_dir="$(cd "$(dirname "$0")/../.." && pwd)"
 work=$(mktemp -d /tmp/mpimr-package-XXXXXX)
 trap 'rm -rf "$work"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
-run() { mpirun --oversubscribe -np "$1" "${@:2}" < /dev/null; }
+# shellcheck source=tests/app/app_lib.sh
+source "$(dirname "$0")/app_lib.sh"  # run NP PROGRAM ARGS...
 
 cmake --install "$build" --prefix "$work/installed" > "$work/install.log"
 # The prefix is used after a move, as a package built elsewhere would be.

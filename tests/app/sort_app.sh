@@ -19,7 +19,8 @@ set -euo pipefail
 bin=$1 np=$2
 work=$(mktemp -d /tmp/mpimr-sort-app-XXXXXX)
 trap 'rm -rf "$work"' EXIT
-run() { mpirun --oversubscribe -np "$1" "${@:2}"; }
+# shellcheck source=tests/app/app_lib.sh
+source "$(dirname "$0")/app_lib.sh"  # run NP PROGRAM ARGS...
 fail() { echo "FAIL: $*" >&2; exit 1; }
 seed=$(( $(date +%s%N) % 1000000 + np ))
 

@@ -21,7 +21,8 @@ export LC_ALL=C
 # Many runs here end in a failure on purpose, all ranks exiting with it; mpirun would give each
 # rank a second to exit by itself before it kills it, which the ranks have always done already.
 export OMPI_MCA_odls_base_sigkill_timeout=0
-run() { mpirun --oversubscribe -np "$1" "${@:2}"; }
+# shellcheck source=tests/app/app_lib.sh
+source "$(dirname "$0")/app_lib.sh"  # run NP PROGRAM ARGS...
 fail() {
   echo "sortcheck_app np=$np: $*"
   for f in "$work/out" "$work/err"; do [ -f "$f" ] && sed 's/^/  | /' "$f"; done

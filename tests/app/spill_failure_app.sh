@@ -17,12 +17,13 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-run() { mpirun --oversubscribe -np "$1" "${@:2}"; }
+# shellcheck source=tests/app/app_lib.sh
+source "$(dirname "$0")/app_lib.sh"  # run NP PROGRAM ARGS...
 
 run "$np" "$bin/mpimr-gentext" -o "$work/text.txt" --size 24M --vocab 50000 --zipf 1.0 --seed 7
 
-# expect_failure NAME SPILL_DIR CAUSE: the job fails, naming SPILL_DIR and CAUSE, and leaves nothing.
-expect_failure() {
+# expect_spill_failure NAME SPILL_DIR CAUSE: the job fails, naming SPILL_DIR and CAUSE, and leaves nothing.
+expect_spill_failure() {
   local name=$1 spill=$2 cause=$3
   rm -rf "$work/out"
   if run "$np" "$bin/mpimr-wordcount" -q --no-combiner --memory 16M --spill-dir "$spill" \
@@ -40,13 +41,13 @@ expect_failure() {
 }
 
 printf x > "$work/file"
-expect_failure "under a regular file" "$work/file/spill" "Not a directory"
+expect_spill_failure "under a regular file" "$work/file/spill" "Not a directory"
 
 ran_tmpfs=0
 mkdir -p "$work/full" "$work/readonly"
 if mount -t tmpfs -o size=2m tmpfs "$work/full" 2>/dev/null; then
   mounted+=("$work/full")
-  expect_failure "full disk" "$work/full" "No space left on device"
+  expect_spill_failure "full disk" "$work/full" "No space left on device"
   # Under 64 MiB one rank of the index compacts its rounds into runs in memory and, past half the
   # budget, writes them in the background between rounds: the same failure, from there (the
   # timeline shows compactions and no spill on the spot).
@@ -72,7 +73,7 @@ else
 fi
 if mount -t tmpfs -o size=2m,ro tmpfs "$work/readonly" 2>/dev/null; then
   mounted+=("$work/readonly")
-  expect_failure "read-only file system" "$work/readonly" "Read-only file system"
+  expect_spill_failure "read-only file system" "$work/readonly" "Read-only file system"
   ran_tmpfs=1
 else
   echo "skipped: read-only file system (cannot mount a tmpfs here)"

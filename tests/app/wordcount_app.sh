@@ -12,7 +12,8 @@ set -euo pipefail
 bin=$1 oracle=$2 np=$3
 work=$(mktemp -d /tmp/mpimr-app-XXXXXX)
 trap 'rm -rf "$work"' EXIT
-run() { mpirun --oversubscribe -np "$1" "${@:2}"; }
+# shellcheck source=tests/app/app_lib.sh
+source "$(dirname "$0")/app_lib.sh"  # run NP PROGRAM ARGS...
 
 seed=$(( $(date +%s%N) % 1000000 + np ))
 run "$np" "$bin/mpimr-gentext" -o "$work/zipf.txt" --size 24M --vocab 200000 --zipf 1.0 --seed "$seed"
