@@ -26,7 +26,10 @@ enum mpimr_status {
   MPIMR_ERR_IO = -3,        /**< Reading or writing a file failed (see the job's message). */
   /**
    * An MPI call returned an error (the job's message carries MPI's error
-   * string). Unlike the others this one is not agreed: the ranks may be out
+   * string), or the shuffle had to stop in the middle of a round's exchange
+   * for another cause, which the message names: a round bringing one rank
+   * more than 2 GiB, no memory for a round's receive buffer, a corrupt round
+   * header. Unlike the others this one is not agreed: the ranks may be out
    * of step, with some waiting for messages this rank will never send, so
    * the only safe way on is MPI_Abort() on the job's communicator (the mpimr
    * programs do that). The job's communicators return errors instead of

@@ -1,6 +1,7 @@
 /* shuffle/shuffle.c — the round protocol; see shuffle.h for the rules it keeps. */
 #include "shuffle/shuffle.h"
 
+#include <inttypes.h>
 #include <limits.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -334,6 +335,8 @@ send_set *shuffle_fill_set(shuffle *sh) { return &slot_of(sh, sh->next_round)->s
 int shuffle_can_seal(const shuffle *sh) { return rounds_in_flight(sh) < (uint64_t)sh->depth; }
 
 int shuffle_status(const shuffle *sh) {
+  /* Stopped mid-exchange: the peers may wait for this rank forever, so it is out of step. */
+  if (sh->broken) return MPIMR_ERR_MPI;
   return sh->local_error != MPIMR_OK ? sh->local_error : sh->remote_error;
 }
 
@@ -662,13 +665,19 @@ static void handle_counts(shuffle *sh, mpimr_executor *ex, round_slot *slot, uin
     if (sh->broken) return;
     if (slot->borrowed[s]) slot->borrowed_bytes += (size_t)bytes;
     slot->recv_counts[s] = slot->borrowed[s] ? 0 : bytes;
-    slot->recv_displs[s] = (int)total;
+    slot->recv_displs[s] = total > INT_MAX ? 0 : (int)total;
     total += (size_t)slot->recv_counts[s];
-    if (total > INT_MAX) {
-      fail_locally(sh, MPIMR_ERR_TOO_LARGE, "a round's received bytes exceed 2 GiB");
-      sh->broken = 1;
-      return;
-    }
+  }
+  if (total > INT_MAX) {
+    /* Skew: every sender's round is within 2 GiB, but their sum for this rank is not. */
+    char what[200];
+    snprintf(what, sizeof what,
+             "round %" PRIu64 " brings this rank %zu bytes as messages, over the 2 GiB a round can "
+             "receive (lower the round size, or add a combiner)",
+             round, total);
+    fail_locally(sh, MPIMR_ERR_TOO_LARGE, what);
+    sh->broken = 1;
+    return;
   }
   if (!sh->terminal_known && any_error) {
     sh->terminal_known = 1;

@@ -150,7 +150,14 @@ void shuffle_wake_on_progress(shuffle *sh, mpimr_future *waiter);
  */
 void shuffle_finish_map(shuffle *sh, mpimr_executor *ex, int status);
 
-/** The first error this rank saw (its own, or MPIMR_ERR_REMOTE), or MPIMR_OK. */
+/**
+ * The first error this rank saw (its own, or MPIMR_ERR_REMOTE), or MPIMR_OK.
+ * MPIMR_ERR_MPI whenever the shuffle stopped in the middle of a round's
+ * exchange, whatever the cause (an MPI call failed; a round too large to
+ * receive, no memory for its receive buffer, a corrupt round header): the
+ * other ranks may then be waiting for messages this rank will never take, so
+ * the job must not enter another collective (shuffle_error_detail() says why).
+ */
 int shuffle_status(const shuffle *sh);
 
 /** A one-line description of this rank's own failure, if the shuffle caused it ("" otherwise). */

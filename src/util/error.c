@@ -7,7 +7,7 @@ const char *mpimr_strerror(int status) {
     case MPIMR_ERR_NOMEM: return "out of memory";
     case MPIMR_ERR_INVAL: return "invalid argument";
     case MPIMR_ERR_IO: return "input/output error";
-    case MPIMR_ERR_MPI: return "MPI error";
+    case MPIMR_ERR_MPI: return "MPI error, ranks out of step";
     case MPIMR_ERR_EXISTS: return "output directory already exists";
     case MPIMR_ERR_USER: return "user callback failed";
     case MPIMR_ERR_REMOTE: return "another rank failed";

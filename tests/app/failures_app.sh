@@ -11,7 +11,8 @@
 #  - a rank killed with SIGKILL, or calling abort(), in the middle of the
 #    shuffle (tests/tools/crash_job.c): mpirun ends the job within seconds;
 #  - an MPI call failing on one rank (tests/tools/mpi_fault.c, preloaded):
-#    the message carries the MPI error string and every rank stops. These
+#    the message carries the MPI error string and every rank stops; a round
+#    header that arrives corrupt at one rank stops every rank too. These
 #    use the pairwise transport: the default one (shared memory) makes no
 #    MPI call in a round when every rank is on one node. At 3 ranks and
 #    more, also the release barrier of shared memory across nodes, with the
@@ -148,6 +149,16 @@ for call in MPI_Ialltoall MPI_Isend; do
     --transport pairwise -o "$out" "$work/text.txt"
   rm -rf "$out"
 done
+# A round header that arrives corrupt (every int -1) stops rank 0 mid-round while the other ranks
+# go on and wait for it: rank 0 must not enter another collective, but name the cause and abort.
+if [ "$np" -ge 2 ]; then
+  expect_failure "corrupt round headers from rank $last" "$out" 60 \
+    "rank 0: shuffle: a round header with a negative size: .*ranks out of step" -- \
+    "${mpi[@]}" -x LD_PRELOAD="$tools/libmpi_fault.so" -x MPIMR_FAULT_CALL=MPI_Ialltoall -x MPIMR_FAULT_CORRUPT=1 \
+    -x MPIMR_FAULT_RANK="$last" -x MPIMR_FAULT_AFTER=3 "$wc" -q --round-size 64K --combine-size 64K \
+    --transport pairwise -o "$out" "$work/text.txt"
+  rm -rf "$out"
+fi
 if [ "$np" -ge 3 ]; then
   expect_failure "MPI_Ibarrier failing on rank $last" "$out" 60 \
     "rank $last: shuffle: MPI_Ibarrier .round release. failed: MPI_ERR_OTHER" -- \
