@@ -140,13 +140,15 @@ for mode in sigkill abort; do
   [ -e "$out/_SUCCESS" ] || fail "rerun after $mode" "no _SUCCESS"
   rm -rf "$out"
 done
+# The fault shim acts on rank $last, on the 4th call of the function each case names
+# (MPIMR_FAULT_CALL); the word count runs in small rounds, so that there are several.
+with_fault=("${mpi[@]}" -x LD_PRELOAD="$tools/libmpi_fault.so" -x MPIMR_FAULT_RANK="$last" -x MPIMR_FAULT_AFTER=3)
+wc_small_rounds=("$wc" -q --round-size 64K --combine-size 64K -o "$out")
 for call in MPI_Ialltoall MPI_Isend; do
   [ "$np" = 1 ] && continue # one rank keeps its pairs: no shuffle rounds
   expect_failure "$call failing on rank $last" "$out" 60 \
     "rank $last: shuffle: $call failed: MPI_ERR_OTHER" -- \
-    "${mpi[@]}" -x LD_PRELOAD="$tools/libmpi_fault.so" -x MPIMR_FAULT_CALL="$call" \
-    -x MPIMR_FAULT_RANK="$last" -x MPIMR_FAULT_AFTER=3 "$wc" -q --round-size 64K --combine-size 64K \
-    --transport pairwise -o "$out" "$work/text.txt"
+    "${with_fault[@]}" -x MPIMR_FAULT_CALL="$call" "${wc_small_rounds[@]}" --transport pairwise "$work/text.txt"
   rm -rf "$out"
 done
 # A round header that arrives corrupt (every int -1) stops rank 0 mid-round while the other ranks
@@ -154,17 +156,15 @@ done
 if [ "$np" -ge 2 ]; then
   expect_failure "corrupt round headers from rank $last" "$out" 60 \
     "rank 0: shuffle: a round header with a negative size: .*ranks out of step" -- \
-    "${mpi[@]}" -x LD_PRELOAD="$tools/libmpi_fault.so" -x MPIMR_FAULT_CALL=MPI_Ialltoall -x MPIMR_FAULT_CORRUPT=1 \
-    -x MPIMR_FAULT_RANK="$last" -x MPIMR_FAULT_AFTER=3 "$wc" -q --round-size 64K --combine-size 64K \
-    --transport pairwise -o "$out" "$work/text.txt"
+    "${with_fault[@]}" -x MPIMR_FAULT_CALL=MPI_Ialltoall -x MPIMR_FAULT_CORRUPT=1 "${wc_small_rounds[@]}" \
+    --transport pairwise "$work/text.txt"
   rm -rf "$out"
 fi
 if [ "$np" -ge 3 ]; then
   expect_failure "MPI_Ibarrier failing on rank $last" "$out" 60 \
     "rank $last: shuffle: MPI_Ibarrier .round release. failed: MPI_ERR_OTHER" -- \
-    "${mpi[@]}" -x LD_PRELOAD="$tools/libmpi_fault.so" -x MPIMR_FAULT_CALL=MPI_Ibarrier \
-    -x MPIMR_FAULT_RANK="$last" -x MPIMR_FAULT_AFTER=3 "$wc" -q --round-size 64K --combine-size 64K \
-    --transport shared-memory --ranks-per-node 2 -o "$out" "$work/text.txt"
+    "${with_fault[@]}" -x MPIMR_FAULT_CALL=MPI_Ibarrier "${wc_small_rounds[@]}" \
+    --transport shared-memory --ranks-per-node 2 "$work/text.txt"
   rm -rf "$out"
 fi
 

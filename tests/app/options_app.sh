@@ -10,6 +10,8 @@ set -euo pipefail
 bin=$1
 work=$(mktemp -d /tmp/mpimr-options-app-XXXXXX)
 trap 'rm -rf "$work"' EXIT
+# shellcheck source=tests/app/app_lib.sh
+source "$(dirname "$0")/app_lib.sh"  # run NP PROGRAM ARGS...
 printf 'some words\n' > "$work/in.txt"
 in=$work/in.txt
 
@@ -104,10 +106,7 @@ check_row() {
     case ${args[$i]} in IN) args[$i]=$in ;; OUT) args[$i]=$dir/out ;; esac
   done
   set +e
-  # A session-directory base of its own: mpiruns side by side sharing one race (see app_lib.sh).
-  mkdir "$dir/ompi"
-  OMPI_MCA_orte_tmpdir_base=$dir/ompi \
-    mpirun --oversubscribe -np 1 "$bin/mpimr-$program" "${args[@]}" < /dev/null > "$dir/stdout" 2> "$dir/stderr"
+  run 1 "$bin/mpimr-$program" "${args[@]}" > "$dir/stdout" 2> "$dir/stderr"
   status=$?
   set -e
   [ "$status" -eq 64 ] || problem="exit status $status, not 64"
