@@ -14,7 +14,7 @@
 
 #include "mpimr/error.h"
 
-static int list_append(input_list *list, const char *path, uint64_t size) {
+static int list_append(input_list *list, const char *path, uint64_t size, const input_identity *identity) {
   if (list->count == list->capacity) {
     size_t capacity = list->capacity ? list->capacity * 2 : 16;
     input_file *grown = realloc(list->files, capacity * sizeof *grown);
@@ -26,6 +26,7 @@ static int list_append(input_list *list, const char *path, uint64_t size) {
   if (copy == NULL) return MPIMR_ERR_NOMEM;
   list->files[list->count].path = copy;
   list->files[list->count].size = size;
+  list->files[list->count].identity = *identity;
   list->count++;
   list->total_bytes += size;
   return MPIMR_OK;
@@ -37,6 +38,34 @@ static int compare_names(const void *a, const void *b) {
 
 static int list_path(input_list *list, const char *path, int named_by_user, char *message,
                      size_t message_size);
+
+/*
+ * A regular file of size 0 may still read data: files in /proc and /sys report 0 and are made as they
+ * are read. Counted as empty, such a file would give an empty result, so one byte is read to tell it
+ * from an empty file (without blocking, as /proc/kmsg would).
+ */
+static int check_empty_file(const char *path, char *message, size_t message_size) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  if (fd < 0) {
+    snprintf(message, message_size, "input '%s': %s", path, strerror(errno));
+    return MPIMR_ERR_IO;
+  }
+  unsigned char byte;
+  ssize_t n;
+  do n = read(fd, &byte, 1);
+  while (n < 0 && errno == EINTR);
+  int read_errno = errno;
+  close(fd);
+  if (n == 0) return MPIMR_OK;
+  if (n > 0 || read_errno == EAGAIN || read_errno == EWOULDBLOCK)
+    snprintf(message, message_size,
+             "input '%s': reports a size of 0 but has data (a pseudo file such as those in /proc or /sys): "
+             "copy it to a regular file first",
+             path);
+  else
+    snprintf(message, message_size, "input '%s': %s", path, strerror(read_errno));
+  return MPIMR_ERR_IO;
+}
 
 static int list_directory(input_list *list, const char *path, char *message, size_t message_size) {
   DIR *dir = opendir(path);
@@ -103,7 +132,13 @@ static int list_path(input_list *list, const char *path, int named_by_user, char
       snprintf(message, message_size, "input '%s': %s", path, strerror(errno));
       return MPIMR_ERR_IO;
     }
-    int rc = list_append(list, path, (uint64_t)st.st_size);
+    if (st.st_size == 0) {
+      int rc = check_empty_file(path, message, message_size);
+      if (rc != MPIMR_OK) return rc;
+    }
+    input_identity identity = {(uint64_t)st.st_dev, (uint64_t)st.st_ino, (int64_t)st.st_mtim.tv_sec,
+                               (int64_t)st.st_mtim.tv_nsec, 1};
+    int rc = list_append(list, path, (uint64_t)st.st_size, &identity);
     if (rc != MPIMR_OK) snprintf(message, message_size, "input '%s': out of memory", path);
     return rc;
   }
@@ -130,21 +165,42 @@ void input_list_destroy(input_list *list) {
   memset(list, 0, sizeof *list);
 }
 
+/* A file's entry in the packed list: size, device, inode, mtime seconds and nanoseconds, device
+ * comparable, path length (8 bytes each), then the path. */
+enum { PACKED_FILE_HEADER = 7 * 8 };
+
+/* This machine's name, "" if unknown (then devices are compared by no other rank). */
+static void machine_name(char *name, size_t size) {
+  if (gethostname(name, size) != 0) name[0] = '\0';
+  name[size - 1] = '\0';
+}
+
 unsigned char *input_list_pack(const input_list *list, size_t *packed_size) {
-  size_t size = 8;
-  for (size_t i = 0; i < list->count; i++) size += 16 + strlen(list->files[i].path);
+  char host[256];
+  machine_name(host, sizeof host);
+  uint64_t host_length = strlen(host);
+  size_t size = 16 + host_length;
+  for (size_t i = 0; i < list->count; i++) size += PACKED_FILE_HEADER + strlen(list->files[i].path);
   unsigned char *packed = malloc(size);
   if (packed == NULL) return NULL;
   unsigned char *p = packed;
   uint64_t count = list->count;
   memcpy(p, &count, 8);
-  p += 8;
+  memcpy(p + 8, &host_length, 8);
+  memcpy(p + 16, host, host_length);
+  p += 16 + host_length;
   for (size_t i = 0; i < list->count; i++) {
-    uint64_t length = strlen(list->files[i].path);
-    memcpy(p, &list->files[i].size, 8);
-    memcpy(p + 8, &length, 8);
-    memcpy(p + 16, list->files[i].path, length);
-    p += 16 + length;
+    const input_file *file = &list->files[i];
+    uint64_t fields[7] = {file->size,
+                          file->identity.device,
+                          file->identity.inode,
+                          (uint64_t)file->identity.mtime_sec,
+                          (uint64_t)file->identity.mtime_nsec,
+                          (uint64_t)file->identity.device_comparable,
+                          strlen(file->path)};
+    memcpy(p, fields, sizeof fields);
+    memcpy(p + PACKED_FILE_HEADER, file->path, fields[6]);
+    p += PACKED_FILE_HEADER + fields[6];
   }
   *packed_size = size;
   return packed;
@@ -153,20 +209,30 @@ unsigned char *input_list_pack(const input_list *list, size_t *packed_size) {
 int input_list_unpack(input_list *list, const unsigned char *packed, size_t packed_size) {
   memset(list, 0, sizeof *list);
   const unsigned char *p = packed, *end = packed + packed_size;
-  uint64_t count;
-  if (packed_size < 8) return MPIMR_ERR_CORRUPT;
+  uint64_t count, host_length;
+  if (packed_size < 16) return MPIMR_ERR_CORRUPT;
   memcpy(&count, p, 8);
-  p += 8;
+  memcpy(&host_length, p + 8, 8);
+  p += 16;
+  if ((size_t)(end - p) < host_length) return MPIMR_ERR_CORRUPT;
+  /* Device numbers are given out by each machine's kernel: the same file on a shared file system
+   * may have another one here, so they are compared only on the machine that listed the input. */
+  char host[256];
+  machine_name(host, sizeof host);
+  int same_machine = host_length > 0 && host_length == strlen(host) && memcmp(p, host, host_length) == 0;
+  p += host_length;
   char *path = NULL;
   for (uint64_t i = 0; i < count; i++) {
-    uint64_t size, length;
-    if ((size_t)(end - p) < 16) goto corrupt;
-    memcpy(&size, p, 8);
-    memcpy(&length, p + 8, 8);
-    p += 16;
+    uint64_t fields[7];
+    if ((size_t)(end - p) < PACKED_FILE_HEADER) goto corrupt;
+    memcpy(fields, p, sizeof fields);
+    p += PACKED_FILE_HEADER;
+    uint64_t size = fields[0], length = fields[6];
+    input_identity identity = {fields[1], fields[2], (int64_t)fields[3], (int64_t)fields[4],
+                               fields[5] != 0 && same_machine};
     if ((size_t)(end - p) < length) goto corrupt;
     path = strndup((const char *)p, (size_t)length);
-    if (path == NULL || list_append(list, path, size) != MPIMR_OK) {
+    if (path == NULL || list_append(list, path, size, &identity) != MPIMR_OK) {
       free(path);
       input_list_destroy(list);
       return MPIMR_ERR_NOMEM;
@@ -230,6 +296,64 @@ void record_reader_limit(record_reader *r, uint64_t file_size, size_t max_record
   r->max_capacity = max_record_bytes < r->capacity ? r->capacity : max_record_bytes;
 }
 
+void record_reader_expect(record_reader *r, const input_identity *identity) {
+  r->identity = *identity;
+  r->identity_due = READER_IDENTITY_AT_START;
+}
+
+/* Compares the open file with its identity and listed size: one fstat(). */
+static int reader_check_identity(record_reader *r) {
+  struct stat st;
+  if (fstat(r->fd, &st) != 0) {
+    r->error = errno;
+    return MPIMR_ERR_IO;
+  }
+  const input_identity *id = &r->identity;
+  unsigned changed = 0;
+  if (id->device_comparable && (uint64_t)st.st_dev != id->device) changed |= INPUT_CHANGED_DEVICE;
+  if ((uint64_t)st.st_ino != id->inode) changed |= INPUT_CHANGED_INODE;
+  if ((int64_t)st.st_mtim.tv_sec != id->mtime_sec || (int64_t)st.st_mtim.tv_nsec != id->mtime_nsec)
+    changed |= INPUT_CHANGED_MTIME;
+  if (r->file_size != UINT64_MAX && (uint64_t)st.st_size != r->file_size) changed |= INPUT_CHANGED_SIZE;
+  r->changed = changed;
+  return changed ? MPIMR_ERR_IO : MPIMR_OK;
+}
+
+/* Before the first record: the file opened must be the one listed (not one renamed over it since). */
+static int reader_start(record_reader *r) {
+  if (r->identity_due == READER_IDENTITY_AT_START) {
+    int rc = reader_check_identity(r);
+    if (rc != MPIMR_OK) return rc;
+    r->identity_due = READER_IDENTITY_AT_END;
+  }
+  return MPIMR_OK;
+}
+
+/* The end of the piece (returns 0, or an error): the file must still be as listed, or it was rewritten
+ * while it was read. */
+static int reader_end(record_reader *r) {
+  if (r->identity_due != READER_IDENTITY_AT_END) return 0;
+  r->identity_due = READER_IDENTITY_NONE;
+  return reader_check_identity(r);
+}
+
+/* "inode and modification time differ": the parts of the identity in `changed`. */
+static void describe_changes(unsigned changed, char *text, size_t size) {
+  static const char *const names[] = {"device", "inode", "modification time", "size"};
+  size_t count = 0, written = 0, total = 0;
+  for (int i = 0; i < 4; i++) total += (changed >> i) & 1;
+  text[0] = '\0';
+  for (int i = 0; i < 4; i++) {
+    if (!((changed >> i) & 1)) continue;
+    const char *separator = count == 0 ? "" : count + 1 == total ? " and " : ", ";
+    int n = snprintf(text + written, size - written, "%s%s", separator, names[i]);
+    if (n < 0 || (size_t)n >= size - written) return;
+    written += (size_t)n;
+    count++;
+  }
+  snprintf(text + written, size - written, " %s", total > 1 ? "differ" : "differs");
+}
+
 void record_reader_describe_error(const record_reader *r, int status, char *text, size_t size) {
   if (r->record_too_long)
     snprintf(text, size, "the record at byte %" PRIu64 " is longer than the largest record buffer (%zu bytes, "
@@ -237,7 +361,12 @@ void record_reader_describe_error(const record_reader *r, int status, char *text
   else if (r->shrank)
     snprintf(text, size, "the file ended at byte %" PRIu64 " while it was being read, but had %" PRIu64
              " bytes when the job started (truncated or replaced during the job?)", r->read_offset, r->file_size);
-  else if (status == MPIMR_ERR_IO && r->error != 0)
+  else if (r->changed) {
+    char changes[96];
+    describe_changes(r->changed, changes, sizeof changes);
+    snprintf(text, size,
+             "the file was replaced or modified while the job ran (%s from when the job listed it)", changes);
+  } else if (status == MPIMR_ERR_IO && r->error != 0)
     snprintf(text, size, "%s", strerror(r->error));
   else
     snprintf(text, size, "%s", mpimr_strerror(status));
@@ -304,12 +433,13 @@ static int reader_skip_first(record_reader *r) {
 }
 
 int record_reader_next(record_reader *r, const unsigned char **record, size_t *length, uint64_t *consumed) {
-  if (r->skip_first) {
-    int rc = reader_skip_first(r);
+  if (r->skip_first || r->identity_due == READER_IDENTITY_AT_START) {
+    int rc = reader_start(r);
+    if (rc == MPIMR_OK && r->skip_first) rc = reader_skip_first(r);
     if (rc != MPIMR_OK) return rc;
   }
-  if (r->window_offset + r->head >= r->end) return 0;
-  if (r->head == r->tail && r->eof) return 0;
+  if (r->window_offset + r->head >= r->end) return reader_end(r);
+  if (r->head == r->tail && r->eof) return reader_end(r);
   size_t scanned_from = r->head;
   unsigned char *newline = NULL;
   for (;;) {
@@ -325,7 +455,7 @@ int record_reader_next(record_reader *r, const unsigned char **record, size_t *l
   size_t record_length = newline ? (size_t)(newline - start) : r->tail - r->head;
   size_t taken = newline ? record_length + 1 : record_length;
   r->head += taken;
-  if (taken == 0) return 0; /* At end of file with nothing left. */
+  if (taken == 0) return reader_end(r); /* At end of file with nothing left. */
   if (consumed) *consumed += taken;
   if (newline && record_length > 0 && start[record_length - 1] == '\r') record_length--;
   *record = start;
@@ -335,14 +465,15 @@ int record_reader_next(record_reader *r, const unsigned char **record, size_t *l
 
 int record_reader_next_block(record_reader *r, const unsigned char **block, size_t *length,
                              uint64_t *consumed) {
-  if (r->skip_first) {
-    int rc = reader_skip_first(r);
+  if (r->skip_first || r->identity_due == READER_IDENTITY_AT_START) {
+    int rc = reader_start(r);
+    if (rc == MPIMR_OK && r->skip_first) rc = reader_skip_first(r);
     if (rc != MPIMR_OK) return rc;
   }
   for (;;) {
-    if (r->window_offset + r->head >= r->end) return 0;
+    if (r->window_offset + r->head >= r->end) return reader_end(r);
     if (r->head == r->tail) {
-      if (r->eof) return 0;
+      if (r->eof) return reader_end(r);
       int rc = reader_fill(r);
       if (rc != MPIMR_OK) return rc;
       continue;

@@ -555,6 +555,7 @@ static int map_record_slice(map_task *m, int *more) {
         return rc;
       }
       record_reader_limit(&m->reader, job->inputs.files[piece->file].size, max_record_bytes(job));
+      record_reader_expect(&m->reader, &job->inputs.files[piece->file].identity);
       m->reader_open = 1;
     }
     const unsigned char *record;

@@ -334,7 +334,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     write_file((int)i, f);
     size_t visible = (size_t)(f->disk_size < f->listed_size ? f->disk_size : f->listed_size);
     find_records(f, f->content, visible);
-    listed[i] = (input_file){file_paths[i], f->listed_size};
+    listed[i] = (input_file){.path = file_paths[i], .size = f->listed_size};
     list.total_bytes += f->listed_size;
   }
 

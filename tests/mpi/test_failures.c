@@ -9,6 +9,11 @@
  *    (the message shows the key, escaped);
  *  - an input file truncated while the job reads it, and one deleted before
  *    the rank that reads it opens it;
+ *  - an input file replaced by a same-size file (renamed over it) before the
+ *    rank that reads it opens it, and one rewritten in place with the same
+ *    size while every rank reads it (caught by its identity: inode and
+ *    modification time);
+ *  - a pseudo file (size 0 but data, as in /proc) as input, refused before map;
  *  - a record longer than the largest record buffer (a quarter of the budget),
  *    read as records and as blocks.
  * In every case exactly the ranks that met the cause report it, the others
@@ -19,9 +24,12 @@
  * that every rank reaches in its first map call (on a communicator of the
  * test's own), so the outcome does not depend on timing.
  */
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include "mpi_test_util.h"
 #include "mpimr/mpimr.h"
@@ -30,20 +38,45 @@
 
 typedef enum sabotage {
   SABOTAGE_NONE,
-  SABOTAGE_FAIL_AT_MARKER,  /* mpimr_fail() at the record "poison" */
-  SABOTAGE_TRUNCATE,        /* first call: rank 0 truncates `target` to `truncate_to`; all ranks meet */
-  SABOTAGE_UNLINK,          /* first call: rank 0 deletes `target`; all ranks meet */
+  SABOTAGE_FAIL_AT_MARKER, /* mpimr_fail() at the record "poison" */
+  SABOTAGE_TRUNCATE,       /* first call: rank 0 truncates `target` to `truncate_to`; all ranks meet */
+  SABOTAGE_UNLINK,         /* first call: rank 0 deletes `target`; all ranks meet */
+  SABOTAGE_RENAME,         /* first call: rank 0 renames `replacement` over `target`; all ranks meet */
+  SABOTAGE_REWRITE,        /* first call: rank 0 rewrites `target` in place, same size, new mtime; all meet */
 } sabotage;
 
 typedef struct test_job {
   sabotage what;
   const char *target;
+  const char *replacement;
   off_t truncate_to;
   MPI_Comm meeting; /* the test's own communicator for the barrier inside map */
   int met;
   uint64_t failing_index; /* integer-range input: map returns 5 here */
   int reduce_fails;       /* 1: mpimr_fail() for key "poison", 2: return 7 for it */
+  uint64_t mapped;        /* records map_lines() was called for */
 } test_job;
+
+/* Rank 0: upper-cases the letters of a file in place (the same size, other bytes), and with
+ * `move_mtime` sets its modification time 1000 s back, so it differs even where timestamps are coarse. */
+static void shout_file(const char *path, int move_mtime) {
+  int fd = open(path, O_RDWR);
+  assert_true(fd >= 0);
+  struct stat st;
+  assert_int_equal(fstat(fd, &st), 0);
+  size_t size = (size_t)st.st_size;
+  unsigned char *bytes = malloc(size ? size : 1);
+  assert_non_null(bytes);
+  assert_true(pread(fd, bytes, size, 0) == (ssize_t)size);
+  for (size_t i = 0; i < size; i++) bytes[i] = (unsigned char)toupper(bytes[i]);
+  assert_true(pwrite(fd, bytes, size, 0) == (ssize_t)size);
+  if (move_mtime) {
+    struct timespec times[2] = {{0, UTIME_OMIT}, {st.st_mtim.tv_sec - 1000, st.st_mtim.tv_nsec}};
+    assert_int_equal(futimens(fd, times), 0);
+  }
+  assert_int_equal(close(fd), 0);
+  free(bytes);
+}
 
 static void meet_once(test_job *t) {
   if (t->met) return;
@@ -54,12 +87,17 @@ static void meet_once(test_job *t) {
   MPI_Barrier(t->meeting);
   if (rank == 0 && t->what == SABOTAGE_TRUNCATE) assert_int_equal(truncate(t->target, t->truncate_to), 0);
   if (rank == 0 && t->what == SABOTAGE_UNLINK) assert_int_equal(unlink(t->target), 0);
+  if (rank == 0 && t->what == SABOTAGE_RENAME) assert_int_equal(rename(t->replacement, t->target), 0);
+  if (rank == 0 && t->what == SABOTAGE_REWRITE) shout_file(t->target, 1);
   MPI_Barrier(t->meeting);
 }
 
 static int map_lines(void *user, const void *record, size_t length, mpimr_emitter *out) {
   test_job *t = user;
-  if (t->what == SABOTAGE_TRUNCATE || t->what == SABOTAGE_UNLINK) meet_once(t);
+  t->mapped++;
+  if (t->what == SABOTAGE_TRUNCATE || t->what == SABOTAGE_UNLINK || t->what == SABOTAGE_RENAME ||
+      t->what == SABOTAGE_REWRITE)
+    meet_once(t);
   if (t->what == SABOTAGE_FAIL_AT_MARKER && length == 6 && memcmp(record, "poison", 6) == 0)
     return mpimr_fail(out, "record %zu bytes long is %s", length, "poisoned");
   unsigned char one[8];
@@ -314,6 +352,82 @@ static void test_input_deleted_during_job(void **state) {
   test_remove_tree(dir);
 }
 
+/* The last file is replaced by another of the same size (mv) before the last rank, its only reader,
+ * opens it: that rank reads the new file's identity, not the listed one, and fails. */
+static void test_input_replaced_during_job(void **state) {
+  (void)state;
+  char dir[256], first[320], second[320], replacement[320], out[320];
+  test_temp_dir(dir, sizeof dir);
+  snprintf(first, sizeof first, "%s/a.txt", dir);
+  snprintf(second, sizeof second, "%s/b.txt", dir);
+  snprintf(replacement, sizeof replacement, "%s/b.new", dir);
+  snprintf(out, sizeof out, "%s/out", dir);
+  write_lines(dir, "a.txt", 5000 * (size_t)test_size(), -1);
+  write_lines(dir, "b.txt", 10, -1);
+  write_lines(dir, "b.new", 10, -1);
+  if (test_rank() == 0) shout_file(replacement, 0);
+  MPI_Barrier(MPI_COMM_WORLD);
+  test_job t = {.what = SABOTAGE_RENAME, .target = second, .replacement = replacement};
+  MPI_Comm_dup(MPI_COMM_WORLD, &t.meeting);
+  const char *inputs[2] = {first, second};
+  mpimr_job_config cfg;
+  config_for(&cfg, &t, inputs, 2, out);
+  outcome o = run_job(&cfg);
+  MPI_Comm_free(&t.meeting);
+  const char *needles[] = {"input '", second, "the file was replaced or modified while the job ran", "inode",
+                           NULL};
+  check_failed(&o, MPIMR_ERR_IO, needles, 1, out);
+  assert_all(o.rc == (test_rank() == test_size() - 1 ? MPIMR_ERR_IO : MPIMR_ERR_REMOTE));
+  check_rerun(second, out);
+  test_remove_tree(dir);
+}
+
+/* The file is rewritten in place, with the same size, while every rank reads it: a rank that reaches
+ * the end of its piece finds another modification time and fails (the others may stop first). */
+static void test_input_rewritten_during_job(void **state) {
+  (void)state;
+  char dir[256], input[320], out[320];
+  test_temp_dir(dir, sizeof dir);
+  snprintf(input, sizeof input, "%s/in.txt", dir);
+  snprintf(out, sizeof out, "%s/out", dir);
+  write_lines(dir, "in.txt", 12000 * (size_t)test_size(), -1);
+  MPI_Barrier(MPI_COMM_WORLD);
+  test_job t = {.what = SABOTAGE_REWRITE, .target = input};
+  MPI_Comm_dup(MPI_COMM_WORLD, &t.meeting);
+  const char *inputs[1] = {input};
+  mpimr_job_config cfg;
+  config_for(&cfg, &t, inputs, 1, out);
+  outcome o = run_job(&cfg);
+  MPI_Comm_free(&t.meeting);
+  const char *needles[] = {"input '", input, "the file was replaced or modified while the job ran",
+                           "modification time differs", NULL};
+  check_failed(&o, MPIMR_ERR_IO, needles, -1, out);
+  check_rerun(input, out);
+  test_remove_tree(dir);
+}
+
+/* /proc/self/status reports a size of 0 but reads data: refused before map, not read as empty. */
+static void test_pseudo_file_input(void **state) {
+  (void)state;
+  char dir[256], out[320];
+  test_temp_dir(dir, sizeof dir);
+  snprintf(out, sizeof out, "%s/out", dir);
+  const char *pseudo = "/proc/self/status";
+  struct stat st;
+  assert_int_equal(stat(pseudo, &st), 0);
+  assert_true(st.st_size == 0);
+  test_job t = {0};
+  const char *inputs[1] = {pseudo};
+  mpimr_job_config cfg;
+  config_for(&cfg, &t, inputs, 1, out);
+  outcome o = run_job(&cfg);
+  const char *needles[] = {"input '/proc/self/status': reports a size of 0 but has data",
+                           "copy it to a regular file first", NULL};
+  check_failed(&o, MPIMR_ERR_IO, needles, test_size(), out);
+  assert_all(t.mapped == 0);
+  test_remove_tree(dir);
+}
+
 /* A 5 MiB record under a 16 MiB budget (records up to 4 MiB), between ordinary lines. */
 static void test_record_too_long(void **state) {
   (void)state;
@@ -362,6 +476,9 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_reduce_fails),
       cmocka_unit_test(test_input_truncated_during_job),
       cmocka_unit_test(test_input_deleted_during_job),
+      cmocka_unit_test(test_input_replaced_during_job),
+      cmocka_unit_test(test_input_rewritten_during_job),
+      cmocka_unit_test(test_pseudo_file_input),
       cmocka_unit_test(test_record_too_long),
   };
   int failed = cmocka_run_group_tests(tests, NULL, NULL);

@@ -8,8 +8,14 @@
  * every rank, for rank counts 1..7 and several buffer sizes, must give those
  * records exactly once, in order. Files live in a fresh directory under /tmp
  * that the group teardown removes.
+ *
+ * A listed file carries its identity (device, inode, modification time) to
+ * every rank; a reader that expects it fails on a file replaced before it is
+ * opened or rewritten in place while it is read, and a pseudo file (size 0
+ * but data, as in /proc) is refused when listed.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -530,6 +536,10 @@ static void check_lists_equal(const input_list *a, const input_list *b) {
   for (size_t i = 0; i < a->count; i++) {
     assert_string_equal(a->files[i].path, b->files[i].path);
     assert_true(a->files[i].size == b->files[i].size);
+    const input_identity *x = &a->files[i].identity, *y = &b->files[i].identity;
+    assert_true(x->device == y->device && x->inode == y->inode);
+    assert_true(x->mtime_sec == y->mtime_sec && x->mtime_nsec == y->mtime_nsec);
+    assert_int_equal(x->device_comparable, y->device_comparable);
   }
 }
 
@@ -557,6 +567,23 @@ static void test_pack_unpack(void **state) {
   check_lists_equal(&list, &copy);
   input_list_destroy(&copy);
 
+  /* Unpacked on another machine (the packer's name, after the count, differs), devices are not compared:
+   * its device numbers are not ours. */
+  uint64_t host_length;
+  memcpy(&host_length, packed + 8, 8);
+  assert_true(host_length > 0);
+  packed[16] ^= 1;
+  assert_int_equal(input_list_unpack(&copy, packed, packed_size), MPIMR_OK);
+  packed[16] ^= 1;
+  assert_int_equal(copy.count, list.count);
+  for (size_t i = 0; i < list.count; i++) {
+    assert_int_equal(list.files[i].identity.device_comparable, 1);
+    assert_int_equal(copy.files[i].identity.device_comparable, 0);
+    copy.files[i].identity.device_comparable = 1;
+  }
+  check_lists_equal(&list, &copy);
+  input_list_destroy(&copy);
+
   /* Every truncation, read from an exact-size copy, is refused and leaves an empty list. */
   for (size_t n = 0; n < packed_size; n++) {
     unsigned char *shorter = malloc(n ? n : 1);
@@ -581,12 +608,217 @@ static void test_pack_unpack(void **state) {
   free(packed);
 }
 
+/* ---- a file's identity ---- */
+
+static void test_list_identity(void **state) {
+  (void)state;
+  char root[128], full[192], empty[192];
+  make_dir(root, sizeof root);
+  make_file_at(root, "full", "one\ntwo\n");
+  make_file_at(root, "empty", "");
+  snprintf(full, sizeof full, "%s/full", root);
+  snprintf(empty, sizeof empty, "%s/empty", root);
+  const char *paths[] = {full, empty};
+  input_list list;
+  char message[256] = "";
+  /* A genuinely empty file is listed, as empty input. */
+  assert_int_equal(input_list_build(&list, paths, 2, message, sizeof message), MPIMR_OK);
+  assert_int_equal(list.count, 2);
+  for (size_t i = 0; i < 2; i++) {
+    struct stat st;
+    assert_int_equal(stat(paths[i], &st), 0);
+    const input_identity *id = &list.files[i].identity;
+    assert_true(list.files[i].size == (uint64_t)st.st_size);
+    assert_true(id->device == (uint64_t)st.st_dev && id->inode == (uint64_t)st.st_ino);
+    assert_true(id->mtime_sec == st.st_mtim.tv_sec && id->mtime_nsec == st.st_mtim.tv_nsec);
+    assert_int_equal(id->device_comparable, 1);
+  }
+  input_list_destroy(&list);
+}
+
+static void test_list_pseudo_file(void **state) {
+  (void)state;
+  const char *pseudo = "/proc/self/status"; /* size 0, but reads this process's status */
+  struct stat st;
+  assert_int_equal(stat(pseudo, &st), 0);
+  assert_true(S_ISREG(st.st_mode) && st.st_size == 0);
+  const char *paths[] = {pseudo};
+  input_list list;
+  char message[512] = "";
+  assert_int_equal(input_list_build(&list, paths, 1, message, sizeof message), MPIMR_ERR_IO);
+  assert_string_equal(message,
+                      "input '/proc/self/status': reports a size of 0 but has data (a pseudo file such as "
+                      "those in /proc or /sys): copy it to a regular file first");
+  input_list_destroy(&list);
+}
+
+/* Upper-cases a file in place (same size, other bytes); with `append`, adds a line too. Its modification
+ * time is set 1000 s back, so it differs even where timestamps are coarse. */
+static void rewrite_file(const char *path, int append) {
+  int fd = open(path, O_RDWR);
+  assert_true(fd >= 0);
+  struct stat st;
+  assert_int_equal(fstat(fd, &st), 0);
+  char bytes[4096];
+  assert_true(st.st_size < (off_t)sizeof bytes);
+  assert_true(pread(fd, bytes, (size_t)st.st_size, 0) == st.st_size);
+  for (off_t i = 0; i < st.st_size; i++)
+    if (bytes[i] >= 'a' && bytes[i] <= 'z') bytes[i] = (char)(bytes[i] - 'a' + 'A');
+  assert_true(pwrite(fd, bytes, (size_t)st.st_size, 0) == st.st_size);
+  if (append) assert_true(pwrite(fd, "more\n", 5, st.st_size) == 5);
+  struct timespec times[2] = {{0, UTIME_OMIT}, {st.st_mtim.tv_sec - 1000, st.st_mtim.tv_nsec}};
+  assert_int_equal(futimens(fd, times), 0);
+  assert_int_equal(close(fd), 0);
+}
+
+/* A file of 60 lines of 10 bytes, listed; `list` holds it. */
+static void list_lines_file(input_list *list, char *path, size_t path_size) {
+  char root[128], text[601];
+  make_dir(root, sizeof root);
+  for (int i = 0; i < 60; i++) snprintf(text + 10 * i, sizeof text - 10 * (size_t)i, "line %04d\n", i);
+  make_file_at(root, "lines", text);
+  snprintf(path, path_size, "%s/lines", root);
+  const char *paths[] = {path};
+  char message[256];
+  assert_int_equal(input_list_build(list, paths, 1, message, sizeof message), MPIMR_OK);
+  assert_true(list->files[0].size == 600);
+}
+
+/* Opens bytes [start, end) of the listed file with its size and identity expected (`file` may be a
+ * changed copy of the listing). */
+static void open_expecting(record_reader *r, const input_file *file, uint64_t start, uint64_t end) {
+  assert_int_equal(record_reader_open(r, file->path, start, end, 64), MPIMR_OK);
+  record_reader_limit(r, file->size, SIZE_MAX);
+  record_reader_expect(r, &file->identity);
+}
+
+/* Reads records (or blocks) until the end or an error; returns that status and counts the records. */
+static int read_on(record_reader *r, int blocks, size_t *records) {
+  const unsigned char *record;
+  size_t length;
+  int rc;
+  while ((rc = blocks ? record_reader_next_block(r, &record, &length, NULL)
+                      : record_reader_next(r, &record, &length, NULL)) == 1)
+    (*records)++;
+  return rc;
+}
+
+static void check_changed(const record_reader *r, int rc, unsigned changed, const char *what) {
+  assert_int_equal(rc, MPIMR_ERR_IO);
+  assert_int_equal(r->changed, changed);
+  char text[256], want[256];
+  record_reader_describe_error(r, rc, text, sizeof text);
+  snprintf(want, sizeof want,
+           "the file was replaced or modified while the job ran (%s from when the job listed it)", what);
+  assert_string_equal(text, want);
+}
+
+/* Unchanged, every piece reads to its end (the end checked too); rewritten in place or appended to, the
+ * end of the piece finds it, or the start if the reader opens the file afterwards. */
+static void test_reader_finds_rewrite(void **state) {
+  (void)state;
+  const uint64_t cuts[] = {0, 5, 300, 585, 600}; /* each piece holds a record */
+  for (int blocks = 0; blocks <= 1; blocks++) {
+    input_list list;
+    char path[192];
+    list_lines_file(&list, path, sizeof path);
+    record_reader r;
+    size_t records = 0;
+    for (int p = 0; p < 4; p++) {
+      open_expecting(&r, &list.files[0], cuts[p], cuts[p + 1]);
+      assert_int_equal(read_on(&r, blocks, &records), 0);
+      assert_int_equal(r.changed, 0);
+      assert_int_equal(read_on(&r, blocks, &records), 0); /* the end stays the end */
+      record_reader_close(&r);
+    }
+    if (!blocks) assert_int_equal(records, 60);
+    input_list_destroy(&list);
+
+    for (int p = 0; p < 4; p++) {
+      list_lines_file(&list, path, sizeof path);
+      open_expecting(&r, &list.files[0], cuts[p], cuts[p + 1]);
+      const unsigned char *record;
+      size_t length;
+      int rc = blocks ? record_reader_next_block(&r, &record, &length, NULL)
+                      : record_reader_next(&r, &record, &length, NULL);
+      assert_int_equal(rc, 1);
+      rewrite_file(path, 0);
+      check_changed(&r, read_on(&r, blocks, &records), INPUT_CHANGED_MTIME, "modification time differs");
+      record_reader_close(&r);
+      open_expecting(&r, &list.files[0], cuts[p], cuts[p + 1]);
+      records = 0;
+      check_changed(&r, read_on(&r, blocks, &records), INPUT_CHANGED_MTIME, "modification time differs");
+      assert_int_equal(records, 0);
+      record_reader_close(&r);
+      input_list_destroy(&list);
+    }
+
+    list_lines_file(&list, path, sizeof path);
+    rewrite_file(path, 1);
+    open_expecting(&r, &list.files[0], 0, 600);
+    check_changed(&r, read_on(&r, blocks, &records), INPUT_CHANGED_MTIME | INPUT_CHANGED_SIZE,
+                  "modification time and size differ");
+    record_reader_close(&r);
+
+    /* A reader that expects no identity reads a rewritten file as before. */
+    assert_int_equal(record_reader_open(&r, path, 0, 600, 64), MPIMR_OK);
+    record_reader_limit(&r, 600, SIZE_MAX);
+    assert_int_equal(read_on(&r, blocks, &records), 0);
+    record_reader_close(&r);
+    input_list_destroy(&list);
+  }
+}
+
+/* Replaced by a file of the same size (renamed over it): another inode, found on opening. Another
+ * device is a change only where devices compare (on the lister's machine). */
+static void test_reader_finds_replacement(void **state) {
+  (void)state;
+  for (int blocks = 0; blocks <= 1; blocks++) {
+    input_list list;
+    char path[192], other[256];
+    list_lines_file(&list, path, sizeof path);
+    snprintf(other, sizeof other, "%s.new", path);
+    write_file(other, "LINE\n", 5);
+    assert_int_equal(truncate(other, 600), 0);
+    assert_int_equal(rename(other, path), 0);
+    record_reader r;
+    size_t records = 0;
+    open_expecting(&r, &list.files[0], 300, 600);
+    int rc = read_on(&r, blocks, &records);
+    assert_int_equal(records, 0);
+    assert_int_equal(rc, MPIMR_ERR_IO);
+    /* The modification time differs too, unless both files were made in the same clock tick. */
+    assert_true(r.changed & INPUT_CHANGED_INODE);
+    assert_false(r.changed & (INPUT_CHANGED_DEVICE | INPUT_CHANGED_SIZE));
+    char text[256];
+    record_reader_describe_error(&r, rc, text, sizeof text);
+    assert_non_null(strstr(text, "the file was replaced or modified while the job ran (inode"));
+    record_reader_close(&r);
+
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    input_identity elsewhere = {(uint64_t)st.st_dev + 1, (uint64_t)st.st_ino, st.st_mtim.tv_sec,
+                                st.st_mtim.tv_nsec, 0};
+    input_file moved = {path, 600, elsewhere};
+    open_expecting(&r, &moved, 0, 600);
+    assert_int_equal(read_on(&r, blocks, &records), 0);
+    record_reader_close(&r);
+    moved.identity.device_comparable = 1;
+    open_expecting(&r, &moved, 0, 600);
+    check_changed(&r, read_on(&r, blocks, &records), INPUT_CHANGED_DEVICE, "device differs");
+    record_reader_close(&r);
+    input_list_destroy(&list);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_small_cases),          cmocka_unit_test(test_long_record),
       cmocka_unit_test(test_splits_near_newlines), cmocka_unit_test(test_brute_force_split_points),
       cmocka_unit_test(test_many_small_files),     cmocka_unit_test(test_list_directory_tree),
       cmocka_unit_test(test_list_missing_path),    cmocka_unit_test(test_pack_unpack),
+      cmocka_unit_test(test_list_identity),        cmocka_unit_test(test_list_pseudo_file),
+      cmocka_unit_test(test_reader_finds_rewrite), cmocka_unit_test(test_reader_finds_replacement),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
