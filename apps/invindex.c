@@ -323,6 +323,7 @@ static int parse_options(int argc, char **argv, int rank, options *o) {
 
 int main(int argc, char **argv) {
   MPI_Init(&argc, &argv);
+  mpimr_signals_catch(); /* SIGINT and SIGTERM fail the running job cleanly (mpimr/signals.h) */
   int rank;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   options o;

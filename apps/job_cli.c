@@ -141,7 +141,7 @@ int job_cli_run_config(const mpimr_job_config *config, const char *program, FILE
     const char *message = job ? mpimr_job_error_message(job) : "";
     fprintf(stderr, "%s: %s (%s)\n", program, message[0] ? message : "job failed", mpimr_strerror(rc));
   }
-  if (rc == MPIMR_ERR_MPI) {
+  if (mpimr_status_needs_abort(rc)) {
     fflush(stderr);
     MPI_Abort(MPI_COMM_WORLD, 1);
   }
@@ -157,6 +157,7 @@ int job_cli_run(job_cli *cli, const char *program) {
 int job_cli_main(int argc, char **argv, const char *program,
                  int (*parse)(int argc, char **argv, int rank, job_cli *cli), void (*print_help)(void)) {
   MPI_Init(&argc, &argv);
+  mpimr_signals_catch(); /* SIGINT and SIGTERM fail the running job cleanly (mpimr/signals.h) */
   int rank;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   job_cli cli;

@@ -601,6 +601,7 @@ static int run_pagerank(pagerank *pr, int rank, int ranks) {
 
 int main(int argc, char **argv) {
   MPI_Init(&argc, &argv);
+  mpimr_signals_catch(); /* SIGINT and SIGTERM fail the running job cleanly (mpimr/signals.h) */
   int rank, ranks;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &ranks);

@@ -88,6 +88,7 @@ program wordcount_fortran
   end interface
 
   call MPI_Init(ierr)
+  ierr = mpimr_signals_catch() ! SIGINT and SIGTERM fail the running job cleanly
   call MPI_Comm_rank(MPI_COMM_WORLD, rank, ierr)
   call job%create()
   output = ''
@@ -126,7 +127,7 @@ program wordcount_fortran
   status = job%run(MPI_COMM_WORLD)
   if (status /= MPIMR_OK .and. status /= MPIMR_ERR_REMOTE) &
     write (error_unit, '(5a)') 'mpimr-wordcount-fortran: ', job%error_message(), ' (', mpimr_strerror(status), ')'
-  if (status == MPIMR_ERR_MPI) call MPI_Abort(MPI_COMM_WORLD, 1, ierr)
+  if (status == MPIMR_ERR_MPI .or. status == MPIMR_ERR_STALLED) call MPI_Abort(MPI_COMM_WORLD, 1, ierr)
   if (status /= MPIMR_OK) exit_code = 1
   call finish(exit_code)
 

@@ -287,14 +287,25 @@ typedef struct mpimr_job_config {
    */
   mpimr_dataset *output_dataset;
   /**
-   * Required unless output_format is MPIMR_OUTPUT_NONE or output_dataset is set. Made if missing; an
-   * existing directory is taken only if it is empty or holds just what a
-   * failed run leaves (part files, temporary parts, spill directories; no
-   * `_SUCCESS`), whose parts are removed. A failed job removes the parts it
-   * renamed and, if it made the directory, the directory.
+   * Required unless output_format is MPIMR_OUTPUT_NONE or output_dataset is set. Made if missing. The
+   * job owns it while it runs: rank 0 holds `DIR/.mpimr-lock` (naming its host, PID, program, ranks
+   * and start time), and another job on the same directory fails at once with MPIMR_ERR_BUSY and a
+   * message naming the owner. A lock left by a killed job is taken over when its owner ran on this
+   * host and is gone; from another host the message says which file to remove. An existing
+   * directory is taken only if it is empty or holds just what a failed run leaves (parts, temporary
+   * parts, staging and spill directories, a dead job's lock; no `_SUCCESS`); the staging and spill
+   * directories of dead jobs are removed. Parts are written to `DIR/.mpimr-staging-HOST.PID` and
+   * moved in only once every rank's part is complete, `_SUCCESS` last, so a reader that sees
+   * `_SUCCESS` sees one whole result. A failed job removes its staging directory, its lock and, if
+   * it made the directory, the directory.
    */
   const char *output_dir;
-  int overwrite; /**< Non-zero: also replace the results (`_SUCCESS` first, then parts) in any existing directory. */
+  /**
+   * Non-zero: also take a directory that holds a result, and replace it. The old result stays
+   * untouched until the new one is complete; then its `_SUCCESS` goes first, its parts are replaced,
+   * and the new `_SUCCESS` is written. A job that fails leaves the old result as it was.
+   */
+  int overwrite;
   mpimr_output_format output_format; /**< The part files' layout (default MPIMR_OUTPUT_TEXT). */
   mpimr_format_fn format_value; /**< Text format only; default writes the value bytes as they are. */
 
@@ -438,10 +449,11 @@ MPIMR_API size_t mpimr_default_memory_bytes(int local_ranks);
  * Tells, before any work, whether a job would accept `dir` as its output
  * directory (collective; rank 0 looks, nothing is changed): MPIMR_OK if it
  * is missing (the job makes it), empty, or holds only what a failed run
- * leaves (or `overwrite` is set); MPIMR_ERR_EXISTS or MPIMR_ERR_IO
+ * leaves (or `overwrite` is set), and no running job owns it;
+ * MPIMR_ERR_BUSY (another job owns it), MPIMR_ERR_EXISTS or MPIMR_ERR_IO
  * otherwise, with the cause in `message` (at most `message_size` bytes; may
  * be NULL) on every rank. For programs that run several jobs before the one
- * that writes. The job checks again when it starts.
+ * that writes. The job checks again, and takes the directory, when it starts.
  */
 MPIMR_API int mpimr_output_check(MPI_Comm comm, const char *dir, int overwrite, char *message,
                                  size_t message_size);

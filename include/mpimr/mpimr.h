@@ -35,6 +35,7 @@
 #include "mpimr/job.h"
 #include "mpimr/kv.h"
 #include "mpimr/pin.h"
+#include "mpimr/signals.h"
 #include "mpimr/trace.h"
 #include "mpimr/version.h"
 

@@ -36,7 +36,7 @@ module mpimr
   integer(c_int), parameter, public :: MPIMR_OK = 0, MPIMR_ERR_NOMEM = -1, MPIMR_ERR_INVAL = -2, &
     MPIMR_ERR_IO = -3, MPIMR_ERR_MPI = -4, MPIMR_ERR_EXISTS = -5, MPIMR_ERR_USER = -6, &
     MPIMR_ERR_REMOTE = -7, MPIMR_ERR_TOO_LARGE = -8, MPIMR_ERR_CORRUPT = -9, MPIMR_ERR_TOPOLOGY = -10, &
-    MPIMR_ERR_STATE = -11
+    MPIMR_ERR_STATE = -11, MPIMR_ERR_INTERRUPTED = -12, MPIMR_ERR_STALLED = -13, MPIMR_ERR_BUSY = -14
 
   !> A job: describe it with the type-bound procedures, run it once, free it.
   type, public :: mpimr_job_t
@@ -76,9 +76,13 @@ module mpimr
     procedure :: free => dataset_free
   end type mpimr_dataset_t
 
-  public :: mpimr_emit, mpimr_emit_u64, mpimr_next_u64, mpimr_strerror
+  public :: mpimr_emit, mpimr_emit_u64, mpimr_next_u64, mpimr_strerror, mpimr_signals_catch
 
   interface
+    !> SIGINT and SIGTERM fail the running job cleanly (mpimr/signals.h); returns MPIMR_OK.
+    integer(c_int) function mpimr_signals_catch() bind(C, name='mpimr_signals_catch')
+      import :: c_int
+    end function
     integer(c_int) function c_job_new(job) bind(C, name='mpimr_fortran_job_new')
       import :: c_int, c_ptr
       type(c_ptr), intent(out) :: job

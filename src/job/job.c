@@ -5,6 +5,7 @@
  * agreeing on the outcome, so a failure on one rank stops all of them.
  */
 #include <inttypes.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -20,6 +21,7 @@
 #include "kv/hash.h"
 #include "kv/values.h"
 #include "mpimr/error.h"
+#include "mpimr/signals.h"
 #include "util/clock.h"
 
 enum {
@@ -51,6 +53,16 @@ static void set_error(mpimr_job *job, const char *format, ...) {
   va_start(args, format);
   vsnprintf(job->error_message + n, sizeof job->error_message - (size_t)n, format, args);
   va_end(args);
+}
+
+/* MPIMR_ERR_INTERRUPTED, with the job's message naming the signal, once the process caught SIGINT or
+ * SIGTERM (mpimr_signals_catch()); else MPIMR_OK. Cheap: one load. */
+static int check_signal(mpimr_job *job) {
+  int signal_number = mpimr_signal_caught();
+  if (signal_number == 0) return MPIMR_OK;
+  set_error(job, "interrupted by %s", signal_number == SIGINT ? "SIGINT" : "SIGTERM");
+  if (job->emit_status == MPIMR_OK) job->emit_status = MPIMR_ERR_INTERRUPTED;
+  return MPIMR_ERR_INTERRUPTED;
 }
 
 static void note_remote_failure(mpimr_job *job) {
@@ -638,6 +650,7 @@ static mpimr_poll_result map_poll(mpimr_future *self, mpimr_executor *ex) {
   map_task *m = (map_task *)self;
   mpimr_job *job = m->job;
   int status = shuffle_status(job->shuffle);
+  if (status == MPIMR_OK) status = check_signal(job);
   if (status != MPIMR_OK) return map_finish(m, ex, status);
   if (m->needs_flush) {
     if (!shuffle_can_seal(job->shuffle)) {
@@ -1332,7 +1345,8 @@ static int write_line_pair(part_writer *w, const unsigned char *key, size_t key_
 /* Writes one output pair in the job's format (or only counts it). */
 static int write_pair(mpimr_job *job, part_writer *w, const unsigned char *key, size_t key_len,
                       const unsigned char *value, size_t value_len, format_buffer *scratch) {
-  job->stats.pairs_output++;
+  /* A long output without a reducer still stops soon after a signal. */
+  if ((++job->stats.pairs_output & 4095) == 0 && check_signal(job) != MPIMR_OK) return MPIMR_ERR_INTERRUPTED;
   int rc = MPIMR_OK;
   if (job->config.output_dataset) {
     rc = mpimr_dataset_add(job->config.output_dataset, key, key_len, value, value_len);
@@ -1433,6 +1447,7 @@ static int gather_reduce_items(mpimr_job *job, sort_item **items, size_t *count,
 /* Calls the reducer for one key; its output goes to the collector. */
 static int call_reducer(mpimr_job *job, const unsigned char *key, size_t key_len, mpimr_values *values,
                         mpimr_emitter *emitter) {
+  if (check_signal(job) != MPIMR_OK) return MPIMR_ERR_INTERRUPTED;
   job->stats.keys_reduced++;
   job->reducing_key = key;
   job->reducing_key_len = key_len;
@@ -1809,6 +1824,7 @@ static void await_collective(mpimr_job *job, mpimr_executor *ex, MPI_Request req
 
 /* Starts agreeing on `status` with the other ranks; the task is woken when every rank has. */
 static int post_agreement(mpimr_job *job, mpimr_executor *ex, int status) {
+  if (status == MPIMR_OK) status = check_signal(job);
   job->agree_in = status;
   MPI_Request request;
   if (MPI_Iallreduce(&job->agree_in, &job->agree_out, 1, MPI_INT, MPI_MIN, job->comm, &request) !=
@@ -1864,14 +1880,15 @@ static int shuffle_outcome(mpimr_job *job) {
   return status;
 }
 
-/* Reduces and writes this rank's part, and renames it into place (job->committed_part). */
+/* Reduces and writes this rank's part, and renames it into place in the staging directory
+ * (job->committed_part). */
 static int write_part(mpimr_job *job) {
   part_writer writer;
   memset(&writer, 0, sizeof writer);
   writer.fd = -1;
   int rc = MPIMR_OK;
   if (job->files_output) {
-    rc = part_writer_open(&writer, job->config.output_dir, job->rank);
+    rc = job->output.staging ? part_writer_open(&writer, job->output.staging, job->rank) : MPIMR_ERR_NOMEM;
     if (rc != MPIMR_OK)
       set_error(job, "output '%s': %s",
                 writer.temporary_path ? writer.temporary_path : job->config.output_dir,
@@ -1893,11 +1910,11 @@ static int write_part(mpimr_job *job) {
   return rc;
 }
 
-/* Starts sharing rank 0's outcome of writing _SUCCESS (with its message) with every rank. */
+/* Starts sharing rank 0's outcome of publishing the result (with its message) with every rank. */
 static int post_marker_outcome(mpimr_job *job, mpimr_executor *ex) {
   if (job->rank == 0) {
     char message[512] = "";
-    int status = output_write_marker(job->config.output_dir, message, sizeof message);
+    int status = output_publish(&job->output, job->nranks, message, sizeof message);
     memcpy(job->marker_packet, &status, sizeof status);
     snprintf(job->marker_packet + sizeof status, sizeof job->marker_packet - sizeof status, "%s", message);
   }
@@ -1942,16 +1959,17 @@ static int job_finish(mpimr_job *job, int rc) {
   job->committed_part = NULL;
   if (job->commit_started_at != 0) job->stats.time_output += clock_now() - job->commit_started_at;
   finish_spilling(job);
-  /* Every rank knows the job failed (unless out of step): a directory it made goes, if empty. */
-  if (rc != MPIMR_OK && rc != MPIMR_ERR_MPI && job->prepared_output)
-    output_forget(job->comm, job->config.output_dir, job->created_output);
+  /* Every rank knows the outcome (unless out of step): after a failure the staging directory and the
+   * lock go, and a directory the job made goes if empty; an older result stays as it was. */
+  if (job->output.held)
+    output_claim_release(&job->output, job->comm, rc != MPIMR_OK && !mpimr_status_needs_abort(rc));
   if (rc != MPIMR_OK && job->config.output_dataset) mpimr_dataset_clear(job->config.output_dataset);
   job->stats.time_total = clock_now() - job->started_at;
   struct rusage usage;
   if (getrusage(RUSAGE_SELF, &usage) == 0) job->stats.peak_rss_bytes = (uint64_t)usage.ru_maxrss * 1024;
   /* The timeline is written for failed jobs too (it shows where they stopped), unless the ranks
    * are out of step and no collective is safe. */
-  if (job->config.trace_path && rc != MPIMR_ERR_MPI) {
+  if (job->config.trace_path && !mpimr_status_needs_abort(rc)) {
     char message[512] = "";
     int traced = trace_write(&job->trace, job->comm, job->config.trace_path, message, sizeof message);
     if (traced != MPIMR_OK && rc == MPIMR_OK) {
@@ -2026,10 +2044,9 @@ int mpimr_job_start(mpimr_job *job) {
   int rc = MPIMR_OK;
   if (job->files_output) {
     char message[512] = "";
-    rc = output_prepare(job->comm, job->config.output_dir, job->config.overwrite, &job->created_output,
-                        message, sizeof message);
+    rc = output_claim_take(&job->output, job->comm, job->config.output_dir, job->config.overwrite, message,
+                           sizeof message);
     if (rc != MPIMR_OK) set_error(job, "%s", message);
-    job->prepared_output = rc == MPIMR_OK;
   }
   if (rc == MPIMR_OK) rc = plan_map(job);
   if (rc == MPIMR_OK && job->ranged) rc = choose_splitters(job);
@@ -2215,6 +2232,7 @@ int mpimr_job_create(mpimr_job **out, MPI_Comm comm, const mpimr_job_config *con
   char why[256] = "";
   int rc = validate_config(config, why, sizeof why);
   if (rc != MPIMR_OK) set_error(job, "invalid job configuration: %s", why);
+  if (rc == MPIMR_OK) rc = check_signal(job); /* a signal before the job: it fails at once */
   rc = agree(job, rc);
   if (rc != MPIMR_OK) return rc;
   rc = agree(job, job_setup(job));
@@ -2255,6 +2273,7 @@ void mpimr_job_free(mpimr_job *job) {
   free(job->map.pieces);
   range_destroy(&job->range);
   input_list_destroy(&job->inputs);
+  if (job->output.held) output_claim_release(&job->output, job->comm, 0); /* a job freed unfinished */
   trace_destroy(&job->trace);
   if (job->comm != MPI_COMM_NULL) MPI_Comm_free(&job->comm);
   free(job);

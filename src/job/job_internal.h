@@ -6,6 +6,7 @@
 #define MPIMR_JOB_INTERNAL_H
 
 #include "job/input.h"
+#include "job/output.h"
 #include "job/range.h"
 #include "job/spill.h"
 #include "kv/count_table.h"
@@ -150,8 +151,7 @@ struct mpimr_job {
   mpimr_future task;
   double map_ended_at;
   double commit_started_at;
-  int prepared_output;  /**< output_prepare() succeeded: a failure must forget the directory. */
-  int created_output;   /**< Rank 0 made the output directory. */
+  output_claim output; /**< The output directory, once claimed (output.held): a failure takes it back. */
   char *committed_part; /**< This rank's part once renamed into place, until the outcome is known. */
   int agree_in;         /**< This rank's status in the agreement in flight. */
   int agree_out;        /**< The agreed (minimum) status. */

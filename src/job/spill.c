@@ -1,6 +1,7 @@
 /* job/spill.c — spilled runs: directory, writing, merging down; see spill.h. */
 #include "job/spill.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -11,6 +12,8 @@
 
 #include "kv/codec.h"
 #include "mpimr/error.h"
+#include "util/files.h"
+#include "util/process_id.h"
 
 int spill_area_init(spill_area *a, const char *parent, size_t buffer_bytes, const kv_order *order) {
   memset(a, 0, sizeof *a);
@@ -20,15 +23,61 @@ int spill_area_init(spill_area *a, const char *parent, size_t buffer_bytes, cons
   return a->parent ? MPIMR_OK : MPIMR_ERR_NOMEM;
 }
 
+#define SPILL_DIR_PREFIX "mpimr-spill-"
+
+/* Reads the owner from a spill directory's name, mpimr-spill-PID.START.HOST-XXXXXX. */
+static int parse_spill_name(const char *name, process_id *owner) {
+  memset(owner, 0, sizeof *owner);
+  const char *at = name + strlen(SPILL_DIR_PREFIX);
+  char *end;
+  owner->pid = strtol(at, &end, 10);
+  if (end == at || *end != '.' || owner->pid <= 0) return -1;
+  at = end + 1;
+  owner->start_ticks = strtoull(at, &end, 10);
+  if (end == at || *end != '.') return -1;
+  at = end + 1;
+  size_t length = strlen(at);
+  if (length < 8 || at[length - 7] != '-' || length - 7 >= sizeof owner->host) return -1;
+  memcpy(owner->host, at, length - 7);
+  owner->host[length - 7] = '\0';
+  return 0;
+}
+
+int spill_reclaim(const char *parent, spill_reclaim_rule rule) {
+  DIR *d = opendir(parent);
+  if (d == NULL) return 0;
+  process_id self;
+  process_id_self(&self);
+  int removed = 0;
+  struct dirent *entry;
+  while ((entry = readdir(d)) != NULL) {
+    if (strncmp(entry->d_name, SPILL_DIR_PREFIX, strlen(SPILL_DIR_PREFIX)) != 0) continue;
+    process_id owner;
+    enum process_liveness liveness =
+        parse_spill_name(entry->d_name, &owner) == 0 ? process_id_liveness(&owner, &self) : PROCESS_UNKNOWN;
+    if (liveness == PROCESS_ALIVE || (liveness == PROCESS_UNKNOWN && rule == SPILL_RECLAIM_DEAD)) continue;
+    char *path = files_join(parent, entry->d_name);
+    if (path && files_remove_flat_directory(path) == 0) removed++;
+    free(path);
+  }
+  closedir(d);
+  return removed;
+}
+
 static int make_directory(spill_area *a) {
   if (a->dir != NULL) return MPIMR_OK;
-  size_t length = strlen(a->parent) + sizeof "/mpimr-spill-XXXXXX";
+  /* Before adding one: what killed jobs of this host left here goes. */
+  spill_reclaim(a->parent, SPILL_RECLAIM_DEAD);
+  process_id self;
+  process_id_self(&self);
+  size_t length = strlen(a->parent) + strlen(self.host) + sizeof "/" SPILL_DIR_PREFIX "-XXXXXX" + 48;
   char *dir = malloc(length);
   if (dir == NULL) return MPIMR_ERR_NOMEM;
-  snprintf(dir, length, "%s/mpimr-spill-XXXXXX", a->parent);
+  snprintf(dir, length, "%s/" SPILL_DIR_PREFIX "%ld.%llu.%s-XXXXXX", a->parent, self.pid, self.start_ticks,
+           self.host);
   if (mkdtemp(dir) == NULL) {
-    snprintf(a->error, sizeof a->error, "spill directory '%s': cannot create a directory in it: %s", a->parent,
-             strerror(errno));
+    snprintf(a->error, sizeof a->error, "spill directory '%s': cannot create a directory in it: %s",
+             a->parent, strerror(errno));
     free(dir);
     return MPIMR_ERR_IO;
   }

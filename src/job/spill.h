@@ -2,9 +2,11 @@
  * job/spill.h — a rank's spilled runs: where they live, writing them, and
  * merging them down to a number reduce can open at once.
  *
- * The spill directory is made (mkdtemp, `mpimr-spill-XXXXXX` under the
- * configured parent) when the rank first spills, so jobs that fit in memory
- * touch no disk. Runs are numbered files in it, listed in arrival order.
+ * The spill directory is made (mkdtemp, `mpimr-spill-PID.START.HOST-XXXXXX`
+ * under the configured parent: the name says whose it is, util/process_id.h)
+ * when the rank first spills, so jobs that fit in memory touch no disk; the
+ * directories that dead processes of this host left in the parent are
+ * removed then (spill_reclaim()). Runs are numbered files in it, listed in arrival order.
  * Intermediate merges take consecutive runs and put the result in their
  * place (so runs keep their arrival order, which the merge uses to break
  * ties), level by level, and delete their inputs as soon as they are merged.
@@ -34,7 +36,8 @@ typedef struct spill_run {
 typedef struct spill_area {
   char *parent;    /**< Where the spill directory goes. */
   char *dir;       /**< The rank's own directory, NULL until the first spill. */
-  spill_run *runs; /**< Oldest first: every file run, then every run in memory (runs[i] is a file iff i < file_runs). */
+  spill_run *runs; /**< Oldest first: every file run, then every run in memory (runs[i] is a file iff i <
+                      file_runs). */
   size_t run_count;
   size_t run_capacity;
   size_t file_runs;        /**< How many of the runs are files (they come first). */
@@ -47,6 +50,16 @@ typedef struct spill_area {
   uint64_t merge_passes;
   char error[600];
 } spill_area;
+
+/** Which spill directories spill_reclaim() removes. */
+typedef enum spill_reclaim_rule {
+  SPILL_RECLAIM_DEAD,        /**< Those whose owner ran on this host and is gone (a shared parent). */
+  SPILL_RECLAIM_UNLESS_ALIVE /**< Also those of other hosts and unnamed ones (a parent no running job uses).
+                              */
+} spill_reclaim_rule;
+
+/** Removes the spill directories in `parent` that `rule` takes, with their runs. Returns how many. */
+int spill_reclaim(const char *parent, spill_reclaim_rule rule);
 
 /**
  * Sets up an area under `parent` (copied) whose runs are sorted in `order`

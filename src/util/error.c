@@ -15,6 +15,11 @@ const char *mpimr_strerror(int status) {
     case MPIMR_ERR_CORRUPT: return "corrupt data";
     case MPIMR_ERR_TOPOLOGY: return "hwloc topology or binding error";
     case MPIMR_ERR_STATE: return "call not allowed in this state";
+    case MPIMR_ERR_INTERRUPTED: return "interrupted by a signal";
+    case MPIMR_ERR_STALLED: return "a rank stalled, ranks out of step";
+    case MPIMR_ERR_BUSY: return "output directory in use by another job";
     default: return "unknown mpimr status";
   }
 }
+
+int mpimr_status_needs_abort(int status) { return status == MPIMR_ERR_MPI || status == MPIMR_ERR_STALLED; }

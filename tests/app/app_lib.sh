@@ -17,10 +17,17 @@
 #       $program --help succeeds and has a line starting with each SECTION.
 #   usage_error TEXT ARGS...
 #       $program ARGS at np ranks must be a usage error (status 64) naming TEXT.
+#   job_ranks [TAG [RANK]]
+#       the PIDs of the running $program ranks of this script's jobs (sourcing
+#       this file exports MPIMR_TEST_WORK=$work, which they inherit), of the
+#       job started with MPIMR_TEST_JOB=TAG, or of its rank RANK: for tests
+#       that stop, signal or kill ranks.
 #   failure_cases_at_np_1_and_2 NAME
 #       at more than 2 ranks, ends the test NAME with success: the failure and
 #       usage cases after it exercise code that does not change with more
 #       ranks, so they run at np 1 (Release) and np 2 (the sanitizer build).
+
+export MPIMR_TEST_WORK=$work
 
 run() {
   local session_base
@@ -57,4 +64,15 @@ failure_cases_at_np_1_and_2() {
     echo "$1 np=$np: ok (failure and usage cases run at np 1 and 2)"
     exit 0
   fi
+}
+
+job_ranks() {
+  local tag=${1:-} rank=${2:-} environ pid
+  for pid in $(pgrep -x "$program"); do
+    environ=$(tr '\0' '\n' 2> /dev/null < "/proc/$pid/environ") || continue
+    grep -qx "MPIMR_TEST_WORK=$work" <<< "$environ" || continue
+    [ -z "$tag" ] || grep -qx "MPIMR_TEST_JOB=$tag" <<< "$environ" || continue
+    [ -z "$rank" ] || grep -qx "OMPI_COMM_WORLD_RANK=$rank" <<< "$environ" || continue
+    echo "$pid"
+  done
 }

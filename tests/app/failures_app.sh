@@ -122,7 +122,7 @@ if mount -t tmpfs -o size=1m tmpfs "$work/small" 2> /dev/null; then
   mounted=$work/small
   # About 3 MB of counts into 1 MiB: some rank's part cannot be written.
   expect_failure "disk full while writing parts" "$work/small/out" 120 \
-    "rank [0-9]+: output '$work/small/out/(\.)?part-[0-9]+[^']*': No space left on device" -- \
+    "rank [0-9]+: output '$work/small/out/\.mpimr-staging-[^/']+/(\.)?part-[0-9]+[^']*': No space left on device" -- \
     "${mpi[@]}" "$wc" -q -o "$work/small/out" "$work/text.txt"
   expect_no_output_dir "$work/small/out" "disk full"
   [ -z "$(ls -A "$work/small")" ] || fail "disk full" "files left on the full disk: $(ls -A "$work/small")"
