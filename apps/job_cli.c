@@ -39,9 +39,22 @@ const char JOB_CLI_HELP[] =
     "                              core, or none\n"
     "        --stats FILE          write every rank's figures to FILE as JSON\n"
     "        --trace FILE          write a timeline of the job (Chrome trace-event\n"
-    "                              JSON, one track per rank) for Perfetto\n";
+    "                              JSON, one track per rank) for Perfetto\n"
+    "        --stall-warning SECONDS\n"
+    "                              when rank 0 has waited this long without progress\n"
+    "                              (default 60; 0: never), it asks every rank where\n"
+    "                              it is and prints once which ranks did not answer\n"
+    "                              within 2 s (stopped, or busy in one long step such\n"
+    "                              as a large reduce), with their hosts and the phase;\n"
+    "                              the job goes on\n"
+    "        --stall-timeout SECONDS\n"
+    "                              after this long without progress (default 0:\n"
+    "                              never), fail the job with that message and abort\n"
+    "                              every rank (ranks other than 0 wait 10 s more and\n"
+    "                              name rank 0). Set it above the longest reduce of a\n"
+    "                              rank, or a busy rank is taken for a stopped one\n";
 
-int job_cli_is_option(int option) { return option >= JOB_CLI_ROUND_SIZE && option <= JOB_CLI_GLOBAL_ORDER; }
+int job_cli_is_option(int option) { return option >= JOB_CLI_ROUND_SIZE && option <= JOB_CLI_STALL_TIMEOUT; }
 
 /* Parses a size option into `*out`, or reports the usage error. */
 static int apply_size(const char *value, uint64_t min, uint64_t max, const char *range, const char *name,
@@ -53,6 +66,15 @@ static int apply_size(const char *value, uint64_t min, uint64_t max, const char 
   }
   *out = (size_t)size;
   return 0;
+}
+
+/* Parses a number of seconds (0 turns the setting off) into `*out`, or reports the usage error. */
+static int apply_seconds(const char *value, const char *name, const char *zero_means, int rank,
+                         const char *program, double *out) {
+  if (cli_parse_double(value, 0, 1e9, out) == 0) return 0;
+  cli_usage_error(rank, program, "--%s must be a number of seconds from 0 (%s) to 1e9, not '%s'", name,
+                  zero_means, value);
+  return CLI_EXIT_USAGE;
 }
 
 int job_cli_apply(job_cli *cli, int option, const char *value, int rank, const char *program) {
@@ -98,6 +120,10 @@ int job_cli_apply(job_cli *cli, int option, const char *value, int rank, const c
     case JOB_CLI_STATS: cli->stats_path = value; return 0;
     case JOB_CLI_TRACE: job->trace_path = value; return 0;
     case JOB_CLI_GLOBAL_ORDER: job->key_order = MPIMR_KEY_ORDER_GLOBAL; return 0;
+    case JOB_CLI_STALL_WARNING:
+      return apply_seconds(value, "stall-warning", "no warning", rank, program, &job->stall_warning_seconds);
+    case JOB_CLI_STALL_TIMEOUT:
+      return apply_seconds(value, "stall-timeout", "no timeout", rank, program, &job->stall_timeout_seconds);
     default: cli_usage_error(rank, program, "internal error: option %d is not a job option", option);
   }
   return CLI_EXIT_USAGE;

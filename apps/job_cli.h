@@ -25,7 +25,9 @@ enum job_cli_option {
   JOB_CLI_PIN,
   JOB_CLI_STATS,
   JOB_CLI_TRACE,
-  JOB_CLI_GLOBAL_ORDER
+  JOB_CLI_GLOBAL_ORDER,
+  JOB_CLI_STALL_WARNING,
+  JOB_CLI_STALL_TIMEOUT
 };
 
 /** The tuning options' entries for a `struct option` table (the programs that run many jobs take only these). */
@@ -41,11 +43,13 @@ enum job_cli_option {
   {"pin", required_argument, NULL, JOB_CLI_PIN}
 
 /** The shared options' entries for a `struct option` table. */
-#define JOB_CLI_LONG_OPTIONS                                  \
-  JOB_CLI_TUNING_LONG_OPTIONS,                                 \
-  {"stats", required_argument, NULL, JOB_CLI_STATS},           \
-  {"trace", required_argument, NULL, JOB_CLI_TRACE},           \
-  {"global-order", no_argument, NULL, JOB_CLI_GLOBAL_ORDER}
+#define JOB_CLI_LONG_OPTIONS                                         \
+  JOB_CLI_TUNING_LONG_OPTIONS,                                       \
+  {"stats", required_argument, NULL, JOB_CLI_STATS},                 \
+  {"trace", required_argument, NULL, JOB_CLI_TRACE},                 \
+  {"global-order", no_argument, NULL, JOB_CLI_GLOBAL_ORDER},         \
+  {"stall-warning", required_argument, NULL, JOB_CLI_STALL_WARNING}, \
+  {"stall-timeout", required_argument, NULL, JOB_CLI_STALL_TIMEOUT}
 
 /** Their lines of a program's --help, in the OPTIONS layout the programs share. */
 extern const char JOB_CLI_HELP[];

@@ -369,6 +369,32 @@ typedef struct mpimr_job_config {
    * received rounds, reduce, output). Open it in Perfetto or chrome://tracing.
    */
   const char *trace_path;
+
+  /* Stalls (a stopped or hung rank). The same on every rank. */
+  /**
+   * Seconds rank 0 may wait without progress (its executor polling nothing
+   * but the watch) before it probes the other ranks and prints once, on
+   * stderr, which ranks did not answer within 2 s (with their hosts), in
+   * which phase, and where the others wait (default 60; 0: no warning). A
+   * rank that computes inside one step for a long time (a long reduce)
+   * cannot answer either: the warning says "stopped, or busy without
+   * returning to the executor". The job goes on. Must be 0 or more.
+   */
+  double stall_warning_seconds;
+  /**
+   * Seconds after which a job waiting without progress fails (default 0:
+   * never): rank 0 probes as for the warning and, if a rank did not answer,
+   * or every rank answered but none is working, returns MPIMR_ERR_STALLED
+   * with a message naming the ranks; a rank other than 0 that has not heard
+   * from rank 0 for this long plus 10 s does the same, naming rank 0. Call
+   * MPI_Abort then (mpimr_status_needs_abort()): the ranks are out of step.
+   * Set it above the longest step a rank takes without returning to the
+   * executor (reduce and write of its part), or a busy rank is taken for a
+   * stopped one. While it is set, rank 0 probes every rank every third of
+   * it. Must be 0 or more. With both stall settings 0 (or one rank) no
+   * watch runs at all.
+   */
+  double stall_timeout_seconds;
 } mpimr_job_config;
 
 /** Per-rank figures of one job. Times are seconds of wall clock. */

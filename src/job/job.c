@@ -5,6 +5,7 @@
  * agreeing on the outcome, so a failure on one rank stops all of them.
  */
 #include <inttypes.h>
+#include <math.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -30,7 +31,8 @@ enum {
   DEFAULT_READ_BYTES = 256 << 10,
   DEFAULT_COMBINE_BYTES = 64 << 20,
   INDICES_PER_SLICE = 4096,
-  MAX_ROUNDS_IN_FLIGHT = 8
+  MAX_ROUNDS_IN_FLIGHT = 8,
+  DEFAULT_STALL_WARNING_SECONDS = 60
 };
 
 void mpimr_job_config_init(mpimr_job_config *config) {
@@ -41,6 +43,7 @@ void mpimr_job_config_init(mpimr_job_config *config) {
   config->combine_bytes = DEFAULT_COMBINE_BYTES;
   config->pin = MPIMR_PIN_AUTO;
   config->output_format = MPIMR_OUTPUT_TEXT;
+  config->stall_warning_seconds = DEFAULT_STALL_WARNING_SECONDS;
 }
 
 static void set_error(mpimr_job *job, const char *format, ...) __attribute__((format(printf, 2, 3)));
@@ -169,6 +172,12 @@ static int validate_config(const mpimr_job_config *c, char *why, size_t why_size
   }
   if (c->pin != MPIMR_PIN_AUTO && c->pin != MPIMR_PIN_CORE && c->pin != MPIMR_PIN_NONE) {
     snprintf(why, why_size, "unknown pin mode %d", (int)c->pin);
+    return MPIMR_ERR_INVAL;
+  }
+  if (!isfinite(c->stall_warning_seconds) || c->stall_warning_seconds < 0 ||
+      !isfinite(c->stall_timeout_seconds) || c->stall_timeout_seconds < 0) {
+    snprintf(why, why_size, "stall warning %g s and stall timeout %g s must be 0 (off) or a positive number",
+             c->stall_warning_seconds, c->stall_timeout_seconds);
     return MPIMR_ERR_INVAL;
   }
   return MPIMR_OK;
@@ -1806,8 +1815,19 @@ enum job_phase {
   PHASE_SPILL_WRITES,  /* waiting for background spill writes */
   PHASE_SHUFFLE_AGREED, /* the agreement on map and shuffle is in flight */
   PHASE_OUTPUT_AGREED, /* the agreement on the reduce and the part is in flight */
-  PHASE_MARKER_SHARED  /* rank 0's outcome of writing _SUCCESS is being broadcast */
+  PHASE_MARKER_SHARED, /* rank 0's outcome of writing _SUCCESS is being broadcast */
+  PHASE_CLOSING        /* the outcome is known; the stall watch drains its messages */
 };
+
+/* The job's phase and shuffle round, for the stall watch's messages. */
+static void locate_job(void *context, char *phase, size_t size, int64_t *round) {
+  static const char *const names[] = {
+      "map", "shuffle", "spill writes", "shuffle agreement", "output agreement", "output commit", "closing"};
+  const mpimr_job *job = context;
+  int state = job->task.state;
+  snprintf(phase, size, "%s", state >= 0 && state <= PHASE_CLOSING ? names[state] : "unknown");
+  *round = job->shuffle ? (int64_t)shuffle_rounds_received(job->shuffle) : -1;
+}
 
 static mpimr_job *job_of_task(mpimr_future *task) {
   return (mpimr_job *)(void *)((char *)task - offsetof(mpimr_job, task));
@@ -1981,13 +2001,25 @@ static int job_finish(mpimr_job *job, int rc) {
 }
 
 static mpimr_poll_result task_finish(mpimr_job *job, int rc) {
+  /* The stall watch's probes and replies are drained first: none may outlive the communicator. */
+  if (stall_watch_close(&job->watch, job->executor, rc)) {
+    job->closing_status = rc;
+    job->task.state = PHASE_CLOSING;
+    if (mpimr_future_join(&job->task, stall_watch_future(&job->watch)))
+      mpimr_future_wake(job->executor, &job->task);
+    return MPIMR_PENDING;
+  }
   job->task.result = job_finish(job, rc);
   return MPIMR_READY;
 }
 
 static mpimr_poll_result job_poll(mpimr_future *self, mpimr_executor *ex) {
   mpimr_job *job = job_of_task(self);
-  int rc;
+  int rc = stall_watch_status(&job->watch);
+  if (rc != MPIMR_OK) { /* a rank stalled: end here, out of step, without another collective */
+    set_error(job, "%s", stall_watch_message(&job->watch));
+    return task_finish(job, rc);
+  }
   switch ((enum job_phase)self->state) {
   case PHASE_MAP:
     if (!mpimr_future_join(self, &job->map.base)) return MPIMR_PENDING;
@@ -2026,6 +2058,10 @@ static mpimr_poll_result job_poll(mpimr_future *self, mpimr_executor *ex) {
     return MPIMR_PENDING;
   case PHASE_MARKER_SHARED:
     return task_finish(job, marker_outcome(job));
+  case PHASE_CLOSING:
+    if (!mpimr_future_join(self, stall_watch_future(&job->watch))) return MPIMR_PENDING;
+    job->task.result = job_finish(job, job->closing_status);
+    return MPIMR_READY;
   }
   return task_finish(job, MPIMR_ERR_STATE);
 }
@@ -2058,6 +2094,7 @@ int mpimr_job_start(mpimr_job *job) {
   mpimr_executor_spawn(job->executor, shuffle_driver(job->shuffle));
   mpimr_executor_spawn(job->executor, &job->map.base);
   mpimr_executor_spawn(job->executor, &job->task);
+  stall_watch_start(&job->watch, job->executor, locate_job, job, &job->task);
   return MPIMR_OK;
 }
 
@@ -2199,6 +2236,12 @@ static int job_setup(mpimr_job *job) {
   }
   job->map_emitter.sink = job->counting ? emit_to_counts : job->combining ? emit_to_table : emit_to_send_set;
   job->map_emitter.sink_state = job;
+  step = stall_watch_init(&job->watch, job->comm, job->config.stall_warning_seconds,
+                          job->config.stall_timeout_seconds);
+  if (step != MPIMR_OK && rc == MPIMR_OK) {
+    set_error(job, "setting up the stall watch: %s", mpimr_strerror(step));
+    rc = step;
+  }
   return rc;
 }
 
@@ -2254,6 +2297,7 @@ int mpimr_job_create(mpimr_job **out, MPI_Comm comm, const mpimr_job_config *con
 
 void mpimr_job_free(mpimr_job *job) {
   if (job == NULL) return;
+  stall_watch_destroy(&job->watch); /* before the executor: it cancels receives the reactor holds */
   mpimr_executor_free(job->executor);
   shuffle_free(job->shuffle);
   if (job->counting) {

@@ -9,6 +9,7 @@
 #include "job/output.h"
 #include "job/range.h"
 #include "job/spill.h"
+#include "job/stall_watch.h"
 #include "kv/count_table.h"
 #include "kv/sort.h"
 #include "kv/table.h"
@@ -157,6 +158,8 @@ struct mpimr_job {
   int agree_out;        /**< The agreed (minimum) status. */
   mpimr_request_group agreement;
   char marker_packet[sizeof(int) + 512]; /**< Rank 0's outcome of writing _SUCCESS, and its message. */
+  stall_watch watch;    /**< Notices a job that waits without progress (job/stall_watch.h). */
+  int closing_status;   /**< The job's outcome while the watch drains its messages (PHASE_CLOSING). */
   int finished_early;   /**< The job ended outside its future (failed to start, or the executor failed). */
   int outcome;          /**< The outcome then. */
   char error_message[640];

@@ -36,6 +36,12 @@ wordcount | --pin sideways -o OUT IN | --pin must be
 wordcount | --format xml -o OUT IN | --format must be
 wordcount | --combine-size 1 -o OUT IN | --combine-size must be a size
 wordcount | --combine-size 5G -o OUT IN | --combine-size must be a size
+wordcount | --stall-warning -1 -o OUT IN | --stall-warning must be a number of seconds
+wordcount | --stall-warning nan -o OUT IN | --stall-warning must be a number of seconds
+wordcount | --stall-warning soon -o OUT IN | --stall-warning must be a number of seconds
+wordcount | --stall-timeout -5 -o OUT IN | --stall-timeout must be a number of seconds
+wordcount | --stall-timeout inf -o OUT IN | --stall-timeout must be a number of seconds
+wordcount | --stall-timeout 1e10 -o OUT IN | --stall-timeout must be a number of seconds
 wordcount | --bogus -o OUT IN | unknown option
 wordcount | -o OUT | no INPUT
 wordcount | IN | -o OUTDIR is required
@@ -48,6 +54,7 @@ invindex | IN | -o OUTDIR is required
 sort | --memory 15M -o OUT IN | --memory must be a size
 sort | --lines=yes -o OUT IN | unknown option
 sort | --transport -o OUT IN | --transport must be
+sort | --stall-timeout 10s -o OUT IN | --stall-timeout must be a number of seconds
 sort | -o OUT | no INPUT
 sort | IN | -o OUTDIR is required
 gentext | -o OUT --size -1 | size
