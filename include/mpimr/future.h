@@ -115,6 +115,13 @@ typedef enum mpimr_idle_policy {
 
 /** Executor settings; fill with mpimr_executor_options_init() and change what you need. */
 typedef struct mpimr_executor_options {
+  /**
+   * sizeof(mpimr_executor_options) as the program was compiled, set by
+   * mpimr_executor_options_init(); as for mpimr_job_config, the struct only
+   * grows at its end, a smaller size takes defaults for the rest, and 0 or a
+   * larger one is refused (MPIMR_ERR_INVAL).
+   */
+  size_t struct_size;
   int tasks_per_tick;           /**< Queued futures polled per tick before the reactor runs (default 4). */
   mpimr_idle_policy idle;       /**< Idle behaviour (default AUTO). */
   int oversubscribed;           /**< Non-zero when ranks outnumber cores; AUTO then yields at once. */

@@ -26,6 +26,10 @@
  * communicator. MPI must be initialised by the caller (any thread level:
  * mpimr calls MPI only from the calling thread). The communicator is
  * duplicated; the caller may free its own at once.
+ *
+ * The combine, compare and format callbacks (and the built-in combiner and
+ * formatter) are declared in mpimr/callbacks.h, the transports in
+ * mpimr/transport.h; this header includes both.
  */
 #ifndef MPIMR_JOB_H
 #define MPIMR_JOB_H
@@ -36,10 +40,12 @@
 #include <stdio.h>
 
 #include "mpimr/export.h"
+#include "mpimr/callbacks.h"
 #include "mpimr/dataset.h"
 #include "mpimr/future.h"
 #include "mpimr/kv.h"
 #include "mpimr/pin.h"
+#include "mpimr/transport.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -77,18 +83,6 @@ typedef int (*mpimr_map_pair_fn)(void *user, const void *key, size_t key_len, co
                                  size_t value_len, mpimr_emitter *out);
 
 /**
- * Merges value `in` into the accumulated value `acc` of the same key. `acc`
- * holds `acc_len` bytes and has room for `acc_cap`. Write the merged value
- * into `acc` and return its length; if it needs more than `acc_cap` bytes,
- * return the length needed without touching `acc` (the library makes room
- * and calls again). A negative return is an error (the job fails with
- * MPIMR_ERR_USER). The combiner must be associative and commutative: it is
- * applied to map output before it is sent and to received pairs.
- */
-typedef long long (*mpimr_combine_fn)(void *user, const void *key, size_t key_len, void *acc, size_t acc_len,
-                                      size_t acc_cap, const void *in, size_t in_len);
-
-/**
  * Called once per distinct key on the rank the key partitions to, in key
  * order (bytewise, or the job's compare_keys), with an iterator over all of
  * its values (one value when a combiner is set). Emit output pairs through
@@ -102,16 +96,6 @@ typedef int (*mpimr_reduce_fn)(void *user, const void *key, size_t key_len, mpim
  * mpimr_hash64(key, key_len, 0), computed once by the library.
  */
 typedef int (*mpimr_partition_fn)(void *user, const void *key, size_t key_len, uint64_t hash, int nranks);
-
-/**
- * Orders two keys, or two values of one key: negative when `a` sorts
- * before `b`, positive when after, zero when the comparator does not tell
- * them apart. It must be a consistent order (transitive, and the same on
- * every rank and every call). The library breaks its ties bytewise, so
- * only identical byte strings are equal: a key's values are always exactly
- * the pairs with its bytes.
- */
-typedef int (*mpimr_compare_fn)(void *user, const void *a, size_t a_len, const void *b, size_t b_len);
 
 /** Which keys a rank reduces, and so what order the part files are in. */
 typedef enum mpimr_key_order {
@@ -135,26 +119,6 @@ typedef enum mpimr_key_order {
   MPIMR_KEY_ORDER_GLOBAL = 1
 } mpimr_key_order;
 
-/**
- * Formats a value as text for the text output format. Write at most `cap`
- * bytes into `buf` and return the full length of the text; if that is more
- * than `cap`, the library grows the buffer and calls again. Negative: error.
- */
-typedef long long (*mpimr_format_fn)(void *user, const void *value, size_t value_len, char *buf, size_t cap);
-
-/**
- * The combiner that adds values as little-endian unsigned 64-bit integers
- * (recognised and inlined: a job with it counts in a table of 16-byte slots).
- * Keys of 1..7 bytes emitted as pointers into the record a map_record or
- * map_block callback was given, under the default partitioner, take the
- * fastest path: one 8-byte load and no branch on their length.
- */
-MPIMR_API long long mpimr_combine_sum_u64(void *user, const void *key, size_t key_len, void *acc,
-                                          size_t acc_len, size_t acc_cap, const void *in, size_t in_len);
-
-/** The value formatter that prints an 8-byte little-endian unsigned integer in decimal. */
-MPIMR_API long long mpimr_format_u64(void *user, const void *value, size_t value_len, char *buf, size_t cap);
-
 /** Output file layouts. */
 typedef enum mpimr_output_format {
   /** One line per pair: key bytes, a TAB, the formatted value, '\n'. */
@@ -172,48 +136,20 @@ typedef enum mpimr_output_format {
 } mpimr_output_format;
 
 /**
- * How a shuffle round's bytes travel between ranks. The size headers that
- * start every round always go by one MPI_Ialltoall; the transport moves the
- * bytes themselves. Every rank of a job must use the same.
- */
-typedef enum mpimr_transport {
-  /** The library's choice, the same on every rank: currently MPIMR_TRANSPORT_SHARED_MEMORY. */
-  MPIMR_TRANSPORT_AUTO = 0,
-  /** One MPI_Ialltoallv per round over all ranks. */
-  MPIMR_TRANSPORT_ALLTOALLV = 1,
-  /**
-   * MPI_Isend / MPI_Irecv with only the ranks a round has bytes for or from,
-   * at most `peer_window` sends and as many receives outstanding at once;
-   * rank r sends to r+1, r+2, ... and receives from r-1, r-2, ... (mod P),
-   * so the traffic spreads over the peers. Its own bytes are copied.
-   */
-  MPIMR_TRANSPORT_PAIRWISE = 2,
-  /**
-   * Ranks on one node exchange no bytes: each rank's send buffers live in
-   * shared memory that the other ranks of its node map, and a receiver
-   * reads its bytes where the sender wrote them (Linux: memfd, opened
-   * through /proc/PID/fd). Bytes for ranks on other nodes (or in other
-   * groups of a node: `ranks_per_node`), or wherever sharing cannot be set
-   * up, go as with MPIMR_TRANSPORT_PAIRWISE. An MPI_Ibarrier per round
-   * tells senders when their buffers are free.
-   * Reserves 2 GiB of address space per round in flight plus one, per rank
-   * on the node; only the pages written take memory.
-   */
-  MPIMR_TRANSPORT_SHARED_MEMORY = 3
-} mpimr_transport;
-
-/** "auto", "alltoallv", "pairwise" or "shared-memory" (static text; "unknown transport" for other values). */
-MPIMR_API const char *mpimr_transport_name(mpimr_transport transport);
-
-/** Parses "auto", "alltoallv", "pairwise" or "shared-memory". Returns MPIMR_OK or MPIMR_ERR_INVAL. */
-MPIMR_API int mpimr_transport_parse(const char *text, mpimr_transport *transport);
-
-/**
  * Everything a job needs. Initialise with mpimr_job_config_init(), then set
  * one map function with its input, and whatever else you need. Pointers are
  * borrowed: they must stay valid until mpimr_job_free().
  */
 typedef struct mpimr_job_config {
+  /**
+   * sizeof(mpimr_job_config) as the program was compiled, set by
+   * mpimr_job_config_init(): always fill a configuration with it. The struct
+   * only ever grows at its end, so a program built against an older mpimr
+   * passes a smaller size, and the fields it did not know take their
+   * defaults; a size of 0 (not initialised) or above this library's is
+   * refused with MPIMR_ERR_INVAL.
+   */
+  size_t struct_size;
   void *user; /**< Passed to every callback. */
 
   /*

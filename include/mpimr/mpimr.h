@@ -17,6 +17,8 @@
  *
  * - mpimr/job.h: a job (configuration, run, error message, figures), with a
  *   complete example at the top, and mpimr_fail() for map and reduce code;
+ * - mpimr/callbacks.h: combining, ordering and formatting values, the
+ *   built-in combiner and formatter; mpimr/transport.h: shuffle transports;
  * - mpimr/kv.h: emitting pairs, iterating a key's values, fixed-layout numbers;
  * - mpimr/error.h: status codes, and which of them need the caller to act;
  * - mpimr/dataset.h: pairs kept in memory between jobs (iterative algorithms);
@@ -29,6 +31,7 @@
 #ifndef MPIMR_MPIMR_H
 #define MPIMR_MPIMR_H
 
+#include "mpimr/callbacks.h"
 #include "mpimr/dataset.h"
 #include "mpimr/error.h"
 #include "mpimr/future.h"
@@ -37,6 +40,7 @@
 #include "mpimr/pin.h"
 #include "mpimr/signals.h"
 #include "mpimr/trace.h"
+#include "mpimr/transport.h"
 #include "mpimr/version.h"
 
 #endif /* MPIMR_MPIMR_H */

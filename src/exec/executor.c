@@ -6,6 +6,7 @@
  */
 #include <sched.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "exec/reactor.h"
@@ -36,6 +37,7 @@ struct mpimr_executor {
 };
 
 void mpimr_executor_options_init(mpimr_executor_options *options) {
+  options->struct_size = sizeof *options;
   options->tasks_per_tick = 4;
   options->idle = MPIMR_IDLE_AUTO;
   options->oversubscribed = 0;
@@ -49,6 +51,14 @@ int mpimr_executor_create(mpimr_executor **executor, const mpimr_executor_option
     mpimr_executor_options_init(&defaults);
     options = &defaults;
   }
+  /* The caller's struct may be an older, smaller one (struct_size): the fields it lacks take defaults. */
+  mpimr_executor_options adopted;
+  mpimr_executor_options_init(&adopted);
+  if (options->struct_size < sizeof options->struct_size || options->struct_size > sizeof adopted)
+    return MPIMR_ERR_INVAL;
+  memcpy(&adopted, options, options->struct_size);
+  adopted.struct_size = sizeof adopted;
+  options = &adopted;
   if (options->tasks_per_tick < 1 || options->initial_request_capacity < 1 ||
       options->idle < MPIMR_IDLE_AUTO || options->idle > MPIMR_IDLE_YIELD)
     return MPIMR_ERR_INVAL;

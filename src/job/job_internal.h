@@ -1,6 +1,7 @@
 /*
- * job/job_internal.h — the job object, shared by the pipeline (job.c) and
- * its report (report.c).
+ * job/job_internal.h — the job object, shared by the files of the job's
+ * stages (job/stages.h says what each offers the others) and its report
+ * (report.c).
  */
 #ifndef MPIMR_JOB_INTERNAL_H
 #define MPIMR_JOB_INTERNAL_H
@@ -43,7 +44,7 @@ typedef struct map_task {
 /**
  * Map output waiting to be combined: emits are copied here and folded into
  * the map-side table a batch at a time, with the batch's table slots and
- * entries prefetched first (see fold_received in job.c for the same idea).
+ * entries prefetched first (see fold_received in receive.c for the same idea).
  */
 enum { EMIT_STAGE_PAIRS = 32, EMIT_STAGE_BYTES = 4096 };
 
@@ -148,7 +149,7 @@ struct mpimr_job {
   mpimr_job_stats stats;
   mpimr_pin_report pin_report;
   trace trace;
-  /* The job as a future (job.c, "the job as a future"). */
+  /* The job as a future (pipeline.c). */
   mpimr_future task;
   double map_ended_at;
   double commit_started_at;

@@ -22,7 +22,7 @@
 
 #include "kv/merge.h"
 #include "kv/sort.h"
-#include "mpimr/job.h"
+#include "mpimr/callbacks.h"
 
 /** One run: a file, or a buffer in memory (a compacted store that has not had to go to disk). */
 typedef struct spill_run {

@@ -12,7 +12,7 @@
 #include <stddef.h>
 
 #include "kv/codec.h"
-#include "mpimr/job.h"
+#include "mpimr/callbacks.h"
 
 typedef struct kv_order {
   mpimr_compare_fn keys;   /**< NULL: bytewise. */

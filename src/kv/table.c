@@ -6,6 +6,7 @@
 
 #include "kv/memory.h"
 #include "mpimr/error.h"
+#include "mpimr/kv.h"
 
 static inline uint64_t slot_make(uint64_t hash, size_t arena_offset) {
   return (hash & 0xffffffff00000000ull) | (uint64_t)(arena_offset / 8 + 1);

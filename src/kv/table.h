@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "mpimr/job.h"
+#include "mpimr/callbacks.h"
 
 /** Marks an entry left behind when its value moved. */
 #define TABLE_DEAD_ENTRY INT32_MIN

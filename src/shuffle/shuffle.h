@@ -60,7 +60,7 @@
 #include <mpi.h>
 
 #include "mpimr/future.h"
-#include "mpimr/job.h"
+#include "mpimr/transport.h"
 #include "shuffle/node_memory.h"
 #include "shuffle/send_set.h"
 #include "util/trace.h"

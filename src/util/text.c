@@ -1,7 +1,7 @@
 /* util/text.c — the built-in combiner and value formatter for 64-bit counts. */
 #include <string.h>
 
-#include "mpimr/job.h"
+#include "mpimr/callbacks.h"
 #include "mpimr/kv.h"
 
 long long mpimr_combine_sum_u64(void *user, const void *key, size_t key_len, void *acc, size_t acc_len,

@@ -287,6 +287,44 @@ static void test_invalid_config_rejected(void **state) {
   mpimr_job_free(job);
 }
 
+/* A program built against an older mpimr passes a smaller configuration (its struct_size): the job
+ * takes the fields it knows and the defaults for the rest, and reads nothing past the size given
+ * (the copy below is exactly that long, so AddressSanitizer would see a read beyond it). A size of 0
+ * (not initialised) or above the library's is refused, naming the remedy. */
+static void test_config_from_older_program(void **state) {
+  (void)state;
+  char input[512];
+  snprintf(input, sizeof input, "%s/in/crlf.txt", corpus_dir);
+  const char *inputs[] = {input};
+  mpimr_job_config cfg;
+  mpimr_job_config_init(&cfg);
+  assert_all(cfg.struct_size == sizeof cfg);
+  cfg.map_record = map_words;
+  cfg.inputs = inputs;
+  cfg.input_count = 1;
+  cfg.combine = mpimr_combine_sum_u64;
+  cfg.output_format = MPIMR_OUTPUT_NONE;
+  size_t older = offsetof(mpimr_job_config, stall_warning_seconds); /* before the stall settings */
+  cfg.struct_size = older;
+  void *copy = malloc(older);
+  assert_non_null(copy);
+  memcpy(copy, &cfg, older);
+  mpimr_job *job = NULL;
+  int rc = mpimr_job_create(&job, MPI_COMM_WORLD, (const mpimr_job_config *)copy);
+  if (rc == MPIMR_OK) rc = mpimr_job_run(job);
+  assert_all(rc == MPIMR_OK && mpimr_job_get_stats(job)->input_records > 0);
+  mpimr_job_free(job);
+  free(copy);
+  size_t unknown[] = {0, sizeof cfg + 8};
+  for (int i = 0; i < 2; i++) {
+    cfg.struct_size = unknown[i];
+    job = NULL;
+    assert_all(mpimr_job_create(&job, MPI_COMM_WORLD, &cfg) == MPIMR_ERR_INVAL);
+    assert_all(strstr(mpimr_job_error_message(job), "mpimr_job_config_init") != NULL);
+    mpimr_job_free(job);
+  }
+}
+
 int main(int argc, char **argv) {
   MPI_Init(&argc, &argv);
   const struct CMUnitTest tests[] = {
@@ -298,6 +336,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_existing_output_refused_then_overwritten),
       cmocka_unit_test(test_missing_input_fails_everywhere),
       cmocka_unit_test(test_invalid_config_rejected),
+      cmocka_unit_test(test_config_from_older_program),
   };
   int failed = cmocka_run_group_tests(tests, setup_corpus, teardown_corpus);
   MPI_Finalize();

@@ -170,6 +170,24 @@ static void test_options_validated(void **state) {
   assert_int_equal(mpimr_executor_create(&ex, NULL), MPIMR_OK);
   mpimr_executor_free(ex);
   mpimr_executor_free(NULL);
+  /* A program built against an older mpimr passes a smaller struct (struct_size): the rest takes
+   * defaults, and nothing past its size is read (the copy is exactly that long); 0 or a larger size
+   * is refused. */
+  mpimr_executor_options_init(&options);
+  assert_int_equal(options.struct_size, sizeof options);
+  options.tasks_per_tick = 2;
+  size_t older = offsetof(mpimr_executor_options, idle);
+  options.struct_size = older;
+  void *copy = malloc(older);
+  assert_non_null(copy);
+  memcpy(copy, &options, older);
+  assert_int_equal(mpimr_executor_create(&ex, (const mpimr_executor_options *)copy), MPIMR_OK);
+  mpimr_executor_free(ex);
+  free(copy);
+  options.struct_size = 0;
+  assert_int_equal(mpimr_executor_create(&ex, &options), MPIMR_ERR_INVAL);
+  options.struct_size = sizeof options + 8;
+  assert_int_equal(mpimr_executor_create(&ex, &options), MPIMR_ERR_INVAL);
 }
 
 /* Waking a queued future again does not queue it twice. */

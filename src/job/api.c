@@ -1,0 +1,234 @@
+/*
+ * job/api.c — creating and freeing a job, and the public calls made from map and reduce
+ * functions (mpimr_map_origin, mpimr_fail) and after the job (message, figures).
+ */
+#include <inttypes.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "job/budget.h"
+#include "job/output.h"
+#include "job/stages.h"
+#include "kv/codec.h"
+#include "kv/hash.h"
+#include "kv/values.h"
+#include "mpimr/error.h"
+#include "mpimr/signals.h"
+#include "util/clock.h"
+
+mpimr_executor *mpimr_job_executor(mpimr_job *job) { return job ? job->executor : NULL; }
+
+static int job_setup(mpimr_job *job) {
+  int rc = mpimr_pin(job->comm, job->config.pin, &job->pin_report);
+  if (rc != MPIMR_OK) {
+    job_set_error(job, "pinning: %s", mpimr_strerror(rc));
+    job->pin_report.local_size = 1;
+    job->pin_report.cores = 1;
+  }
+  mpimr_executor_options options;
+  mpimr_executor_options_init(&options);
+  options.oversubscribed = job->pin_report.local_size > job->pin_report.cores;
+  int step = mpimr_executor_create(&job->executor, &options);
+  if (step != MPIMR_OK && rc == MPIMR_OK) {
+    job_set_error(job, "creating the executor: %s", mpimr_strerror(step));
+    rc = step;
+  }
+  job_apply_budget(job);
+  int spill_rc =
+      spill_area_init(&job->spill, job_spill_parent(&job->config), job_spill_buffer_bytes(job), &job->order);
+  if (spill_rc == MPIMR_OK)
+    spill_rc = spill_area_init(&job->output_spill, job_spill_parent(&job->config),
+                               job_spill_buffer_bytes(job), &job->order);
+  if (spill_rc != MPIMR_OK && rc == MPIMR_OK) {
+    job_set_error(job, "setting up the spill area: %s", mpimr_strerror(spill_rc));
+    rc = spill_rc;
+  }
+  /* Collective: every rank creates its shuffle whatever happened above. */
+  shuffle_options transport = {.transport = job->config.transport,
+                               .peer_window = job->config.peer_window,
+                               .ranks_per_node = job->config.ranks_per_node};
+  step = shuffle_create(&job->shuffle, job->comm, job->config.rounds_in_flight, job->config.round_bytes,
+                        &transport, job_receive, job);
+  if (step != MPIMR_OK && rc == MPIMR_OK) {
+    job_set_error(job, "creating the shuffle: %s", mpimr_strerror(step));
+    rc = step;
+  }
+  job->tables_by_owner[0] = &job->map_table;
+  job->tables_by_owner[1] = &job->reduce_table;
+  job->counts_by_owner[0] = &job->map_counts;
+  job->counts_by_owner[1] = &job->reduce_counts;
+  if (rc == MPIMR_OK && job->combining) {
+    size_t expected = job_map_table_entries(job);
+    if (job->counting) {
+      rc = count_table_init(&job->map_counts, expected);
+      if (rc == MPIMR_OK) rc = count_table_init(&job->reduce_counts, expected);
+    } else {
+      rc = table_init(&job->map_table, expected, job->config.combine, job->config.user);
+      if (rc == MPIMR_OK)
+        rc = table_init(&job->reduce_table, expected, job->config.combine, job->config.user);
+    }
+    job->map_table_dest_bytes = malloc(sizeof(size_t) * (size_t)job->nranks);
+    if (rc == MPIMR_OK && job->map_table_dest_bytes == NULL) rc = MPIMR_ERR_NOMEM;
+    if (rc != MPIMR_OK) job_set_error(job, "allocating the combining tables: %s", mpimr_strerror(rc));
+  }
+  job->map_emitter.sink = job->counting    ? job_emit_to_counts
+                          : job->combining ? job_emit_to_table
+                                           : job_emit_to_send_set;
+  job->map_emitter.sink_state = job;
+  step = stall_watch_init(&job->watch, job->comm, job->config.stall_warning_seconds,
+                          job->config.stall_timeout_seconds);
+  if (step != MPIMR_OK && rc == MPIMR_OK) {
+    job_set_error(job, "setting up the stall watch: %s", mpimr_strerror(step));
+    rc = step;
+  }
+  return rc;
+}
+
+int mpimr_job_create(mpimr_job **out, MPI_Comm comm, const mpimr_job_config *config) {
+  *out = NULL;
+  if (config == NULL) return MPIMR_ERR_INVAL;
+  mpimr_job *job = calloc(1, sizeof *job);
+  if (job == NULL) return MPIMR_ERR_NOMEM;
+  job->comm = MPI_COMM_NULL;
+  /* From here only the job's own copy is read: the caller's may be an older, smaller struct. */
+  size_t given_size = config->struct_size;
+  int size_known = job_config_adopt(config, &job->config);
+  mpimr_job_config adopted = job->config;
+  config = &adopted;
+  job->combining = config->combine != NULL;
+  job->counting = config->combine == mpimr_combine_sum_u64;
+  job->order = (kv_order){config->compare_keys, config->compare_values, config->user};
+  job->ranged = config->key_order == MPIMR_KEY_ORDER_GLOBAL;
+  job->default_partition = !job->ranged && config->partition == NULL;
+  job->indexed_input = config->map_index != NULL || config->map_local != NULL;
+  job->files_output = config->output_format != MPIMR_OUTPUT_NONE && config->output_dataset == NULL;
+  /* A dataset takes the pairs as they are; NONE would let reduce skip writing them. */
+  if (config->output_dataset) job->config.output_format = MPIMR_OUTPUT_BINARY;
+  /* The table is sent when it holds combine_bytes; never less than a round's worth. */
+  if (job->config.combine_bytes < job->config.round_bytes)
+    job->config.combine_bytes = job->config.round_bytes;
+  *out = job;
+  if (MPI_Comm_dup(comm, &job->comm) != MPI_SUCCESS) {
+    snprintf(job->error_message, sizeof job->error_message, "MPI_Comm_dup failed");
+    return MPIMR_ERR_MPI;
+  }
+  MPI_Comm_set_errhandler(job->comm, MPI_ERRORS_RETURN);
+  MPI_Comm_rank(job->comm, &job->rank);
+  MPI_Comm_size(job->comm, &job->nranks);
+  char why[256] = "";
+  int rc = MPIMR_ERR_INVAL;
+  if (!size_known)
+    snprintf(why, sizeof why,
+             "its struct_size is %zu, not a size this library (%zu bytes) can take: fill it with "
+             "mpimr_job_config_init() first",
+             given_size, sizeof *config);
+  else
+    rc = job_config_validate(config, why, sizeof why);
+  if (rc != MPIMR_OK) job_set_error(job, "invalid job configuration: %s", why);
+  if (rc == MPIMR_OK) rc = job_check_signal(job); /* a signal before the job: it fails at once */
+  rc = job_agree(job, rc);
+  if (rc != MPIMR_OK) return rc;
+  rc = job_agree(job, job_setup(job));
+  if (rc == MPIMR_OK && config->verbose && job->rank == 0) {
+    const mpimr_pin_report *pin = &job->pin_report;
+    const char *no_sharing = shuffle_sharing_reason(job->shuffle);
+    fprintf(stderr,
+            "mpimr: %d ranks; rank 0: %s (cpuset %s; %d local ranks, %d cores); round %zu bytes, "
+            "%d in flight; transport %s (rank 0 reads %d ranks' bytes in place%s%s); read %zu bytes a slice; "
+            "combiner %s; memory budget %zu bytes; spill under '%s'\n",
+            job->nranks, mpimr_pin_action_name(pin->action), pin->cpuset, pin->local_size, pin->cores,
+            job->config.round_bytes, config->rounds_in_flight,
+            mpimr_transport_name(shuffle_transport(job->shuffle)), shuffle_shared_peers(job->shuffle),
+            no_sharing[0] ? ": " : "", no_sharing, job->config.read_bytes, job->combining ? "on" : "off",
+            job->memory_budget, job->spill.parent);
+  }
+  return rc;
+}
+
+void mpimr_job_free(mpimr_job *job) {
+  if (job == NULL) return;
+  stall_watch_destroy(&job->watch); /* before the executor: it cancels receives the reactor holds */
+  mpimr_executor_free(job->executor);
+  shuffle_free(job->shuffle);
+  if (job->counting) {
+    count_table_destroy(&job->map_counts);
+    count_table_destroy(&job->reduce_counts);
+  } else if (job->combining) {
+    table_destroy(&job->map_table);
+    table_destroy(&job->reduce_table);
+  }
+  free(job->map_table_dest_bytes);
+  if (job->spill.parent) spill_area_destroy(&job->spill);
+  if (job->output_spill.parent) spill_area_destroy(&job->output_spill);
+  for (size_t i = 0; i < job->received.chunk_count; i++) free(job->received.chunks[i]);
+  free(job->received.chunks);
+  free(job->received.items);
+  if (job->map.reader_open) record_reader_close(&job->map.reader);
+  free(job->map.pieces);
+  range_destroy(&job->range);
+  input_list_destroy(&job->inputs);
+  if (job->output.held) output_claim_release(&job->output, job->comm, 0); /* a job freed unfinished */
+  trace_destroy(&job->trace);
+  if (job->comm != MPI_COMM_NULL) MPI_Comm_free(&job->comm);
+  free(job);
+}
+
+int mpimr_map_origin(const mpimr_emitter *map_output, mpimr_record_origin *origin) {
+  if (map_output == NULL || origin == NULL) return MPIMR_ERR_INVAL;
+  /* Only a map emitter's state is a job (a reducer's emitter carries other state). */
+  if (map_output->sink != job_emit_to_send_set && map_output->sink != job_emit_to_table &&
+      map_output->sink != job_emit_to_counts && map_output->sink != job_emit_to_sample)
+    return MPIMR_ERR_STATE;
+  const mpimr_job *job = map_output->sink_state;
+  if (map_output != &job->map_emitter || !job->map.reader_open) return MPIMR_ERR_STATE;
+  const input_piece *piece = &job->map.pieces[job->map.next_piece];
+  origin->path = job->inputs.files[piece->file].path;
+  origin->file_index = piece->file;
+  origin->offset = job->map.reader.record_offset;
+  return MPIMR_OK;
+}
+
+/* The job behind an emitter the library handed to a map or reduce function, or NULL. */
+static mpimr_job *emitter_job(const mpimr_emitter *emitter) {
+  if (emitter->sink == job_emit_to_send_set || emitter->sink == job_emit_to_table ||
+      emitter->sink == job_emit_to_counts || emitter->sink == job_emit_to_sample)
+    return emitter->sink_state;
+  if (emitter->sink == job_collect_output) return ((void **)emitter->sink_state)[0];
+  if (emitter->sink == job_write_in_order) return ((ordered_output *)emitter->sink_state)->job;
+  return NULL;
+}
+
+int mpimr_fail(mpimr_emitter *out, const char *format, ...) {
+  if (out == NULL || format == NULL) return MPIMR_ERR_INVAL;
+  mpimr_job *job = emitter_job(out);
+  if (job == NULL) return MPIMR_ERR_INVAL;
+  char text[384];
+  va_list args;
+  va_start(args, format);
+  vsnprintf(text, sizeof text, format, args);
+  va_end(args);
+  if (job->reducing_key != NULL) {
+    char shown[JOB_KEY_SHOWN_BYTES * 4 + 8];
+    job_show_key(job->reducing_key, job->reducing_key_len, shown, sizeof shown);
+    job_set_error(job, "reduce: %s (key '%s')", text, shown);
+  } else {
+    char position[320];
+    job_describe_map_position(job, position, sizeof position);
+    job_set_error(job, "map: %s%s", text, position);
+  }
+  if (job->emit_status == MPIMR_OK) job->emit_status = MPIMR_ERR_USER;
+  return MPIMR_ERR_USER;
+}
+
+const char *mpimr_job_error_message(const mpimr_job *job) { return job ? job->error_message : ""; }
+
+const mpimr_job_stats *mpimr_job_get_stats(const mpimr_job *job) { return &job->stats; }
+
+const mpimr_pin_report *mpimr_job_get_pin_report(const mpimr_job *job) { return &job->pin_report; }

@@ -1,0 +1,196 @@
+/*
+ * job/map.c — the map future: one slice of input (records of files, indices, a dataset's pairs)
+ * per poll, sealing a round whenever the send sets fill; failures name the input and position.
+ */
+#include <inttypes.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "job/budget.h"
+#include "job/output.h"
+#include "job/stages.h"
+#include "kv/codec.h"
+#include "kv/hash.h"
+#include "kv/values.h"
+#include "mpimr/error.h"
+#include "mpimr/signals.h"
+#include "util/clock.h"
+
+/* Indices an integer-range or local input maps per slice. */
+enum { INDICES_PER_SLICE = 4096 };
+
+static size_t max_record_bytes(const mpimr_job *job) { return job->memory_budget / 4; }
+
+static int input_failed(mpimr_job *job, const record_reader *reader, int status) {
+  char cause[256];
+  record_reader_describe_error(reader, status, cause, sizeof cause);
+  job_set_error(job, "input '%s': %s", reader->path, cause);
+  return status;
+}
+
+/* Where map is: " (input 'PATH' at byte N)" or " (index N)" for the messages of map failures. */
+void job_describe_map_position(const mpimr_job *job, char *text, size_t size) {
+  const map_task *m = &job->map;
+  text[0] = '\0';
+  if (job->config.map_index != NULL)
+    snprintf(text, size, " (index %" PRIu64 ")", m->next_index);
+  else if (job->config.map_local != NULL)
+    snprintf(text, size, " (local record %" PRIu64 ")", m->next_index);
+  else if (job->config.map_pair != NULL)
+    snprintf(text, size, " (pair %" PRIu64 " of the input dataset)", m->next_pair);
+  else if (m->reader_open)
+    snprintf(text, size, " (input '%s' at byte %" PRIu64 ")", m->reader.path, m->reader.record_offset);
+}
+
+/* A map function that fails because emit failed passes that status on; otherwise it is a user error. */
+static int map_call_failed(mpimr_job *job, int returned) {
+  if (job->emit_status != MPIMR_OK) return job->emit_status;
+  char position[320];
+  job_describe_map_position(job, position, sizeof position);
+  job_set_error(job, "map: the map function returned %d%s", returned, position);
+  return MPIMR_ERR_USER;
+}
+
+/* Maps records until a slice's worth of input is read, a round is due, or the input ends. */
+int job_map_record_slice(map_task *m, int *more) {
+  mpimr_job *job = m->job;
+  uint64_t consumed = 0;
+  *more = 1;
+  while (consumed < job->config.read_bytes && !m->needs_flush) {
+    if (!m->reader_open) {
+      if (m->next_piece == m->piece_count) {
+        *more = 0;
+        break;
+      }
+      const input_piece *piece = &m->pieces[m->next_piece];
+      const char *path = job->inputs.files[piece->file].path;
+      int rc = record_reader_open(&m->reader, path, piece->start, piece->end, job->config.read_bytes);
+      if (rc != MPIMR_OK) {
+        input_failed(job, &m->reader, rc);
+        record_reader_close(&m->reader);
+        return rc;
+      }
+      record_reader_limit(&m->reader, job->inputs.files[piece->file].size, max_record_bytes(job));
+      record_reader_expect(&m->reader, &job->inputs.files[piece->file].identity);
+      m->reader_open = 1;
+    }
+    const unsigned char *record;
+    size_t length;
+    int rc = job->config.map_block ? record_reader_next_block(&m->reader, &record, &length, &consumed)
+                                   : record_reader_next(&m->reader, &record, &length, &consumed);
+    if (rc == 0) {
+      record_reader_close(&m->reader);
+      m->reader_open = 0;
+      m->next_piece++;
+      continue;
+    }
+    if (rc < 0) return input_failed(job, &m->reader, rc);
+    job->stats.input_records++;
+    m->padded_begin = (uintptr_t)record;
+    m->padded_span = length + RECORD_READER_PADDING - 7;
+    int returned = job->config.map_block
+                       ? job->config.map_block(job->config.user, record, length, &job->map_emitter)
+                       : job->config.map_record(job->config.user, record, length, &job->map_emitter);
+    m->padded_begin = 0;
+    m->padded_span = 0;
+    if (returned != 0) return map_call_failed(job, returned);
+  }
+  job->stats.input_bytes += consumed;
+  return job_flush_emit_stage(job);
+}
+
+int job_map_index_slice(map_task *m, int *more) {
+  mpimr_job *job = m->job;
+  uint64_t stop = m->next_index + INDICES_PER_SLICE;
+  if (stop > m->end_index) stop = m->end_index;
+  mpimr_map_index_fn map = job->config.map_index ? job->config.map_index : job->config.map_local;
+  while (m->next_index < stop && !m->needs_flush) {
+    int returned = map(job->config.user, m->next_index, &job->map_emitter);
+    if (returned != 0) return map_call_failed(job, returned); /* naming the index that failed */
+    m->next_index++;
+    job->stats.input_records++;
+  }
+  *more = m->next_index < m->end_index;
+  return job_flush_emit_stage(job);
+}
+
+/* Maps the input dataset's pairs until a slice's worth of bytes, a round is due, or the end. */
+int job_map_pair_slice(map_task *m, int *more) {
+  mpimr_job *job = m->job;
+  size_t start = m->pair_cursor.offset;
+  const void *key, *value;
+  size_t key_len, value_len;
+  while (m->next_pair < m->end_pair && !m->needs_flush &&
+         m->pair_cursor.offset - start < job->config.read_bytes &&
+         mpimr_dataset_next(job->config.input_dataset, &m->pair_cursor, &key, &key_len, &value, &value_len)) {
+    int returned = job->config.map_pair(job->config.user, key, key_len, value, value_len, &job->map_emitter);
+    if (returned != 0) return map_call_failed(job, returned); /* naming the pair that failed */
+    m->next_pair++;
+    job->stats.input_records++;
+  }
+  job->stats.input_bytes += m->pair_cursor.offset - start;
+  *more = m->next_pair < m->end_pair;
+  return job_flush_emit_stage(job);
+}
+
+/* One slice of whichever input the job has. */
+static int map_slice(map_task *m, int *more) {
+  if (m->job->indexed_input) return job_map_index_slice(m, more);
+  if (m->job->config.map_pair) return job_map_pair_slice(m, more);
+  return job_map_record_slice(m, more);
+}
+
+static mpimr_poll_result map_finish(map_task *m, mpimr_executor *ex, int status) {
+  if (m->reader_open) {
+    record_reader_close(&m->reader);
+    m->reader_open = 0;
+  }
+  m->base.result = status;
+  shuffle_finish_map(m->job->shuffle, ex, status);
+  return MPIMR_READY;
+}
+
+mpimr_poll_result job_map_poll(mpimr_future *self, mpimr_executor *ex) {
+  map_task *m = (map_task *)self;
+  mpimr_job *job = m->job;
+  int status = shuffle_status(job->shuffle);
+  if (status == MPIMR_OK) status = job_check_signal(job);
+  if (status != MPIMR_OK) return map_finish(m, ex, status);
+  if (m->needs_flush) {
+    if (!shuffle_can_seal(job->shuffle)) {
+      if (m->wait_started == 0) m->wait_started = clock_now();
+      shuffle_wake_on_progress(job->shuffle, self);
+      return MPIMR_PENDING;
+    }
+    if (m->wait_started != 0) {
+      double now = clock_now();
+      job->stats.time_send_wait += now - m->wait_started;
+      trace_span(&job->trace, TRACE_SEND_WAIT, m->wait_started, now, 0);
+      m->wait_started = 0;
+    }
+    int rc = job_drain_map_side(job);
+    if (rc == MPIMR_OK) rc = shuffle_seal(job->shuffle, ex);
+    if (rc != MPIMR_OK) return map_finish(m, ex, rc);
+    m->needs_flush = 0;
+  }
+  int more = 1;
+  double slice_started = job->trace.enabled ? clock_now() : 0;
+  int rc = map_slice(m, &more);
+  if (job->trace.enabled) trace_span(&job->trace, TRACE_MAP_SLICE, slice_started, clock_now(), 0);
+  if (rc != MPIMR_OK) return map_finish(m, ex, rc);
+  if (!more && !m->needs_flush) {
+    /* The fill set is empty when combining (drains are sent at once), so the last table fits in it. */
+    rc = job_drain_map_side(job);
+    job->stats.time_map = clock_now() - job->started_at;
+    return map_finish(m, ex, rc);
+  }
+  mpimr_future_wake(ex, self);
+  return MPIMR_PENDING;
+}

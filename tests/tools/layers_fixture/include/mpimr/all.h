@@ -1,0 +1,3 @@
+/* An umbrella: includes the job API. */
+#include "mpimr/job.h"
+#include "mpimr/types.h"

@@ -1,0 +1,3 @@
+/* The job API. */
+#include <mpi.h>
+#include "mpimr/types.h"

@@ -1,0 +1,3 @@
+/* Public, small: fine everywhere. */
+#include <stddef.h>
+#include "mpimr/version.h"

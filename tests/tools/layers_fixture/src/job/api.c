@@ -1,0 +1,3 @@
+/* On the whole-job list. */
+#include "job/stages.h"
+#include "mpimr/all.h"

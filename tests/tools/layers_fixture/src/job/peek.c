@@ -1,0 +1,2 @@
+/* Rule 4, directly. */
+#include "job/job_internal.h"

@@ -1,0 +1,2 @@
+/* On the whole-job list. */
+#include "job/job_internal.h"
