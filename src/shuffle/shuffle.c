@@ -1,4 +1,9 @@
-/* shuffle/shuffle.c — the round protocol; see shuffle.h for the rules it keeps. */
+/*
+ * shuffle/shuffle.c — the round protocol; see shuffle.h for the rules it
+ * keeps. How a round's bytes travel is its transport's (transport.h): this
+ * file calls the transport's operations per round and never looks at which
+ * transport it is.
+ */
 #include "shuffle/shuffle.h"
 
 #include <inttypes.h>
@@ -9,155 +14,30 @@
 #include <string.h>
 
 #include "mpimr/error.h"
+#include "shuffle/transport.h"
 #include "util/clock.h"
-#include "util/pages.h"
 
-/* A round header per peer: [bytes, flags, offset]. With HEADER_SHARED the bytes are not sent:
- * they lie at `offset` in the sender's home for the round's slot, for the receiver to read. */
-enum { HEADER_INTS = 3 };
-enum header_flags { HEADER_FINAL = 1, HEADER_ERROR = 2, HEADER_SHARED = 4 };
 enum slot_phase { SLOT_FILLING = 0, SLOT_COUNTS = 1, SLOT_DATA = 2, SLOT_RELEASE = 3 };
 
-/* Each slot's home in the shared segment: room for the largest send set (INT_MAX bytes). Only
- * the pages written take memory. */
-static const size_t SHARED_SLOT_BYTES = (size_t)1 << 31;
+/* The transports by mpimr_transport value (SHUFFLE_TRANSPORTS in transport.h); AUTO has none. */
+#define SHUFFLE_REGISTER_TRANSPORT(value, table) [value] = &(table),
+static const shuffle_transport_ops *const transports[] = {SHUFFLE_TRANSPORTS(SHUFFLE_REGISTER_TRANSPORT)};
+#undef SHUFFLE_REGISTER_TRANSPORT
 
-/*
- * SHARED_MEMORY with every rank on one node: the start of each rank's
- * segment, written only by its owner and read by its peers. Rounds need no
- * MPI at all: a rank seals round r by writing its headers for r's slot and
- * then rounds_sealed = r + 1; a receiver reads its header from each peer
- * once all have sealed r, and when it has handed r over it sets
- * rounds_handed = r + 1; a sender refills r's slot once every peer's
- * rounds_handed has passed r. The counters sit on cache lines of their own.
- */
-typedef struct control_block {
-  _Alignas(128) _Atomic uint64_t rounds_sealed;
-  _Alignas(128) _Atomic uint64_t rounds_handed;
-  _Alignas(128) int32_t headers[]; /* [slot][receiver][HEADER_INTS] */
-} control_block;
-
-typedef struct round_slot {
-  send_set send;
-  int32_t *send_header; /* HEADER_INTS per peer */
-  int32_t *recv_header;
-  /* SHARED_MEMORY: per source, where its bytes of this round lie in its home (NULL: sent as a
-   * message, or none). */
-  const unsigned char **borrowed;
-  size_t borrowed_bytes;
-  mpimr_request_group release_group; /* SHARED_MEMORY: the round's MPI_Ibarrier (see handle_data). */
-  int *recv_counts;
-  int *recv_displs;
-  unsigned char *recv_buffer; /* Only between the headers and the hand-over: see spare_buffers. */
-  size_t recv_capacity;
-  size_t recv_total;
-  mpimr_request_group counts_group;
-  mpimr_request_group data_group; /* ALLTOALLV: the round's one request. */
-  /* PAIRWISE: the next peer distance to post a send or a receive for (1..nranks; nranks: all
-   * posted), this round's requests still outstanding, and whether its own bytes are copied. */
-  int next_send_distance;
-  int next_recv_distance;
-  int requests_outstanding;
-  int own_bytes_pending; /* The rank's bytes to itself are still to be copied. */
-  int phase;
-  double sealed_at; /* for the trace */
-  double data_posted_at;
-} round_slot;
-
-/* One place in a pairwise window: a request of its own group, so each completion wakes the driver. */
-typedef struct peer_request {
-  mpimr_request_group group;
-  MPI_Request held; /* Only when the reactor could not take the request: the driver tests it. */
-  uint64_t round;
-  int busy;
-} peer_request;
-
-struct shuffle {
-  mpimr_future driver; /* First, so the driver's poll function finds its shuffle. */
-  MPI_Comm control_comm;
-  MPI_Comm data_comm;
-  int rank;
-  int nranks;
-  int depth;
-  int nslots;
-  round_slot *slots;
-  mpimr_transport transport;   /* Never AUTO. */
-  node_memory node;            /* SHARED_MEMORY: the homes of this node's ranks' send sets. */
-  size_t control_bytes;        /* SHARED_MEMORY: the control block before the homes in each segment. */
-  int node_local;              /* SHARED_MEMORY with every rank sharing: rounds go without MPI. */
-  int release_by_barrier;      /* SHARED_MEMORY otherwise, if some rank reads another's memory. */
-  mpimr_condition peers_moved; /* Node-local: wakes the driver when a peer seals or hands over. */
-  int peer_window;             /* Places in each of the two windows (pairwise only). */
-  peer_request *send_window;
-  peer_request *recv_window;
-  /* Receive buffers between rounds, a stack: a round takes the one most recently given back,
-   * whose bytes are likeliest still in cache (the receiver has just read them). */
-  unsigned char **spare_buffers;
-  size_t *spare_capacities;
-  int spare_count;
-  int held_requests;            /* Window requests the driver tests itself (the reactor was out of memory). */
-  uint64_t next_round;          /* The round the fill set will be sent as. */
-  uint64_t data_posted_through; /* Rounds below this have their data exchange posted. */
-  uint64_t oldest_round;        /* Rounds below this are received. */
-  uint64_t released_through;    /* Rounds below this have their slots free (their readers are done). */
-  int map_finished;
-  int final_sent;
-  int terminal_known;
-  uint64_t last_round;
-  int local_error;
-  int remote_error;
-  int broken; /* An MPI call failed: the protocol cannot stay in step any more. */
-  mpimr_future *progress_waiter;
-  shuffle_receive_fn receive;
-  void *receive_context;
-  shuffle_counters counters;
-  trace *trace;
-  char detail[256];
-};
-
-static round_slot *slot_of(shuffle *sh, uint64_t round) { return &sh->slots[round % (uint64_t)sh->nslots]; }
+/* The operations of `transport`, or NULL if it has none (AUTO, or not a transport). */
+static const shuffle_transport_ops *transport_ops(mpimr_transport transport) {
+  return (unsigned)transport < sizeof transports / sizeof transports[0] ? transports[transport] : NULL;
+}
 
 static uint64_t rounds_in_flight(const shuffle *sh) { return sh->next_round - sh->released_through; }
 
-static const control_block *control_of(const shuffle *sh, int rank) {
-  return (const control_block *)sh->node.peer[rank];
-}
-
-static control_block *own_control(shuffle *sh) { return (control_block *)sh->node.own; }
-
-/* Where slot `slot_index`'s home starts in a segment. */
-static size_t home_offset(const shuffle *sh, size_t slot_index) {
-  return sh->control_bytes + slot_index * SHARED_SLOT_BYTES;
-}
-
-/* Node-local: non-zero once every rank has sealed `round`. */
-static int all_sealed(const shuffle *sh, uint64_t round) {
-  for (int r = 0; r < sh->nranks; r++)
-    if (atomic_load_explicit(&control_of(sh, r)->rounds_sealed, memory_order_acquire) <= round) return 0;
-  return 1;
-}
-
-/* Node-local: non-zero once every rank has handed `round` over. */
-static int all_handed(const shuffle *sh, uint64_t round) {
-  for (int r = 0; r < sh->nranks; r++)
-    if (atomic_load_explicit(&control_of(sh, r)->rounds_handed, memory_order_acquire) <= round) return 0;
-  return 1;
-}
-
-/* Node-local: the driver has something to do (the condition the reactor tests while it waits). */
-static int peers_moved(void *context) {
-  const shuffle *sh = context;
-  return (sh->data_posted_through < sh->next_round && all_sealed(sh, sh->data_posted_through)) ||
-         (sh->released_through < sh->oldest_round && all_handed(sh, sh->released_through));
-}
-
-static void fail_locally(shuffle *sh, int status, const char *what) {
+SHUFFLE_COLD void shuffle_fail_locally(shuffle *sh, int status, const char *what) {
   if (sh->local_error != MPIMR_OK) return;
   sh->local_error = status;
   snprintf(sh->detail, sizeof sh->detail, "shuffle: %s: %s", what, mpimr_strerror(status));
 }
 
-static void fail_mpi(shuffle *sh, const char *call, int mpi_error) {
+SHUFFLE_COLD void shuffle_fail_mpi(shuffle *sh, const char *call, int mpi_error) {
   char text[MPI_MAX_ERROR_STRING];
   int length = 0;
   if (MPI_Error_string(mpi_error, text, &length) != MPI_SUCCESS)
@@ -169,7 +49,7 @@ static void fail_mpi(shuffle *sh, const char *call, int mpi_error) {
   }
 }
 
-static void slot_destroy(round_slot *slot) {
+SHUFFLE_COLD static void slot_destroy(round_slot *slot) {
   send_set_destroy(&slot->send);
   free(slot->send_header);
   free(slot->recv_header);
@@ -179,14 +59,15 @@ static void slot_destroy(round_slot *slot) {
   free(slot->borrowed);
 }
 
-/* `home`: where the slot's send set lives (a SHARED_SLOT_BYTES range of the shared segment), or NULL. */
-static int slot_init(round_slot *slot, int nranks, size_t round_bytes, unsigned char *home) {
+/* `home`: where the slot's send set lives (`home_bytes` long; the transport's send_home), or NULL. */
+SHUFFLE_COLD static int slot_init(round_slot *slot, int nranks, size_t round_bytes, unsigned char *home,
+                                  size_t home_bytes) {
   memset(slot, 0, sizeof *slot);
-  int rc = home ? send_set_init_in(&slot->send, nranks, round_bytes, home, SHARED_SLOT_BYTES)
+  int rc = home ? send_set_init_in(&slot->send, nranks, round_bytes, home, home_bytes)
                 : send_set_init(&slot->send, nranks, round_bytes);
   if (rc != MPIMR_OK) return rc;
-  slot->send_header = malloc(sizeof(int32_t) * HEADER_INTS * (size_t)nranks);
-  slot->recv_header = malloc(sizeof(int32_t) * HEADER_INTS * (size_t)nranks);
+  slot->send_header = malloc(sizeof(int32_t) * SHUFFLE_HEADER_INTS * (size_t)nranks);
+  slot->recv_header = malloc(sizeof(int32_t) * SHUFFLE_HEADER_INTS * (size_t)nranks);
   slot->recv_counts = malloc(sizeof(int) * (size_t)nranks);
   slot->recv_displs = malloc(sizeof(int) * (size_t)nranks);
   slot->borrowed = calloc((size_t)nranks, sizeof *slot->borrowed);
@@ -219,30 +100,11 @@ mpimr_transport shuffle_resolve_transport(mpimr_transport requested) {
 }
 
 int shuffle_transport_known(mpimr_transport transport) {
-  return transport == MPIMR_TRANSPORT_AUTO || transport == MPIMR_TRANSPORT_ALLTOALLV ||
-         transport == MPIMR_TRANSPORT_PAIRWISE || transport == MPIMR_TRANSPORT_SHARED_MEMORY;
+  return transport == MPIMR_TRANSPORT_AUTO || transport_ops(transport) != NULL;
 }
 
-/* Whether the transport sends messages through the pairwise windows. */
-static int uses_windows(mpimr_transport transport) {
-  return transport == MPIMR_TRANSPORT_PAIRWISE || transport == MPIMR_TRANSPORT_SHARED_MEMORY;
-}
-
-static int windows_init(shuffle *sh, int requested) {
-  /* No more than depth rounds' worth of peers can ever be outstanding: room beyond that is waste. */
-  long places = requested > 0 ? requested : SHUFFLE_DEFAULT_PEER_WINDOW;
-  long most = (long)sh->depth * (sh->nranks > 1 ? sh->nranks - 1 : 1);
-  if (places > most) places = most;
-  sh->peer_window = (int)places;
-  sh->send_window = calloc((size_t)places, sizeof *sh->send_window);
-  sh->recv_window = calloc((size_t)places, sizeof *sh->recv_window);
-  if (sh->send_window == NULL || sh->recv_window == NULL) return MPIMR_ERR_NOMEM;
-  for (long i = 0; i < places; i++) sh->send_window[i].held = sh->recv_window[i].held = MPI_REQUEST_NULL;
-  return MPIMR_OK;
-}
-
-int shuffle_create(shuffle **out, MPI_Comm comm, int depth, size_t round_bytes,
-                   const shuffle_options *options, shuffle_receive_fn receive, void *context) {
+SHUFFLE_COLD int shuffle_create(shuffle **out, MPI_Comm comm, int depth, size_t round_bytes,
+                                const shuffle_options *options, shuffle_receive_fn receive, void *context) {
   *out = NULL;
   shuffle_options defaults = {.transport = MPIMR_TRANSPORT_AUTO};
   if (options == NULL) options = &defaults;
@@ -267,35 +129,22 @@ int shuffle_create(shuffle **out, MPI_Comm comm, int depth, size_t round_bytes,
   sh->receive_context = context;
   mpimr_future_init(&sh->driver, driver_poll);
   sh->transport = shuffle_resolve_transport(options->transport);
+  sh->ops = transport_ops(sh->transport);
   /* Collective, so before anything that can fail on one rank alone. */
-  if (sh->transport == MPIMR_TRANSPORT_SHARED_MEMORY) {
-    size_t headers = sizeof(int32_t) * HEADER_INTS * (size_t)sh->nranks * (size_t)sh->nslots;
-    /* Whole pages, so that every home starts on a page (send_set_init_in, madvise). */
-    sh->control_bytes = pages_round_up(sizeof(control_block) + headers);
-    size_t segment = sh->control_bytes + (size_t)sh->nslots * SHARED_SLOT_BYTES;
-    int node_rc = node_memory_create(&sh->node, sh->control_comm, segment, options->ranks_per_node);
-    /* Rounds go without MPI if every rank shares with every other; they need a release if any
-     * rank reads another's memory. Every rank takes part, even one whose set-up failed. */
-    int mine[2] = {sh->node.shared_peers == sh->nranks, -(sh->node.shared_peers > 1)}, all[2] = {0, 0};
-    if (MPI_Allreduce(mine, all, 2, MPI_INT, MPI_MIN, sh->control_comm) != MPI_SUCCESS && node_rc == MPIMR_OK)
-      node_rc = MPIMR_ERR_MPI;
-    if (node_rc != MPIMR_OK) {
-      shuffle_free(sh);
-      return node_rc;
-    }
-    sh->node_local = all[0] && !options->rounds_by_mpi;
-    sh->release_by_barrier = !sh->node_local && all[1] < 0;
-    sh->peers_moved.ready = peers_moved;
-    sh->peers_moved.context = sh;
+  int rc = sh->ops->create ? sh->ops->create(sh, options) : MPIMR_OK;
+  if (rc != MPIMR_OK) {
+    shuffle_free(sh);
+    return rc;
   }
   sh->slots = calloc((size_t)sh->nslots, sizeof *sh->slots);
   sh->spare_buffers = calloc((size_t)sh->nslots, sizeof *sh->spare_buffers);
   sh->spare_capacities = calloc((size_t)sh->nslots, sizeof *sh->spare_capacities);
-  int rc = sh->slots && sh->spare_buffers && sh->spare_capacities ? MPIMR_OK : MPIMR_ERR_NOMEM;
-  for (int i = 0; i < sh->nslots && rc == MPIMR_OK; i++)
-    rc = slot_init(&sh->slots[i], sh->nranks, round_bytes,
-                   sh->node.own ? sh->node.own + home_offset(sh, (size_t)i) : NULL);
-  if (rc == MPIMR_OK && uses_windows(sh->transport)) rc = windows_init(sh, options->peer_window);
+  rc = sh->slots && sh->spare_buffers && sh->spare_capacities ? MPIMR_OK : MPIMR_ERR_NOMEM;
+  for (int i = 0; i < sh->nslots && rc == MPIMR_OK; i++) {
+    size_t home_bytes = 0;
+    unsigned char *home = sh->ops->send_home ? sh->ops->send_home(sh, i, &home_bytes) : NULL;
+    rc = slot_init(&sh->slots[i], sh->nranks, round_bytes, home, home_bytes);
+  }
   if (rc != MPIMR_OK) {
     shuffle_free(sh);
     return rc;
@@ -304,7 +153,7 @@ int shuffle_create(shuffle **out, MPI_Comm comm, int depth, size_t round_bytes,
   return MPIMR_OK;
 }
 
-void shuffle_free(shuffle *sh) {
+SHUFFLE_COLD void shuffle_free(shuffle *sh) {
   if (sh == NULL) return;
   if (sh->slots)
     for (int i = 0; i < sh->nslots; i++) slot_destroy(&sh->slots[i]);
@@ -312,15 +161,7 @@ void shuffle_free(shuffle *sh) {
   for (int i = 0; i < sh->spare_count; i++) free(sh->spare_buffers[i]);
   free(sh->spare_buffers);
   free(sh->spare_capacities);
-  /* A held request still pending belongs to a broken shuffle whose peers are being aborted. */
-  for (int i = 0; i < sh->peer_window; i++) {
-    if (sh->send_window && sh->send_window[i].held != MPI_REQUEST_NULL)
-      MPI_Request_free(&sh->send_window[i].held);
-    if (sh->recv_window && sh->recv_window[i].held != MPI_REQUEST_NULL)
-      MPI_Request_free(&sh->recv_window[i].held);
-  }
-  free(sh->send_window);
-  free(sh->recv_window);
+  if (sh->ops && sh->ops->destroy) sh->ops->destroy(sh);
   if (sh->control_comm != MPI_COMM_NULL) MPI_Comm_free(&sh->control_comm);
   if (sh->data_comm != MPI_COMM_NULL) MPI_Comm_free(&sh->data_comm);
   /* After the slots: their send sets live in it. Local, and peers' mappings stay valid. */
@@ -330,7 +171,7 @@ void shuffle_free(shuffle *sh) {
 
 mpimr_future *shuffle_driver(shuffle *sh) { return &sh->driver; }
 
-send_set *shuffle_fill_set(shuffle *sh) { return &slot_of(sh, sh->next_round)->send; }
+send_set *shuffle_fill_set(shuffle *sh) { return &shuffle_slot_of(sh, sh->next_round)->send; }
 
 int shuffle_can_seal(const shuffle *sh) { return rounds_in_flight(sh) < (uint64_t)sh->depth; }
 
@@ -357,22 +198,17 @@ const char *shuffle_sharing_reason(const shuffle *sh) { return node_memory_reaso
 int shuffle_shared_peers(const shuffle *sh) { return sh->node.shared_peers; }
 
 const char *mpimr_transport_name(mpimr_transport transport) {
-  switch (transport) {
-    case MPIMR_TRANSPORT_AUTO: return "auto";
-    case MPIMR_TRANSPORT_ALLTOALLV: return "alltoallv";
-    case MPIMR_TRANSPORT_PAIRWISE: return "pairwise";
-    case MPIMR_TRANSPORT_SHARED_MEMORY: return "shared-memory";
-  }
-  return "unknown transport";
+  if (transport == MPIMR_TRANSPORT_AUTO) return "auto";
+  const shuffle_transport_ops *ops = transport_ops(transport);
+  return ops ? ops->name : "unknown transport";
 }
 
 int mpimr_transport_parse(const char *text, mpimr_transport *transport) {
-  static const mpimr_transport all[] = {MPIMR_TRANSPORT_AUTO, MPIMR_TRANSPORT_ALLTOALLV,
-                                        MPIMR_TRANSPORT_PAIRWISE, MPIMR_TRANSPORT_SHARED_MEMORY};
   if (text == NULL || transport == NULL) return MPIMR_ERR_INVAL;
-  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-    if (strcmp(text, mpimr_transport_name(all[i])) == 0) {
-      *transport = all[i];
+  for (unsigned t = 0; t < sizeof transports / sizeof transports[0]; t++)
+    if (shuffle_transport_known((mpimr_transport)t) &&
+        strcmp(text, mpimr_transport_name((mpimr_transport)t)) == 0) {
+      *transport = (mpimr_transport)t;
       return MPIMR_OK;
     }
   return MPIMR_ERR_INVAL;
@@ -380,30 +216,25 @@ int mpimr_transport_parse(const char *text, mpimr_transport *transport) {
 
 void shuffle_wake_on_progress(shuffle *sh, mpimr_future *waiter) { sh->progress_waiter = waiter; }
 
-static void seal_in_memory(shuffle *sh, mpimr_executor *ex, round_slot *slot);
-static int post_headers(shuffle *sh, mpimr_executor *ex, round_slot *slot);
-
 int shuffle_seal(shuffle *sh, mpimr_executor *ex) {
   if (sh->broken) return shuffle_status(sh);
   /* Once the end is agreed, no rank may post past it. */
   if (sh->terminal_known && sh->next_round > sh->last_round) return shuffle_status(sh);
   if (!shuffle_can_seal(sh)) return MPIMR_ERR_STATE;
-  round_slot *slot = slot_of(sh, sh->next_round);
-  int32_t flags = (sh->map_finished ? HEADER_FINAL : 0) | (sh->local_error ? HEADER_ERROR | HEADER_FINAL : 0);
+  round_slot *slot = shuffle_slot_of(sh, sh->next_round);
+  int32_t flags = (sh->map_finished ? SHUFFLE_HEADER_FINAL : 0) |
+                  (sh->local_error ? SHUFFLE_HEADER_ERROR | SHUFFLE_HEADER_FINAL : 0);
   for (int d = 0; d < sh->nranks; d++) {
     /* A rank shares with a peer only when its node's sets all live in their homes. */
     int shared = node_memory_shares_with(&sh->node, d);
-    slot->send_header[HEADER_INTS * d] = slot->send.lengths[d];
-    slot->send_header[HEADER_INTS * d + 1] = flags | (shared ? HEADER_SHARED : 0);
-    slot->send_header[HEADER_INTS * d + 2] = slot->send.offsets[d];
+    slot->send_header[SHUFFLE_HEADER_INTS * d] = slot->send.lengths[d];
+    slot->send_header[SHUFFLE_HEADER_INTS * d + 1] = flags | (shared ? SHUFFLE_HEADER_SHARED : 0);
+    slot->send_header[SHUFFLE_HEADER_INTS * d + 2] = slot->send.offsets[d];
   }
-  if (sh->node_local) {
-    seal_in_memory(sh, ex, slot);
-  } else {
-    int rc = post_headers(sh, ex, slot);
-    if (rc != MPIMR_OK) return rc;
-  }
-  if (flags & HEADER_FINAL) sh->final_sent = 1;
+  int rc =
+      sh->ops->publish_headers ? sh->ops->publish_headers(sh, ex, slot) : shuffle_post_headers(sh, ex, slot);
+  if (rc != MPIMR_OK) return rc;
+  if (flags & SHUFFLE_HEADER_FINAL) sh->final_sent = 1;
   slot->phase = SLOT_COUNTS;
   if (sh->trace) slot->sealed_at = clock_now();
   sh->counters.rounds++;
@@ -413,255 +244,70 @@ int shuffle_seal(shuffle *sh, mpimr_executor *ex) {
   return MPIMR_OK;
 }
 
-/* Node-local: publishes the round's headers in this rank's control block, then the round itself. */
-static void seal_in_memory(shuffle *sh, mpimr_executor *ex, round_slot *slot) {
-  size_t slot_index = (size_t)(slot - sh->slots), per_slot = HEADER_INTS * (size_t)sh->nranks;
-  control_block *control = own_control(sh);
-  memcpy(control->headers + slot_index * per_slot, slot->send_header, sizeof(int32_t) * per_slot);
-  /* The bytes and headers are written before any peer can see the round sealed. */
-  atomic_store_explicit(&control->rounds_sealed, sh->next_round + 1, memory_order_release);
-  mpimr_future_wake(ex, &sh->driver);
-}
-
-/*
- * Hands a nonblocking collective's request to the reactor, which wakes the
- * driver when it completes. If the reactor cannot take it, waits for it here
- * (a collective cannot be abandoned: the peers take part in it) and fails
- * the shuffle.
- */
-static void await_collective(shuffle *sh, mpimr_executor *ex, mpimr_request_group *group,
-                             MPI_Request request) {
+void shuffle_await_collective(shuffle *sh, mpimr_executor *ex, mpimr_request_group *group,
+                              MPI_Request request) {
   if (mpimr_future_await_requests(ex, &sh->driver, group, &request, 1) == MPIMR_OK) return;
   MPI_Wait(&request, MPI_STATUS_IGNORE);
   group->remaining = 0;
-  fail_locally(sh, MPIMR_ERR_NOMEM, "registering a request");
+  shuffle_fail_locally(sh, MPIMR_ERR_NOMEM, "registering a request");
   mpimr_future_wake(ex, &sh->driver);
 }
 
 /* Sends the round's headers by MPI_Ialltoall; the driver is woken when they have all arrived. */
-static int post_headers(shuffle *sh, mpimr_executor *ex, round_slot *slot) {
+int shuffle_post_headers(shuffle *sh, mpimr_executor *ex, round_slot *slot) {
   /* The set's bytes are written before any peer can learn from the header where to read them. */
   atomic_thread_fence(memory_order_release);
   MPI_Request request;
-  int mpi_rc = MPI_Ialltoall(slot->send_header, HEADER_INTS, MPI_INT32_T, slot->recv_header, HEADER_INTS,
-                             MPI_INT32_T, sh->control_comm, &request);
+  int mpi_rc = MPI_Ialltoall(slot->send_header, SHUFFLE_HEADER_INTS, MPI_INT32_T, slot->recv_header,
+                             SHUFFLE_HEADER_INTS, MPI_INT32_T, sh->control_comm, &request);
   if (mpi_rc != MPI_SUCCESS) {
-    fail_mpi(sh, "MPI_Ialltoall", mpi_rc);
+    shuffle_fail_mpi(sh, "MPI_Ialltoall", mpi_rc);
     return MPIMR_ERR_MPI;
   }
-  await_collective(sh, ex, &slot->counts_group, request);
+  shuffle_await_collective(sh, ex, &slot->counts_group, request);
   return MPIMR_OK;
+}
+
+int shuffle_take_headers(shuffle *sh, round_slot *slot, uint64_t round) {
+  (void)round;
+  if (slot->counts_group.remaining > 0) return 0;
+  if (slot->counts_group.error != MPI_SUCCESS)
+    shuffle_fail_mpi(sh, "MPI_Ialltoall (round header)", slot->counts_group.error);
+  return 1;
 }
 
 void shuffle_finish_map(shuffle *sh, mpimr_executor *ex, int status) {
   sh->map_finished = 1;
-  if (status != MPIMR_OK && status != MPIMR_ERR_REMOTE) fail_locally(sh, status, "map");
+  if (status != MPIMR_OK && status != MPIMR_ERR_REMOTE) shuffle_fail_locally(sh, status, "map");
   mpimr_future_wake(ex, &sh->driver);
 }
 
-/* ALLTOALLV: the whole data exchange of a round as one request. */
-static void post_alltoallv(shuffle *sh, mpimr_executor *ex, round_slot *slot) {
-  MPI_Request request;
-  int mpi_rc =
-      MPI_Ialltoallv(slot->send.buffer, slot->send.lengths, slot->send.offsets, MPI_BYTE, slot->recv_buffer,
-                     slot->recv_counts, slot->recv_displs, MPI_BYTE, sh->data_comm, &request);
-  if (mpi_rc != MPI_SUCCESS) {
-    fail_mpi(sh, "MPI_Ialltoallv", mpi_rc);
-    return;
-  }
-  await_collective(sh, ex, &slot->data_group, request);
-}
-
-/* PAIRWISE and SHARED_MEMORY: pairwise_progress() posts the round's messages, then copies the rank's
- * own bytes if `copy_own` (SHARED_MEMORY reads them from the send set instead). */
-static void start_pairwise(round_slot *slot, int copy_own) {
-  slot->next_send_distance = 1;
-  slot->next_recv_distance = 1;
-  slot->requests_outstanding = 0;
-  slot->own_bytes_pending = copy_own;
-}
-
-/* Copies the rank's own bytes of every round that still needs it; returns how many rounds. */
-static int copy_own_bytes(shuffle *sh) {
-  int copied = 0;
-  for (uint64_t round = sh->oldest_round; round < sh->data_posted_through; round++) {
-    round_slot *slot = slot_of(sh, round);
-    if (!slot->own_bytes_pending) continue;
-    int own = slot->recv_counts[sh->rank];
-    if (own > 0)
-      memcpy(slot->recv_buffer + slot->recv_displs[sh->rank],
-             slot->send.buffer + slot->send.offsets[sh->rank], (size_t)own);
-    slot->own_bytes_pending = 0;
-    copied++;
-  }
-  return copied;
-}
-
-/*
- * Puts one message of round `round`, to or from `peer`, in a free window
- * place. Returns 0, or -1 if MPI refused it (the shuffle is then broken).
- */
-static int post_peer_message(shuffle *sh, mpimr_executor *ex, peer_request *place, int sending,
-                             uint64_t round, int peer) {
-  round_slot *slot = slot_of(sh, round);
-  int tag = (int)(round % SHUFFLE_TAG_CYCLE);
-  MPI_Request request;
-  int mpi_rc = sending ? MPI_Isend(slot->send.buffer + slot->send.offsets[peer], slot->send.lengths[peer],
-                                   MPI_BYTE, peer, tag, sh->data_comm, &request)
-                       : MPI_Irecv(slot->recv_buffer + slot->recv_displs[peer], slot->recv_counts[peer],
-                                   MPI_BYTE, peer, tag, sh->data_comm, &request);
-  if (mpi_rc != MPI_SUCCESS) {
-    fail_mpi(sh, sending ? "MPI_Isend" : "MPI_Irecv", mpi_rc);
-    return -1;
-  }
-  place->busy = 1;
-  place->round = round;
-  slot->requests_outstanding++;
-  if (mpimr_future_await_requests(ex, &sh->driver, &place->group, &request, 1) != MPIMR_OK) {
-    /* The reactor is out of memory. Test the request from the driver instead: the round must
-     * still complete, or the peers would wait for it forever. */
-    place->held = request;
-    place->group.remaining = 1;
-    place->group.error = MPI_SUCCESS;
-    sh->held_requests++;
-    fail_locally(sh, MPIMR_ERR_NOMEM, "registering a request");
-  }
-  return 0;
-}
-
-/* Tests a request the reactor could not take; marks its place's group done when it is. */
-static void test_held(shuffle *sh, peer_request *place) {
-  int done = 0;
-  int mpi_rc = MPI_Test(&place->held, &done, MPI_STATUS_IGNORE);
-  if (mpi_rc != MPI_SUCCESS) {
-    /* MPI leaves a request that failed allocated. */
-    if (place->held != MPI_REQUEST_NULL) MPI_Request_free(&place->held);
-    place->group.error = mpi_rc;
-    done = 1;
-  }
-  if (!done) return;
-  place->held = MPI_REQUEST_NULL;
-  place->group.remaining = 0;
-  sh->held_requests--;
-}
-
-/* Frees the window places whose requests have completed; returns how many. */
-static int reap_window(shuffle *sh, peer_request *window, const char *call) {
-  int reaped = 0;
-  for (int i = 0; i < sh->peer_window; i++) {
-    peer_request *place = &window[i];
-    if (!place->busy) continue;
-    if (place->held != MPI_REQUEST_NULL) test_held(sh, place);
-    if (place->group.remaining > 0) continue;
-    place->busy = 0;
-    slot_of(sh, place->round)->requests_outstanding--;
-    if (place->group.error != MPI_SUCCESS) fail_mpi(sh, call, place->group.error);
-    reaped++;
-  }
-  return reaped;
-}
-
-/* The bytes of `slot`'s round that go to `peer` as a message (not read from this rank's home). */
-static int message_bytes_to(const shuffle *sh, const round_slot *slot, int peer) {
-  return node_memory_shares_with(&sh->node, peer) ? 0 : slot->send.lengths[peer];
-}
-
-/*
- * Posts the next messages of the rounds whose data phase has begun, oldest
- * round first and peers by distance, while the window has room. Every rank
- * orders its sends and its receives by the same key (round, distance), so
- * the message with the smallest key still pending always has both its send
- * and its receive posted: a window of any width cannot deadlock.
- */
-static int refill_window(shuffle *sh, mpimr_executor *ex, int sending) {
-  peer_request *window = sending ? sh->send_window : sh->recv_window;
-  int posted = 0, place = 0;
-  for (uint64_t round = sh->oldest_round; round < sh->data_posted_through; round++) {
-    round_slot *slot = slot_of(sh, round);
-    int *distance = sending ? &slot->next_send_distance : &slot->next_recv_distance;
-    for (; *distance < sh->nranks; (*distance)++) {
-      int peer =
-          sending ? (sh->rank + *distance) % sh->nranks : (sh->rank - *distance + sh->nranks) % sh->nranks;
-      int bytes = sending ? message_bytes_to(sh, slot, peer) : slot->recv_counts[peer];
-      if (bytes == 0) continue;
-      while (place < sh->peer_window && window[place].busy) place++;
-      if (place == sh->peer_window) return posted;
-      if (post_peer_message(sh, ex, &window[place], sending, round, peer) != 0) return posted;
-      posted++;
-    }
-  }
-  return posted;
-}
-
-/* Reaps completed messages and posts the next; returns non-zero if anything changed. */
-static int pairwise_progress(shuffle *sh, mpimr_executor *ex) {
-  int changed = reap_window(sh, sh->recv_window, "MPI_Irecv (round data)");
-  changed += reap_window(sh, sh->send_window, "MPI_Isend (round data)");
-  if (sh->broken) return changed;
-  /* Receives first: a large message's send completes only once its receive is posted. */
-  changed += refill_window(sh, ex, 0);
-  if (!sh->broken) changed += refill_window(sh, ex, 1);
-  /* The local copy comes last: the peers can already be moving their bytes while it runs. */
-  if (!sh->broken) changed += copy_own_bytes(sh);
-  return changed;
-}
-
-static int round_data_done(const shuffle *sh, const round_slot *slot) {
-  if (sh->transport == MPIMR_TRANSPORT_ALLTOALLV) return slot->data_group.remaining == 0;
-  return slot->next_send_distance >= sh->nranks && slot->next_recv_distance >= sh->nranks &&
-         slot->requests_outstanding == 0 && !slot->own_bytes_pending;
-}
-
-/*
- * SHARED_MEMORY: where source `s`'s bytes of this round lie, if it need not
- * send them: this rank's own bytes in its own set, or a node peer's in its
- * home. NULL if they come as a message. A header that points outside the
- * peer's home breaks the shuffle.
- */
-static const unsigned char *borrow(shuffle *sh, const round_slot *slot, int s) {
-  const int32_t *header = &slot->recv_header[HEADER_INTS * s];
-  if (s == sh->rank) return slot->send.buffer + slot->send.offsets[s];
-  if (!(header[1] & HEADER_SHARED)) return NULL;
-  size_t offset = (size_t)(uint32_t)header[2], bytes = (size_t)header[0];
-  if (!node_memory_shares_with(&sh->node, s) || header[2] < 0 || offset + bytes > SHARED_SLOT_BYTES) {
-    fail_locally(sh, MPIMR_ERR_CORRUPT, "a round header points outside its sender's shared memory");
-    sh->broken = 1;
-    return NULL;
-  }
-  size_t slot_index = (size_t)(slot - sh->slots);
-  return sh->node.peer[s] + home_offset(sh, slot_index) + offset;
+/* The driver's step for round `round`'s headers: the transport's, or the MPI exchange's. */
+static int take_headers(shuffle *sh, round_slot *slot, uint64_t round) {
+  return sh->ops->take_headers ? sh->ops->take_headers(sh, slot, round)
+                               : shuffle_take_headers(sh, slot, round);
 }
 
 /* Reads the headers of round `round`, settles the end if this round decides it, posts the data. */
 static void handle_counts(shuffle *sh, mpimr_executor *ex, round_slot *slot, uint64_t round) {
-  if (sh->node_local) {
-    /* all_sealed() has read every peer's counter with acquire: their headers are in place. */
-    size_t slot_index = (size_t)(slot - sh->slots), per_slot = HEADER_INTS * (size_t)sh->nranks;
-    for (int s = 0; s < sh->nranks; s++)
-      memcpy(&slot->recv_header[HEADER_INTS * s],
-             control_of(sh, s)->headers + slot_index * per_slot + HEADER_INTS * (size_t)sh->rank,
-             sizeof(int32_t) * HEADER_INTS);
-  } else if (slot->counts_group.error != MPI_SUCCESS) {
-    fail_mpi(sh, "MPI_Ialltoall (round header)", slot->counts_group.error);
-    return;
-  }
+  /* The headers' exchange failed (take_headers). */
+  if (sh->broken) return;
   /* What the headers say is in the senders' homes was written before they were sent. */
   atomic_thread_fence(memory_order_acquire);
   int all_final = 1, any_error = 0;
   size_t total = 0;
   slot->borrowed_bytes = 0;
   for (int s = 0; s < sh->nranks; s++) {
-    const int32_t *header = &slot->recv_header[HEADER_INTS * s];
+    const int32_t *header = &slot->recv_header[SHUFFLE_HEADER_INTS * s];
     int32_t bytes = header[0], flags = header[1];
-    all_final &= (flags & HEADER_FINAL) != 0;
-    any_error |= (flags & HEADER_ERROR) != 0;
+    all_final &= (flags & SHUFFLE_HEADER_FINAL) != 0;
+    any_error |= (flags & SHUFFLE_HEADER_ERROR) != 0;
     if (bytes < 0) {
-      fail_locally(sh, MPIMR_ERR_CORRUPT, "a round header with a negative size");
+      shuffle_fail_locally(sh, MPIMR_ERR_CORRUPT, "a round header with a negative size");
       sh->broken = 1;
       return;
     }
-    slot->borrowed[s] =
-        sh->transport == MPIMR_TRANSPORT_SHARED_MEMORY && bytes > 0 ? borrow(sh, slot, s) : NULL;
+    slot->borrowed[s] = sh->ops->read_in_place && bytes > 0 ? sh->ops->read_in_place(sh, slot, s) : NULL;
     if (sh->broken) return;
     if (slot->borrowed[s]) slot->borrowed_bytes += (size_t)bytes;
     slot->recv_counts[s] = slot->borrowed[s] ? 0 : bytes;
@@ -672,10 +318,11 @@ static void handle_counts(shuffle *sh, mpimr_executor *ex, round_slot *slot, uin
     /* Skew: every sender's round is within 2 GiB, but their sum for this rank is not. */
     char what[200];
     snprintf(what, sizeof what,
-             "round %" PRIu64 " brings this rank %zu bytes as messages, over the 2 GiB a round can "
+             "round %" PRIu64
+             " brings this rank %zu bytes as messages, over the 2 GiB a round can "
              "receive (lower the round size, or add a combiner)",
              round, total);
-    fail_locally(sh, MPIMR_ERR_TOO_LARGE, what);
+    shuffle_fail_locally(sh, MPIMR_ERR_TOO_LARGE, what);
     sh->broken = 1;
     return;
   }
@@ -698,7 +345,7 @@ static void handle_counts(shuffle *sh, mpimr_executor *ex, round_slot *slot, uin
     slot->recv_capacity = slot->recv_buffer ? total : 0;
     if (slot->recv_buffer == NULL) {
       /* Without a buffer the data exchange cannot be posted, and every rank waits on it. */
-      fail_locally(sh, MPIMR_ERR_NOMEM, "allocating a receive buffer");
+      shuffle_fail_locally(sh, MPIMR_ERR_NOMEM, "allocating a receive buffer");
       sh->broken = 1;
       return;
     }
@@ -708,10 +355,7 @@ static void handle_counts(shuffle *sh, mpimr_executor *ex, round_slot *slot, uin
     slot->data_posted_at = clock_now();
     trace_span(sh->trace, TRACE_ROUND_HEADER, slot->sealed_at, slot->data_posted_at, round);
   }
-  if (uses_windows(sh->transport))
-    start_pairwise(slot, sh->transport == MPIMR_TRANSPORT_PAIRWISE);
-  else
-    post_alltoallv(sh, ex, slot);
+  sh->ops->post_round(sh, ex, slot);
   slot->phase = SLOT_DATA;
 }
 
@@ -719,40 +363,20 @@ static void handle_counts(shuffle *sh, mpimr_executor *ex, round_slot *slot, uin
 static int hand_over(shuffle *sh, unsigned char *data, size_t length, size_t capacity, int source,
                      int *kept) {
   int rc = sh->receive(sh->receive_context, data, length, capacity, source, kept);
-  if (rc != MPIMR_OK) fail_locally(sh, rc, "receiving a round");
+  if (rc != MPIMR_OK) shuffle_fail_locally(sh, rc, "receiving a round");
   return rc != MPIMR_OK;
-}
-
-/*
- * SHARED_MEMORY: the round's readers are done with it once every rank has
- * handed it over, which an MPI_Ibarrier per round (in round order, on the
- * data communicator) tells each sender; only then may the slot's set be
- * refilled.
- */
-static void post_release(shuffle *sh, mpimr_executor *ex, round_slot *slot) {
-  /* This rank's reads of the peers' homes come before the peers may reuse them. */
-  atomic_thread_fence(memory_order_release);
-  MPI_Request request;
-  int mpi_rc = MPI_Ibarrier(sh->data_comm, &request);
-  if (mpi_rc != MPI_SUCCESS) {
-    fail_mpi(sh, "MPI_Ibarrier (round release)", mpi_rc);
-    return;
-  }
-  await_collective(sh, ex, &slot->release_group, request);
 }
 
 /*
  * Hands a received round to the job (unless the job is failing): first the
  * bytes that came as messages (sources in rank order, in a buffer the job
  * may keep), then each source's bytes read in place (borrowed: capacity 0).
- * The slot's set is free at once, or (SHARED_MEMORY) once the release says
- * no peer still reads it.
+ * The slot's set is free at once, or once the transport says no peer still
+ * reads it (release, released).
  */
 static void handle_data(shuffle *sh, mpimr_executor *ex, round_slot *slot) {
-  if (sh->transport == MPIMR_TRANSPORT_ALLTOALLV && slot->data_group.error != MPI_SUCCESS) {
-    fail_mpi(sh, "MPI_Ialltoallv (round data)", slot->data_group.error);
-    return;
-  }
+  /* The round's exchange failed (round_done). */
+  if (sh->broken) return;
   sh->counters.bytes_received += slot->recv_total + slot->borrowed_bytes;
   double received_at = sh->trace ? clock_now() : 0;
   if (sh->trace) trace_span(sh->trace, TRACE_ROUND_DATA, slot->data_posted_at, received_at, sh->oldest_round);
@@ -768,8 +392,8 @@ static void handle_data(shuffle *sh, mpimr_executor *ex, round_slot *slot) {
     for (int s = 0; s < sh->nranks && !stop && slot->borrowed_bytes > 0; s++) {
       int ignored = 0;
       if (slot->borrowed[s] != NULL)
-        stop = hand_over(sh, (unsigned char *)slot->borrowed[s], (size_t)slot->recv_header[HEADER_INTS * s],
-                         0, s, &ignored);
+        stop = hand_over(sh, (unsigned char *)slot->borrowed[s],
+                         (size_t)slot->recv_header[SHUFFLE_HEADER_INTS * s], 0, s, &ignored);
     }
     if (sh->trace) trace_span(sh->trace, TRACE_FOLD_ROUND, received_at, clock_now(), sh->oldest_round);
   }
@@ -781,19 +405,12 @@ static void handle_data(shuffle *sh, mpimr_executor *ex, round_slot *slot) {
     slot->recv_buffer = NULL;
     slot->recv_capacity = 0;
   }
-  if (sh->node_local) {
-    /* This rank's reads of the peers' homes come before they may see the round handed over. */
-    atomic_store_explicit(&own_control(sh)->rounds_handed, sh->oldest_round + 1, memory_order_release);
-    slot->phase = SLOT_RELEASE;
-    return;
-  }
-  if (sh->release_by_barrier) {
-    post_release(sh, ex, slot);
+  if (sh->ops->release && sh->ops->release(sh, ex, slot, sh->oldest_round)) {
     slot->phase = SLOT_RELEASE;
     return;
   }
   int rc = send_set_reset(&slot->send);
-  if (rc != MPIMR_OK) fail_locally(sh, rc, "resetting a send buffer");
+  if (rc != MPIMR_OK) shuffle_fail_locally(sh, rc, "resetting a send buffer");
   slot->phase = SLOT_FILLING;
 }
 
@@ -801,17 +418,11 @@ static void handle_data(shuffle *sh, mpimr_executor *ex, round_slot *slot) {
 static int release_rounds(shuffle *sh) {
   int released = 0;
   while (!sh->broken && sh->released_through < sh->oldest_round) {
-    round_slot *slot = slot_of(sh, sh->released_through);
+    round_slot *slot = shuffle_slot_of(sh, sh->released_through);
     if (slot->phase == SLOT_RELEASE) {
-      if (sh->node_local ? !all_handed(sh, sh->released_through) : slot->release_group.remaining > 0) break;
-      if (slot->release_group.error != MPI_SUCCESS) {
-        fail_mpi(sh, "MPI_Ibarrier (round release)", slot->release_group.error);
-        break;
-      }
-      /* The peers' reads of this set came before their barrier. */
-      atomic_thread_fence(memory_order_acquire);
+      if (!sh->ops->released(sh, slot, sh->released_through) || sh->broken) break;
       int rc = send_set_reset(&slot->send);
-      if (rc != MPIMR_OK) fail_locally(sh, rc, "resetting a send buffer");
+      if (rc != MPIMR_OK) shuffle_fail_locally(sh, rc, "resetting a send buffer");
       slot->phase = SLOT_FILLING;
     }
     sh->released_through++;
@@ -838,16 +449,18 @@ static mpimr_poll_result driver_poll(mpimr_future *self, mpimr_executor *ex) {
   for (;;) {
     int progressed = 0;
     while (!sh->broken && sh->data_posted_through < sh->next_round) {
-      round_slot *slot = slot_of(sh, sh->data_posted_through);
-      if (sh->node_local ? !all_sealed(sh, sh->data_posted_through) : slot->counts_group.remaining > 0) break;
+      round_slot *slot = shuffle_slot_of(sh, sh->data_posted_through);
+      if (!take_headers(sh, slot, sh->data_posted_through)) break;
       handle_counts(sh, ex, slot, sh->data_posted_through);
       sh->data_posted_through++;
       progressed = 1;
     }
-    if (!sh->broken && uses_windows(sh->transport)) progressed |= pairwise_progress(sh, ex) > 0;
+    /* Only rounds whose data is in flight have anything to move. */
+    if (!sh->broken && sh->ops->progress && sh->oldest_round < sh->data_posted_through)
+      progressed |= sh->ops->progress(sh, ex) > 0;
     while (!sh->broken && sh->oldest_round < sh->data_posted_through) {
-      round_slot *slot = slot_of(sh, sh->oldest_round);
-      if (!round_data_done(sh, slot)) break;
+      round_slot *slot = shuffle_slot_of(sh, sh->oldest_round);
+      if (!sh->ops->round_done(sh, slot)) break;
       handle_data(sh, ex, slot);
       sh->oldest_round++;
       progressed = 1;
@@ -855,7 +468,7 @@ static mpimr_poll_result driver_poll(mpimr_future *self, mpimr_executor *ex) {
     progressed |= release_rounds(sh) > 0;
     if (sh->broken) {
       /* Requests still in the reactor are freed with the executor; nothing here can finish them. */
-      mpimr_condition_cancel(ex, &sh->peers_moved);
+      if (sh->ops->stop) sh->ops->stop(sh, ex);
       self->result = shuffle_status(sh);
       if (sh->progress_waiter) mpimr_future_wake(ex, sh->progress_waiter);
       return MPIMR_READY;
@@ -867,15 +480,13 @@ static mpimr_poll_result driver_poll(mpimr_future *self, mpimr_executor *ex) {
       mpimr_future_wake(ex, waiter);
     }
     if (sh->terminal_known && sh->released_through > sh->last_round) {
-      mpimr_condition_cancel(ex, &sh->peers_moved);
+      if (sh->ops->stop) sh->ops->stop(sh, ex);
       self->result = shuffle_status(sh);
       return MPIMR_READY;
     }
     if (!progressed) {
-      /* Requests the reactor could not take are tested here, so the driver keeps itself awake. */
-      if (sh->held_requests > 0) mpimr_future_wake(ex, self);
-      /* Node-local: no request will wake the driver; the reactor tests the peers' counters. */
-      if (sh->node_local) mpimr_future_await_condition(ex, self, &sh->peers_moved);
+      /* Nothing the reactor tests may be left to wake the driver: the transport sees to it. */
+      if (sh->ops->idle) sh->ops->idle(sh, ex);
       return MPIMR_PENDING;
     }
   }

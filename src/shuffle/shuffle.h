@@ -20,32 +20,39 @@
  * error). A rank that finishes mapping early keeps sending empty FINAL
  * rounds, one at a time, until the end is agreed.
  *
- * The data exchange has three transports (shuffle_options):
- *  - MPIMR_TRANSPORT_ALLTOALLV: one MPI_Ialltoallv per round, as above;
- *  - MPIMR_TRANSPORT_PAIRWISE: MPI_Isend/MPI_Irecv to and from only the
- *    peers the headers say have bytes, at most `peer_window` sends and
- *    `peer_window` receives outstanding over all rounds in flight. Sends go
- *    to rank+1, rank+2, ... (mod P) and receives come from rank-1, rank-2,
- *    ..., so at each step every rank targets a different peer; a round's own
- *    bytes are copied locally once its first messages are posted (so the
- *    peers move theirs meanwhile). The window is refilled by the driver each
- *    time one of its requests completes (every request has its own request
- *    group, so the reactor wakes the driver per completion). Messages carry
- *    the round number modulo SHUFFLE_TAG_CYCLE as their tag, so rounds in
- *    flight at once never match each other's messages.
- *  - MPIMR_TRANSPORT_SHARED_MEMORY: ranks on one node move no bytes at
- *    all. Each rank's send sets live in its shared segment (node_memory.h),
- *    which its node's peers map; the header tells each receiver where its
- *    bytes lie (HEADER_SHARED and an offset), and the receiver hands them
- *    to the job where they lie. Bytes for ranks on other nodes (or in
- *    other groups of a node: ranks_per_node), or on a node where sharing
- *    could not be set up, go as pairwise messages, as above. A rank's
- *    own bytes are read from its set, never copied. Since receivers read
- *    the senders' memory, a sender may refill a set only when every rank
- *    has handed that round over: each rank posts an MPI_Ibarrier per round
- *    (in round order) once it has, and a slot is free when its round's
- *    barrier completes. Rounds in flight count until then.
- * All keep every rule above; only the data exchange differs.
+ * The data exchange has three transports (shuffle_options), each in a file
+ * of its own behind the operations table of transport.h; shuffle.c holds
+ * the protocol and calls them:
+ *  - MPIMR_TRANSPORT_ALLTOALLV (transport_alltoallv.c): one MPI_Ialltoallv
+ *    per round, as above;
+ *  - MPIMR_TRANSPORT_PAIRWISE (transport_pairwise.c): MPI_Isend/MPI_Irecv
+ *    to and from only the peers the headers say have bytes, at most
+ *    `peer_window` sends and `peer_window` receives outstanding over all
+ *    rounds in flight. Sends go to rank+1, rank+2, ... (mod P) and receives
+ *    come from rank-1, rank-2, ..., so at each step every rank targets a
+ *    different peer; a round's own bytes are copied locally once its first
+ *    messages are posted (so the peers move theirs meanwhile). The window is
+ *    refilled by the driver each time one of its requests completes (every
+ *    request has its own request group, so the reactor wakes the driver per
+ *    completion). Messages carry the round number modulo SHUFFLE_TAG_CYCLE
+ *    as their tag, so rounds in flight at once never match each other's
+ *    messages.
+ *  - MPIMR_TRANSPORT_SHARED_MEMORY (transport_shared_memory.c): ranks on
+ *    one node move no bytes at all. Each rank's send sets live in its
+ *    shared segment (node_memory.h), which its node's peers map; the header
+ *    tells each receiver where its bytes lie (SHUFFLE_HEADER_SHARED and an
+ *    offset), and the receiver hands them to the job where they lie. Bytes
+ *    for ranks on other nodes (or in other groups of a node:
+ *    ranks_per_node), or on a node where sharing could not be set up, go as
+ *    pairwise messages, as above. A rank's own bytes are read from its set,
+ *    never copied. Since receivers read the senders' memory, a sender may
+ *    refill a set only when every rank has handed that round over: each
+ *    rank posts an MPI_Ibarrier per round (in round order) once it has, and
+ *    a slot is free when its round's barrier completes. Rounds in flight
+ *    count until then. With every rank on one node, the headers and the
+ *    release go through the shared segments instead, without MPI.
+ * All keep every rule above; only how the bytes (and, node-local, the
+ * headers) travel differs.
  *
  * A receive buffer the receive function does not keep goes back to a stack
  * that the next round takes from first, so a round lands in the buffer the
