@@ -16,6 +16,7 @@
 #include "job/budget.h"
 #include "job/output.h"
 #include "job/stages.h"
+#include "job/store.h"
 #include "kv/codec.h"
 #include "kv/hash.h"
 #include "kv/values.h"
@@ -60,27 +61,8 @@ static int job_setup(mpimr_job *job) {
     job_set_error(job, "creating the shuffle: %s", mpimr_strerror(step));
     rc = step;
   }
-  job->tables_by_owner[0] = &job->map_table;
-  job->tables_by_owner[1] = &job->reduce_table;
-  job->counts_by_owner[0] = &job->map_counts;
-  job->counts_by_owner[1] = &job->reduce_counts;
-  if (rc == MPIMR_OK && job->combining) {
-    size_t expected = job_map_table_entries(job);
-    if (job->counting) {
-      rc = count_table_init(&job->map_counts, expected);
-      if (rc == MPIMR_OK) rc = count_table_init(&job->reduce_counts, expected);
-    } else {
-      rc = table_init(&job->map_table, expected, job->config.combine, job->config.user);
-      if (rc == MPIMR_OK)
-        rc = table_init(&job->reduce_table, expected, job->config.combine, job->config.user);
-    }
-    job->map_table_dest_bytes = malloc(sizeof(size_t) * (size_t)job->nranks);
-    if (rc == MPIMR_OK && job->map_table_dest_bytes == NULL) rc = MPIMR_ERR_NOMEM;
-    if (rc != MPIMR_OK) job_set_error(job, "allocating the combining tables: %s", mpimr_strerror(rc));
-  }
-  job->map_emitter.sink = job->counting    ? job_emit_to_counts
-                          : job->combining ? job_emit_to_table
-                                           : job_emit_to_send_set;
+  if (rc == MPIMR_OK) rc = job->store->create(job);
+  job->map_emitter.sink = job->store->emit;
   job->map_emitter.sink_state = job;
   step = stall_watch_init(&job->watch, job->comm, job->config.stall_warning_seconds,
                           job->config.stall_timeout_seconds);
@@ -103,7 +85,7 @@ int mpimr_job_create(mpimr_job **out, MPI_Comm comm, const mpimr_job_config *con
   mpimr_job_config adopted = job->config;
   config = &adopted;
   job->combining = config->combine != NULL;
-  job->counting = config->combine == mpimr_combine_sum_u64;
+  job->store = job_store_for(config);
   job->order = (kv_order){config->compare_keys, config->compare_values, config->user};
   job->ranged = config->key_order == MPIMR_KEY_ORDER_GLOBAL;
   job->default_partition = !job->ranged && config->partition == NULL;
@@ -157,19 +139,9 @@ void mpimr_job_free(mpimr_job *job) {
   stall_watch_destroy(&job->watch); /* before the executor: it cancels receives the reactor holds */
   mpimr_executor_free(job->executor);
   shuffle_free(job->shuffle);
-  if (job->counting) {
-    count_table_destroy(&job->map_counts);
-    count_table_destroy(&job->reduce_counts);
-  } else if (job->combining) {
-    table_destroy(&job->map_table);
-    table_destroy(&job->reduce_table);
-  }
-  free(job->map_table_dest_bytes);
+  if (job->store) job->store->destroy(job);
   if (job->spill.parent) spill_area_destroy(&job->spill);
   if (job->output_spill.parent) spill_area_destroy(&job->output_spill);
-  for (size_t i = 0; i < job->received.chunk_count; i++) free(job->received.chunks[i]);
-  free(job->received.chunks);
-  free(job->received.items);
   if (job->map.reader_open) record_reader_close(&job->map.reader);
   free(job->map.pieces);
   range_destroy(&job->range);
@@ -183,8 +155,7 @@ void mpimr_job_free(mpimr_job *job) {
 int mpimr_map_origin(const mpimr_emitter *map_output, mpimr_record_origin *origin) {
   if (map_output == NULL || origin == NULL) return MPIMR_ERR_INVAL;
   /* Only a map emitter's state is a job (a reducer's emitter carries other state). */
-  if (map_output->sink != job_emit_to_send_set && map_output->sink != job_emit_to_table &&
-      map_output->sink != job_emit_to_counts && map_output->sink != job_emit_to_sample)
+  if (!job_store_is_emit_sink(map_output->sink) && map_output->sink != job_emit_to_sample)
     return MPIMR_ERR_STATE;
   const mpimr_job *job = map_output->sink_state;
   if (map_output != &job->map_emitter || !job->map.reader_open) return MPIMR_ERR_STATE;
@@ -197,10 +168,9 @@ int mpimr_map_origin(const mpimr_emitter *map_output, mpimr_record_origin *origi
 
 /* The job behind an emitter the library handed to a map or reduce function, or NULL. */
 static mpimr_job *emitter_job(const mpimr_emitter *emitter) {
-  if (emitter->sink == job_emit_to_send_set || emitter->sink == job_emit_to_table ||
-      emitter->sink == job_emit_to_counts || emitter->sink == job_emit_to_sample)
+  if (job_store_is_emit_sink(emitter->sink) || emitter->sink == job_emit_to_sample)
     return emitter->sink_state;
-  if (emitter->sink == job_collect_output) return ((void **)emitter->sink_state)[0];
+  if (emitter->sink == job_collect_output) return ((output_collector *)emitter->sink_state)->job;
   if (emitter->sink == job_write_in_order) return ((ordered_output *)emitter->sink_state)->job;
   return NULL;
 }

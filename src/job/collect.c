@@ -80,8 +80,8 @@ static int spill_output(mpimr_job *job, output_collector *out) {
 
 int job_collect_output(mpimr_emitter *emitter, const void *key, size_t key_len, const void *value,
                        size_t value_len) {
-  mpimr_job *job = ((void **)emitter->sink_state)[0];
-  output_collector *out = ((void **)emitter->sink_state)[1];
+  output_collector *out = emitter->sink_state;
+  mpimr_job *job = out->job;
   if (key_len + value_len > MPIMR_MAX_PAIR_BYTES)
     return job_emit_failed(job, MPIMR_ERR_TOO_LARGE, "a reduce output pair is larger than 1 GiB");
   size_t size = codec_pair_size(key_len, value_len);

@@ -44,7 +44,7 @@ typedef struct map_task {
 /**
  * Map output waiting to be combined: emits are copied here and folded into
  * the map-side table a batch at a time, with the batch's table slots and
- * entries prefetched first (see fold_received in receive.c for the same idea).
+ * entries prefetched first (see job_fold_round in store.c for the same idea).
  */
 enum { EMIT_STAGE_PAIRS = 32, EMIT_STAGE_BYTES = 4096 };
 
@@ -114,8 +114,8 @@ struct mpimr_job {
   int files_output;    /**< Part files are written (an output format other than none, no output dataset). */
   mpimr_executor *executor;
   shuffle *shuffle;
-  int combining;
-  int counting; /**< The combiner is mpimr_combine_sum_u64: count tables instead of kv_tables. */
+  int combining; /**< The job has a combiner. */
+  const struct job_store_ops *store; /**< Where pairs wait from emit to reduce (job/store.h). */
   kv_order order;           /**< The order of keys and values (the config's comparators). */
   int ranged;               /**< MPIMR_KEY_ORDER_GLOBAL: pairs go to ranks by `range`. */
   range_partitioner range;
@@ -131,7 +131,7 @@ struct mpimr_job {
   count_table *counts_by_owner[2];
   int default_partition; /**< Neither a global key order nor a user partitioner: (hash * P) >> 64. */
   count_stage count_stage;
-  received_store received;
+  received_store received; /**< The pairs store's (store_pairs.c). */
   uint64_t received_bytes; /**< Bytes of the rounds the store has kept. */
   mpimr_emitter map_emitter;
   const unsigned char *reducing_key; /**< The key whose reducer is running (for mpimr_fail()), else NULL. */

@@ -16,6 +16,7 @@
 #include "job/budget.h"
 #include "job/output.h"
 #include "job/stages.h"
+#include "job/store.h"
 #include "kv/codec.h"
 #include "kv/hash.h"
 #include "kv/values.h"
@@ -103,7 +104,7 @@ int job_map_record_slice(map_task *m, int *more) {
     if (returned != 0) return map_call_failed(job, returned);
   }
   job->stats.input_bytes += consumed;
-  return job_flush_emit_stage(job);
+  return job->store->flush_staged(job);
 }
 
 int job_map_index_slice(map_task *m, int *more) {
@@ -118,7 +119,7 @@ int job_map_index_slice(map_task *m, int *more) {
     job->stats.input_records++;
   }
   *more = m->next_index < m->end_index;
-  return job_flush_emit_stage(job);
+  return job->store->flush_staged(job);
 }
 
 /* Maps the input dataset's pairs until a slice's worth of bytes, a round is due, or the end. */
@@ -137,7 +138,7 @@ int job_map_pair_slice(map_task *m, int *more) {
   }
   job->stats.input_bytes += m->pair_cursor.offset - start;
   *more = m->next_pair < m->end_pair;
-  return job_flush_emit_stage(job);
+  return job->store->flush_staged(job);
 }
 
 /* One slice of whichever input the job has. */

@@ -16,6 +16,7 @@
 #include "job/budget.h"
 #include "job/output.h"
 #include "job/stages.h"
+#include "job/store.h"
 #include "kv/codec.h"
 #include "kv/hash.h"
 #include "kv/values.h"
@@ -224,26 +225,25 @@ int job_reduce_and_write(mpimr_job *job, part_writer *w) {
   if (!spilled && job->combining && job->config.reduce == NULL &&
       job->config.output_format == MPIMR_OUTPUT_NONE) {
     /* Nothing to run and nothing to write: the table's keys are the result, unsorted. */
-    size_t keys = job->counting ? job->reduce_counts.live : job->reduce_table.live_entries;
+    size_t keys = job->store->entries(job);
     job->stats.keys_reduced = keys;
     job->stats.pairs_output = keys;
     job->stats.time_reduce = clock_now() - started;
     trace_span(&job->trace, TRACE_REDUCE, started, started + job->stats.time_reduce, 0);
     return MPIMR_OK;
   }
-  sort_item *items = NULL;
-  size_t count = 0;
-  unsigned char *backing = NULL;
-  output_collector out = {.sorted = 1};
-  void *sink_state[2] = {job, &out};
-  mpimr_emitter emitter = {job_collect_output, sink_state};
+  store_items gathered = {0};
+  output_collector out = {.job = job, .sorted = 1};
+  mpimr_emitter emitter = {job_collect_output, &out};
   format_buffer scratch = {NULL, 0};
   ordered_output ordered = {job, w, &scratch, NULL, 0, 0, 0};
   if (job->config.reduce_in_order) emitter = (mpimr_emitter){job_write_in_order, &ordered};
   int rc = make_room_for_reduce(job);
   spilled = job->spill.run_count > 0;
-  if (rc == MPIMR_OK) rc = job_gather_reduce_items(job, &items, &count, &backing);
+  if (rc == MPIMR_OK) rc = job->store->gather_sorted(job, &gathered);
   if (rc == MPIMR_OK) job_note_peak(job, 0);
+  sort_item *items = gathered.items;
+  size_t count = gathered.count;
   if (rc == MPIMR_OK && spilled) {
     /* Reduce straight from the merge; without a reducer that is the output itself. */
     merged_reduce state = {w, &scratch, job->config.reduce ? &emitter : NULL, NULL, 0};
@@ -269,7 +269,6 @@ int job_reduce_and_write(mpimr_job *job, part_writer *w) {
   free(scratch.text);
   free(ordered.last_key);
   free(out.data);
-  if (job->combining) free(items);
-  free(backing);
+  job_store_release_items(&gathered);
   return rc;
 }

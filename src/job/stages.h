@@ -2,7 +2,8 @@
  * job/stages.h — what each stage of the job pipeline (one file of src/job each) offers the
  * others. The data flow reads top to bottom: config and failure are used everywhere; emit and
  * map feed the shuffle; receive and store take its rounds; collect and reduce write the part;
- * pipeline.c runs the stages as one future and api.c holds the public entry points. Every
+ * the store (job/store.h) holds
+ * the pairs from emit to reduce; pipeline.c runs the stages as one future and api.c holds the public entry points. Every
  * function here takes the whole job (job_internal.h).
  */
 #ifndef MPIMR_JOB_STAGES_H
@@ -41,18 +42,12 @@ const char *job_spill_parent(const mpimr_job_config *c);
 size_t job_spill_buffer_bytes(const mpimr_job *job);
 void job_apply_budget(mpimr_job *job);
 
-/* ---- emit.c: the map side ---------------------------------------------------------------------- */
+/* ---- emit.c: the map side's shared steps (each store's emit is in its file, job/store.h) ----- */
 
 int job_emit_failed(mpimr_job *job, int status, const char *what);
-int job_emit_to_send_set(mpimr_emitter *emitter, const void *key, size_t key_len, const void *value,
-                         size_t value_len);
-int job_emit_to_table(mpimr_emitter *emitter, const void *key, size_t key_len, const void *value,
-                      size_t value_len);
-int job_emit_to_counts(mpimr_emitter *emitter, const void *key, size_t key_len, const void *value,
-                       size_t value_len);
-int job_flush_emit_stage(mpimr_job *job);
+void job_flush_when_map_side_full(mpimr_job *job);
 size_t job_map_table_entries(const mpimr_job *job);
-void job_note_memory(mpimr_job *job);
+int job_lay_out_round(mpimr_job *job, const size_t *dest_bytes, size_t total, send_set **set);
 int job_drain_map_side(mpimr_job *job);
 
 /* ---- map.c: the map future --------------------------------------------------------------------- */
@@ -69,24 +64,26 @@ int job_emit_to_sample(mpimr_emitter *emitter, const void *key, size_t key_len, 
                        size_t value_len);
 int job_choose_splitters(mpimr_job *job);
 
-/* ---- store.c: the reduce-side store ------------------------------------------------------------ */
+/* ---- store.c, store_*.c: the stores (job/store.h); the shuffle's receive callback ------------- */
+
+int job_receive(void *context, unsigned char *data, size_t length, size_t capacity, int source, int *kept);
+
+/* ---- memory.c: memory, the budget's spill decisions, background writes ------------------------ */
 
 size_t job_store_memory(const mpimr_job *job);
 void job_note_peak(mpimr_job *job, size_t extra);
+void job_note_memory(mpimr_job *job);
 int job_spill_store(mpimr_job *job);
-int job_compact_store(mpimr_job *job);
+/** Compacts kept rounds (`kept_bytes` of them) into a sorted run in memory when that pays. */
+int job_compact_store(mpimr_job *job, size_t kept_bytes);
 int job_spill_if_needed(mpimr_job *job, size_t pairs, size_t incoming);
-int job_gather_reduce_items(mpimr_job *job, sort_item **items, size_t *count, unsigned char **backing);
-
-/* ---- receive.c: receiving rounds --------------------------------------------------------------- */
-
-int job_receive(void *context, unsigned char *data, size_t length, size_t capacity, int source, int *kept);
 
 /* ---- collect.c: reducer output and part formats ------------------------------------------------ */
 
 /* Where reducers' output pairs collect before they are written (in key order). When they pass
  * the output's share of the budget they are sorted and spilled as a run (job->output_spill). */
 typedef struct output_collector {
+  mpimr_job *job;
   unsigned char *data;
   size_t used;
   size_t capacity;
