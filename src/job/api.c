@@ -152,24 +152,31 @@ void mpimr_job_free(mpimr_job *job) {
   free(job);
 }
 
+/* The map task whose map function was handed `emitter`, or NULL for any other emitter. */
+static const map_task *emitter_map_task(const mpimr_emitter *emitter) {
+  if (emitter->sink == job_emit_to_sample) return &((const sample_task *)emitter->sink_state)->map;
+  if (job_store_is_emit_sink(emitter->sink)) {
+    const mpimr_job *job = emitter->sink_state;
+    return emitter == &job->map_emitter ? &job->map : NULL;
+  }
+  return NULL;
+}
+
 int mpimr_map_origin(const mpimr_emitter *map_output, mpimr_record_origin *origin) {
   if (map_output == NULL || origin == NULL) return MPIMR_ERR_INVAL;
-  /* Only a map emitter's state is a job (a reducer's emitter carries other state). */
-  if (!job_store_is_emit_sink(map_output->sink) && map_output->sink != job_emit_to_sample)
-    return MPIMR_ERR_STATE;
-  const mpimr_job *job = map_output->sink_state;
-  if (map_output != &job->map_emitter || !job->map.reader_open) return MPIMR_ERR_STATE;
-  const input_piece *piece = &job->map.pieces[job->map.next_piece];
-  origin->path = job->inputs.files[piece->file].path;
+  const map_task *m = emitter_map_task(map_output);
+  if (m == NULL || !m->reader_open) return MPIMR_ERR_STATE;
+  const input_piece *piece = &m->pieces[m->next_piece];
+  origin->path = m->job->inputs.files[piece->file].path;
   origin->file_index = piece->file;
-  origin->offset = job->map.reader.record_offset;
+  origin->offset = m->reader.record_offset;
   return MPIMR_OK;
 }
 
 /* The job behind an emitter the library handed to a map or reduce function, or NULL. */
 static mpimr_job *emitter_job(const mpimr_emitter *emitter) {
-  if (job_store_is_emit_sink(emitter->sink) || emitter->sink == job_emit_to_sample)
-    return emitter->sink_state;
+  if (emitter->sink == job_emit_to_sample) return ((const sample_task *)emitter->sink_state)->map.job;
+  if (job_store_is_emit_sink(emitter->sink)) return emitter->sink_state;
   if (emitter->sink == job_collect_output) return ((output_collector *)emitter->sink_state)->job;
   if (emitter->sink == job_write_in_order) return ((ordered_output *)emitter->sink_state)->job;
   return NULL;
@@ -190,7 +197,8 @@ int mpimr_fail(mpimr_emitter *out, const char *format, ...) {
     job_set_error(job, "reduce: %s (key '%s')", text, shown);
   } else {
     char position[320];
-    job_describe_map_position(job, position, sizeof position);
+    const map_task *m = emitter_map_task(out);
+    job_describe_map_position(m ? m : &job->map, position, sizeof position);
     job_set_error(job, "map: %s%s", text, position);
   }
   if (job->emit_status == MPIMR_OK) job->emit_status = MPIMR_ERR_USER;

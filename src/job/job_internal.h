@@ -19,10 +19,15 @@
 #include "shuffle/shuffle.h"
 #include "util/trace.h"
 
-/** The map work: a compute future that reads and maps one slice of input per poll. */
+/** The map work: a compute future that reads and maps one slice of input per poll. The job's
+ * map is one (mpimr_job.map); a globally ordered job's sample runs another over windows of the
+ * same input (sample.c). */
 typedef struct map_task {
   mpimr_future base;
   struct mpimr_job *job;
+  mpimr_emitter *emitter;  /**< Where the map function's pairs go. */
+  size_t read_bytes;       /**< Input bytes a slice reads. */
+  mpimr_job_stats *figures; /**< Where the records and bytes read are counted. */
   input_piece *pieces;
   size_t piece_count;
   size_t next_piece;
@@ -119,7 +124,6 @@ struct mpimr_job {
   kv_order order;           /**< The order of keys and values (the config's comparators). */
   int ranged;               /**< MPIMR_KEY_ORDER_GLOBAL: pairs go to ranks by `range`. */
   range_partitioner range;
-  range_sample *sample;     /**< While the sample is mapped: where map output goes. */
   kv_table map_table;
   emit_stage stage;
   kv_table reduce_table;

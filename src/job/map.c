@@ -37,8 +37,8 @@ static int input_failed(mpimr_job *job, const record_reader *reader, int status)
 }
 
 /* Where map is: " (input 'PATH' at byte N)" or " (index N)" for the messages of map failures. */
-void job_describe_map_position(const mpimr_job *job, char *text, size_t size) {
-  const map_task *m = &job->map;
+void job_describe_map_position(const map_task *m, char *text, size_t size) {
+  const mpimr_job *job = m->job;
   text[0] = '\0';
   if (job->config.map_index != NULL)
     snprintf(text, size, " (index %" PRIu64 ")", m->next_index);
@@ -51,10 +51,11 @@ void job_describe_map_position(const mpimr_job *job, char *text, size_t size) {
 }
 
 /* A map function that fails because emit failed passes that status on; otherwise it is a user error. */
-static int map_call_failed(mpimr_job *job, int returned) {
+static int map_call_failed(const map_task *m, int returned) {
+  mpimr_job *job = m->job;
   if (job->emit_status != MPIMR_OK) return job->emit_status;
   char position[320];
-  job_describe_map_position(job, position, sizeof position);
+  job_describe_map_position(m, position, sizeof position);
   job_set_error(job, "map: the map function returned %d%s", returned, position);
   return MPIMR_ERR_USER;
 }
@@ -64,7 +65,7 @@ int job_map_record_slice(map_task *m, int *more) {
   mpimr_job *job = m->job;
   uint64_t consumed = 0;
   *more = 1;
-  while (consumed < job->config.read_bytes && !m->needs_flush) {
+  while (consumed < m->read_bytes && !m->needs_flush) {
     if (!m->reader_open) {
       if (m->next_piece == m->piece_count) {
         *more = 0;
@@ -72,7 +73,7 @@ int job_map_record_slice(map_task *m, int *more) {
       }
       const input_piece *piece = &m->pieces[m->next_piece];
       const char *path = job->inputs.files[piece->file].path;
-      int rc = record_reader_open(&m->reader, path, piece->start, piece->end, job->config.read_bytes);
+      int rc = record_reader_open(&m->reader, path, piece->start, piece->end, m->read_bytes);
       if (rc != MPIMR_OK) {
         input_failed(job, &m->reader, rc);
         record_reader_close(&m->reader);
@@ -93,17 +94,17 @@ int job_map_record_slice(map_task *m, int *more) {
       continue;
     }
     if (rc < 0) return input_failed(job, &m->reader, rc);
-    job->stats.input_records++;
+    m->figures->input_records++;
     m->padded_begin = (uintptr_t)record;
     m->padded_span = length + RECORD_READER_PADDING - 7;
     int returned = job->config.map_block
-                       ? job->config.map_block(job->config.user, record, length, &job->map_emitter)
-                       : job->config.map_record(job->config.user, record, length, &job->map_emitter);
+                       ? job->config.map_block(job->config.user, record, length, m->emitter)
+                       : job->config.map_record(job->config.user, record, length, m->emitter);
     m->padded_begin = 0;
     m->padded_span = 0;
-    if (returned != 0) return map_call_failed(job, returned);
+    if (returned != 0) return map_call_failed(m, returned);
   }
-  job->stats.input_bytes += consumed;
+  m->figures->input_bytes += consumed;
   return job->store->flush_staged(job);
 }
 
@@ -113,10 +114,10 @@ int job_map_index_slice(map_task *m, int *more) {
   if (stop > m->end_index) stop = m->end_index;
   mpimr_map_index_fn map = job->config.map_index ? job->config.map_index : job->config.map_local;
   while (m->next_index < stop && !m->needs_flush) {
-    int returned = map(job->config.user, m->next_index, &job->map_emitter);
-    if (returned != 0) return map_call_failed(job, returned); /* naming the index that failed */
+    int returned = map(job->config.user, m->next_index, m->emitter);
+    if (returned != 0) return map_call_failed(m, returned); /* naming the index that failed */
     m->next_index++;
-    job->stats.input_records++;
+    m->figures->input_records++;
   }
   *more = m->next_index < m->end_index;
   return job->store->flush_staged(job);
@@ -129,14 +130,14 @@ int job_map_pair_slice(map_task *m, int *more) {
   const void *key, *value;
   size_t key_len, value_len;
   while (m->next_pair < m->end_pair && !m->needs_flush &&
-         m->pair_cursor.offset - start < job->config.read_bytes &&
+         m->pair_cursor.offset - start < m->read_bytes &&
          mpimr_dataset_next(job->config.input_dataset, &m->pair_cursor, &key, &key_len, &value, &value_len)) {
-    int returned = job->config.map_pair(job->config.user, key, key_len, value, value_len, &job->map_emitter);
-    if (returned != 0) return map_call_failed(job, returned); /* naming the pair that failed */
+    int returned = job->config.map_pair(job->config.user, key, key_len, value, value_len, m->emitter);
+    if (returned != 0) return map_call_failed(m, returned); /* naming the pair that failed */
     m->next_pair++;
-    job->stats.input_records++;
+    m->figures->input_records++;
   }
-  job->stats.input_bytes += m->pair_cursor.offset - start;
+  m->figures->input_bytes += m->pair_cursor.offset - start;
   *more = m->next_pair < m->end_pair;
   return job->store->flush_staged(job);
 }

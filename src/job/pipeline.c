@@ -79,6 +79,9 @@ static int share_input_list(mpimr_job *job) {
 static int plan_map(mpimr_job *job) {
   map_task *m = &job->map;
   m->job = job;
+  m->emitter = &job->map_emitter;
+  m->read_bytes = job->config.read_bytes;
+  m->figures = &job->stats;
   mpimr_future_init(&m->base, job_map_poll);
   if (job->config.map_local) {
     m->next_index = 0;

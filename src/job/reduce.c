@@ -47,7 +47,7 @@ static int run_reducer(mpimr_job *job, const sort_item *items, size_t count, mpi
   while (start < count) {
     size_t end = start + 1;
     while (end < count && sort_item_compare(&items[start], &items[end]) == 0) end++;
-    mpimr_values values = {items + start, end - start, 0, NULL, MPIMR_OK};
+    mpimr_values values = values_in_memory(items + start, end - start);
     int rc = call_reducer(job, items[start].key, items[start].key_len, &values, emitter);
     if (rc != MPIMR_OK) return rc;
     start = end;
@@ -140,11 +140,11 @@ static int reduce_group(mpimr_job *job, merger *m, void *state) {
       return job_write_pair(job, r->writer, r->acc, m->key_len, r->acc + m->key_len, value_len, r->scratch);
     }
     sort_item item = {0, r->acc, (uint32_t)m->key_len, (uint32_t)value_len};
-    mpimr_values values = {&item, 1, 0, NULL, MPIMR_OK};
+    mpimr_values values = values_in_memory(&item, 1);
     return call_reducer(job, r->acc, m->key_len, &values, r->emitter);
   }
   if (r->emitter != NULL) {
-    mpimr_values values = {NULL, 0, 0, m, MPIMR_OK};
+    mpimr_values values = values_of_merge(m);
     int rc = call_reducer(job, m->key, m->key_len, &values, r->emitter);
     if (values.error != MPIMR_OK) merge_error(job, m, values.error);
     return rc;

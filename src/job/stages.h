@@ -52,13 +52,21 @@ int job_drain_map_side(mpimr_job *job);
 
 /* ---- map.c: the map future --------------------------------------------------------------------- */
 
-void job_describe_map_position(const mpimr_job *job, char *text, size_t size);
+void job_describe_map_position(const map_task *m, char *text, size_t size);
 int job_map_record_slice(map_task *m, int *more);
 int job_map_index_slice(map_task *m, int *more);
 int job_map_pair_slice(map_task *m, int *more);
 mpimr_poll_result job_map_poll(mpimr_future *self, mpimr_executor *ex);
 
 /* ---- sample.c: the sample of a globally ordered job -------------------------------------------- */
+
+/* The sample's own map task, the emitter its map function writes to (job_emit_to_sample), and the
+ * sample that takes the pairs. */
+typedef struct sample_task {
+  map_task map;
+  mpimr_emitter emitter;
+  range_sample *sample;
+} sample_task;
 
 int job_emit_to_sample(mpimr_emitter *emitter, const void *key, size_t key_len, const void *value,
                        size_t value_len);

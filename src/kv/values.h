@@ -8,6 +8,7 @@
 
 #include "kv/merge.h"
 #include "kv/sort.h"
+#include "mpimr/error.h"
 #include "mpimr/kv.h"
 
 struct mpimr_values {
@@ -17,5 +18,15 @@ struct mpimr_values {
   merger *merge; /**< Or, when not NULL, the merge whose current key this is. */
   int error;     /**< A merge error met while iterating (the reduce then fails with it). */
 };
+
+/** The values of a key held in memory: `count` items. */
+static inline mpimr_values values_in_memory(const sort_item *items, size_t count) {
+  return (mpimr_values){.items = items, .count = count, .error = MPIMR_OK};
+}
+
+/** The values of the merge's current key, streamed from its runs. */
+static inline mpimr_values values_of_merge(merger *merge) {
+  return (mpimr_values){.merge = merge, .error = MPIMR_OK};
+}
 
 #endif
