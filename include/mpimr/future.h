@@ -107,8 +107,9 @@ typedef struct mpimr_condition {
 
 /** How the executor behaves when nothing is ready. */
 typedef enum mpimr_idle_policy {
-  MPIMR_IDLE_AUTO =
-      0, /**< Spin briefly, then yield, then sleep with back-off; yield at once when oversubscribed. */
+  /** Spin for 20 us, yield until 200 us, then sleep from 1 us doubling to 50 us (the phases are
+   * measured in time from the first idle tick); yield at once when oversubscribed. */
+  MPIMR_IDLE_AUTO = 0,
   MPIMR_IDLE_SPIN = 1, /**< Never sleep (lowest latency, burns the core). */
   MPIMR_IDLE_YIELD = 2 /**< sched_yield() on every idle tick (for oversubscribed runs). */
 } mpimr_idle_policy;
