@@ -61,6 +61,11 @@ static int job_setup(mpimr_job *job) {
     job_set_error(job, "creating the shuffle: %s", mpimr_strerror(step));
     rc = step;
   }
+  job->map_table_dest_bytes = malloc(sizeof(size_t) * (size_t)job->nranks);
+  if (rc == MPIMR_OK && job->map_table_dest_bytes == NULL) {
+    job_set_error(job, "out of memory setting up the job");
+    rc = MPIMR_ERR_NOMEM;
+  }
   if (rc == MPIMR_OK) rc = job->store->create(job);
   job->map_emitter.sink = job->store->emit;
   job->map_emitter.sink_state = job;
@@ -140,6 +145,7 @@ void mpimr_job_free(mpimr_job *job) {
   mpimr_executor_free(job->executor);
   shuffle_free(job->shuffle);
   if (job->store) job->store->destroy(job);
+  free(job->map_table_dest_bytes);
   if (job->spill.parent) spill_area_destroy(&job->spill);
   if (job->output_spill.parent) spill_area_destroy(&job->output_spill);
   if (job->map.reader_open) record_reader_close(&job->map.reader);

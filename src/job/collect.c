@@ -78,16 +78,21 @@ static int spill_output(mpimr_job *job, output_collector *out) {
   return rc;
 }
 
+int job_check_output_pair(mpimr_job *job, size_t key_len, size_t value_len) {
+  if (key_len + value_len <= MPIMR_MAX_PAIR_BYTES) return MPIMR_OK;
+  return job_emit_failed(job, MPIMR_ERR_TOO_LARGE, "a reduce output pair is larger than 1 GiB");
+}
+
 int job_collect_output(mpimr_emitter *emitter, const void *key, size_t key_len, const void *value,
                        size_t value_len) {
   output_collector *out = emitter->sink_state;
+  int rc = job_check_output_pair(out->job, key_len, value_len);
+  if (rc != MPIMR_OK) return rc;
   mpimr_job *job = out->job;
-  if (key_len + value_len > MPIMR_MAX_PAIR_BYTES)
-    return job_emit_failed(job, MPIMR_ERR_TOO_LARGE, "a reduce output pair is larger than 1 GiB");
   size_t size = codec_pair_size(key_len, value_len);
   /* The collected pairs, and the two item lists that index and sort them when they are written. */
   if (out->used > 0 && out->used + size + (out->pairs + 1) * 2 * sizeof(sort_item) > job_output_share(job)) {
-    int rc = spill_output(job, out);
+    rc = spill_output(job, out);
     if (rc != MPIMR_OK) {
       if (job->emit_status == MPIMR_OK) job->emit_status = rc;
       return rc;

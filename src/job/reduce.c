@@ -171,8 +171,8 @@ int job_write_in_order(mpimr_emitter *emitter, const void *key, size_t key_len, 
                        size_t value_len) {
   ordered_output *o = emitter->sink_state;
   mpimr_job *job = o->job;
-  if (key_len + value_len > MPIMR_MAX_PAIR_BYTES)
-    return job_emit_failed(job, MPIMR_ERR_TOO_LARGE, "a reduce output pair is larger than 1 GiB");
+  int rc = job_check_output_pair(job, key_len, value_len);
+  if (rc != MPIMR_OK) return rc;
   if (o->any && order_compare_keys(&job->order, o->last_key, o->last_len, key, key_len) > 0)
     return job_emit_failed(job, MPIMR_ERR_USER,
                            "the reducer emitted a key below one it emitted before (reduce_in_order is set)");
@@ -187,7 +187,7 @@ int job_write_in_order(mpimr_emitter *emitter, const void *key, size_t key_len, 
   if (key_len) memcpy(o->last_key, key, key_len);
   o->last_len = key_len;
   o->any = 1;
-  int rc = job_write_pair(job, o->writer, key, key_len, value, value_len, o->scratch);
+  rc = job_write_pair(job, o->writer, key, key_len, value, value_len, o->scratch);
   if (rc != MPIMR_OK && job->emit_status == MPIMR_OK) job->emit_status = rc;
   return rc;
 }

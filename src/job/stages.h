@@ -110,6 +110,8 @@ typedef struct format_buffer {
 size_t job_output_share(const mpimr_job *job);
 int job_sort_all(mpimr_job *job, sort_item *items, size_t count, sort_ties ties);
 int job_index_output(mpimr_job *job, output_collector *out, sort_item **items);
+/* MPIMR_OK, or the failure (set on the job) of a reduce output pair over MPIMR_MAX_PAIR_BYTES. */
+int job_check_output_pair(mpimr_job *job, size_t key_len, size_t value_len);
 int job_collect_output(mpimr_emitter *emitter, const void *key, size_t key_len, const void *value,
                        size_t value_len);
 int job_write_pair(mpimr_job *job, part_writer *w, const unsigned char *key, size_t key_len,

@@ -22,8 +22,6 @@ static int create(mpimr_job *job) {
   if (rc == MPIMR_OK) rc = count_table_init(&job->reduce_counts, expected);
   job->counts_by_owner[0] = &job->map_counts;
   job->counts_by_owner[1] = &job->reduce_counts;
-  job->map_table_dest_bytes = malloc(sizeof(size_t) * (size_t)job->nranks);
-  if (rc == MPIMR_OK && job->map_table_dest_bytes == NULL) rc = MPIMR_ERR_NOMEM;
   if (rc != MPIMR_OK) job_set_error(job, "allocating the counting tables: %s", mpimr_strerror(rc));
   return rc;
 }
@@ -31,7 +29,6 @@ static int create(mpimr_job *job) {
 static void destroy(mpimr_job *job) {
   count_table_destroy(&job->map_counts);
   count_table_destroy(&job->reduce_counts);
-  free(job->map_table_dest_bytes);
 }
 
 /* ---- the map side ---------------------------------------------------------------------------- */

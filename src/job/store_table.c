@@ -22,8 +22,6 @@ static int create(mpimr_job *job) {
   if (rc == MPIMR_OK) rc = table_init(&job->reduce_table, expected, job->config.combine, job->config.user);
   job->tables_by_owner[0] = &job->map_table;
   job->tables_by_owner[1] = &job->reduce_table;
-  job->map_table_dest_bytes = malloc(sizeof(size_t) * (size_t)job->nranks);
-  if (rc == MPIMR_OK && job->map_table_dest_bytes == NULL) rc = MPIMR_ERR_NOMEM;
   if (rc != MPIMR_OK) job_set_error(job, "allocating the combining tables: %s", mpimr_strerror(rc));
   return rc;
 }
@@ -31,7 +29,6 @@ static int create(mpimr_job *job) {
 static void destroy(mpimr_job *job) {
   table_destroy(&job->map_table);
   table_destroy(&job->reduce_table);
-  free(job->map_table_dest_bytes);
 }
 
 /* ---- the map side ---------------------------------------------------------------------------- */
