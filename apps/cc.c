@@ -104,6 +104,7 @@ typedef struct cc {
   int jobs;             /* jobs configured so far */
   unsigned char *value; /* a vertex record being built */
   size_t value_capacity;
+  mpimr_pin_report pinning; /* the first job's binding, which the later ones reuse */
 } cc;
 
 /* Makes cc->value hold at least `bytes`. Returns 0 or -1. */
@@ -375,7 +376,7 @@ static int build_graph(const options *o, cc *g, mpimr_dataset *graph, int rank, 
   config.reduce = reduce_vertex;
   config.reduce_in_order = 1; /* it emits the vertex it was called for */
   config.output_dataset = graph;
-  if (job_cli_run_config(&config, PROGRAM, NULL, NULL) != MPIMR_OK) return 1;
+  if (job_cli_run_pinned(&config, PROGRAM, NULL, NULL, &g->pinning) != MPIMR_OK) return 1;
   return g->vertices ? add_isolated_vertices(g, graph, rank, nranks) : 0;
 }
 
@@ -391,7 +392,7 @@ static int propagate(const options *o, cc *g, mpimr_dataset *graph, int rank, in
   uint64_t changed = 1;
   for (*iterations = 0; changed != 0 && *iterations < o->max_iterations;) {
     g->changed = 0;
-    if (job_cli_run_config(&config, PROGRAM, NULL, NULL) != MPIMR_OK) return 1;
+    if (job_cli_run_pinned(&config, PROGRAM, NULL, NULL, &g->pinning) != MPIMR_OK) return 1;
     ++*iterations;
     MPI_Allreduce(&g->changed, &changed, 1, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
     if (o->cli.job.verbose && rank == 0)
@@ -438,7 +439,7 @@ static int run_cc(const options *o, cc *g, int rank, int nranks) {
     config.format_value = mpimr_format_u64;
     config.output_dir = o->cli.job.output_dir;
     config.overwrite = o->cli.job.overwrite;
-    if (job_cli_run_config(&config, PROGRAM, NULL, NULL) != MPIMR_OK) status = 1;
+    if (job_cli_run_pinned(&config, PROGRAM, NULL, NULL, &g->pinning) != MPIMR_OK) status = 1;
   }
   mpimr_dataset_free(graph);
   if (status == 0 && rank == 0 && !o->cli.quiet)

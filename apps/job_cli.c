@@ -158,8 +158,16 @@ int job_cli_take_inputs(job_cli *cli, int argc, char **argv, int rank, const cha
 
 int job_cli_run_config(const mpimr_job_config *config, const char *program, FILE *summary,
                        const char *stats_path) {
+  return job_cli_run_pinned(config, program, summary, stats_path, NULL);
+}
+
+int job_cli_run_pinned(const mpimr_job_config *config, const char *program, FILE *summary, const char *stats_path,
+                       mpimr_pin_report *pinning) {
   mpimr_job *job = NULL;
-  int rc = mpimr_job_create(&job, MPI_COMM_WORLD, config);
+  mpimr_job_config reusing = *config;
+  if (pinning != NULL && pinning->local_size > 0) reusing.pinned_by = pinning;
+  int rc = mpimr_job_create(&job, MPI_COMM_WORLD, &reusing);
+  if (rc == MPIMR_OK && pinning != NULL && pinning->local_size == 0) *pinning = *mpimr_job_get_pin_report(job);
   if (rc == MPIMR_OK) rc = mpimr_job_run(job);
   if (rc == MPIMR_OK && (summary != NULL || stats_path != NULL))
     rc = mpimr_job_report(job, summary, stats_path);

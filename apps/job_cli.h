@@ -107,6 +107,16 @@ int job_cli_run_config(const mpimr_job_config *config, const char *program, FILE
                        const char *stats_path);
 
 /**
+ * job_cli_run_config() for one of a program's many jobs (an iteration): the
+ * first (while pinning->local_size is 0: start from a zeroed report) pins
+ * the ranks as `config` says and leaves its report in *pinning; the later
+ * ones take that report (mpimr_job_config.pinned_by) instead of reading the
+ * topology again, which saves 10-40 ms a job.
+ */
+int job_cli_run_pinned(const mpimr_job_config *config, const char *program, FILE *summary, const char *stats_path,
+                       mpimr_pin_report *pinning);
+
+/**
  * job_cli_run_config() for the program's own job: the one-line summary on
  * rank 0 unless cli->quiet, and --stats. Failures are reported as there.
  * Returns the exit status: 0 or 1.

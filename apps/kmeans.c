@@ -160,6 +160,7 @@ typedef struct kmeans {
   size_t value_capacity;
   char **paths; /* by file number, the files this rank's map has read from (to name them later) */
   uint64_t path_slots;
+  mpimr_pin_report pinning; /* the first job's binding, which the later ones reuse */
 } kmeans;
 
 static void kmeans_free(kmeans *km) {
@@ -387,7 +388,7 @@ static int read_points(const options *o, kmeans *km, int rank, int nranks) {
   config.output_dataset = data;
   km->dims = (size_t)o->dims;
   km->dims_checked = o->dims != 0;
-  if (job_cli_run_config(&config, PROGRAM, NULL, NULL) != MPIMR_OK) {
+  if (job_cli_run_pinned(&config, PROGRAM, NULL, NULL, &km->pinning) != MPIMR_OK) {
     mpimr_dataset_free(data);
     return 1;
   }
@@ -571,7 +572,7 @@ static int iterate(const options *o, kmeans *km, mpimr_dataset *sums, double *mo
   config.combine = combine_sums;
   config.output_dataset = sums;
   km->changed = 0;
-  if (job_cli_run_config(&config, PROGRAM, NULL, NULL) != MPIMR_OK) return 1;
+  if (job_cli_run_pinned(&config, PROGRAM, NULL, NULL, &km->pinning) != MPIMR_OK) return 1;
   int rc = mpimr_dataset_gather(sums, MPI_COMM_WORLD, 0);
   if (rc == MPIMR_OK) rc = mpimr_dataset_broadcast(sums, MPI_COMM_WORLD, 0);
   if (rc != MPIMR_OK) {
@@ -658,7 +659,7 @@ static int write_results(const options *o, kmeans *km, int rank) {
   config.format_value = format_coordinates;
   config.output_dir = o->cli.job.output_dir;
   config.overwrite = o->cli.job.overwrite;
-  if (job_cli_run_config(&config, PROGRAM, NULL, NULL) != MPIMR_OK) return 1;
+  if (job_cli_run_pinned(&config, PROGRAM, NULL, NULL, &km->pinning) != MPIMR_OK) return 1;
   if (o->assignments_dir == NULL) return 0;
   config = job_config(o, km);
   config.map_local = map_point_cluster;
@@ -667,7 +668,7 @@ static int write_results(const options *o, kmeans *km, int rank) {
   config.format_value = mpimr_format_u64;
   config.output_dir = o->assignments_dir;
   config.overwrite = o->cli.job.overwrite;
-  return job_cli_run_config(&config, PROGRAM, NULL, NULL) == MPIMR_OK ? 0 : 1;
+  return job_cli_run_pinned(&config, PROGRAM, NULL, NULL, &km->pinning) == MPIMR_OK ? 0 : 1;
 }
 
 /* The whole run after the options: points, iterations, results. Returns the exit status. */

@@ -158,6 +158,7 @@ typedef struct pagerank {
   double rank_sum;       /* this rank's part of the sum of the new ranks */
   unsigned char *record; /* the vertex record being rewritten */
   size_t record_capacity;
+  mpimr_pin_report pinning; /* the first job's binding, which the later ones reuse */
 } pagerank;
 
 /* ---- Reading edges ------------------------------------------------------- */
@@ -398,7 +399,7 @@ static int build_graph(pagerank *pr, mpimr_dataset *adjacency, int rank, int ran
   config.reduce_in_order = 1; /* it emits only the key it was called for */
   config.output_dataset = adjacency;
   config.verbose = pr->cli.job.verbose;
-  if (job_cli_run_config(&config, PROGRAM, NULL, NULL) != MPIMR_OK) return 1;
+  if (job_cli_run_pinned(&config, PROGRAM, NULL, NULL, &pr->pinning) != MPIMR_OK) return 1;
 
   uint64_t id_bound = pr->id_bound;
   MPI_Allreduce(MPI_IN_PLACE, &id_bound, 1, MPI_UINT64_T, MPI_MAX, MPI_COMM_WORLD);
@@ -448,7 +449,7 @@ static int iterate(pagerank *pr, mpimr_dataset *adjacency, int rank, int *iterat
     config.reduce_in_order = 1;
     if (t == 1) config.trace_path = pr->cli.job.trace_path;
     pr->change = pr->next_dangling = pr->rank_sum = 0;
-    if (job_cli_run_config(&config, PROGRAM, NULL, t == 1 ? pr->cli.stats_path : NULL) != MPIMR_OK) return 1;
+    if (job_cli_run_pinned(&config, PROGRAM, NULL, t == 1 ? pr->cli.stats_path : NULL, &pr->pinning) != MPIMR_OK) return 1;
     double sums[3] = {pr->change, pr->next_dangling, pr->rank_sum};
     MPI_Allreduce(MPI_IN_PLACE, sums, 3, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
     pr->first_iteration = 0;
@@ -472,7 +473,7 @@ static int write_ranks(pagerank *pr, mpimr_dataset *adjacency) {
   config.output_format = MPIMR_OUTPUT_TEXT;
   config.format_value = format_rank;
   config.key_order = pr->cli.job.key_order;
-  return job_cli_run_config(&config, PROGRAM, NULL, NULL) == MPIMR_OK ? 0 : 1;
+  return job_cli_run_pinned(&config, PROGRAM, NULL, NULL, &pr->pinning) == MPIMR_OK ? 0 : 1;
 }
 
 /* ---- Options ------------------------------------------------------------------ */

@@ -25,7 +25,7 @@ cmake --build build -j "$jobs" > /dev/null
 # Two tests at a time: much of an app test is mpirun starting up and scripts waiting, which the
 # other test's ranks fill (no test measures time, so none is disturbed by the sharing).
 # The programs' tests at np 2 run in the sanitizer build below instead (np 1 and 4 run here).
-asan_apps='(wordcount|invindex|sort|spill_failure|failures|output|shuffle_bench|rmat|pagerank|kmeans|cc)[.]np2'
+asan_apps='(wordcount|invindex|sort|spill_failure|failures|output|shuffle_bench|job_overhead|rmat|pagerank|kmeans|cc)[.]np2'
 (cd build && ctest --output-on-failure -j 2 -LE 'valgrind|fuzz' -E "^app[.]$asan_apps\$")
 
 echo "== AddressSanitizer + UndefinedBehaviorSanitizer"

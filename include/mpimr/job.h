@@ -331,6 +331,18 @@ typedef struct mpimr_job_config {
    * watch runs at all.
    */
   double stall_timeout_seconds;
+
+  /**
+   * The binding an earlier job of this program made on the same ranks
+   * (mpimr_job_get_pin_report() of that job), or NULL (the default). When
+   * set, the job takes this report as its own and does not pin again:
+   * reading the machine's topology for `pin` takes 10-40 ms, which an
+   * iterative program would pay on every iteration. The binding itself
+   * stays as that job left it (no job unbinds), so the report still holds.
+   * Copied at mpimr_job_create(); set it on every rank or on none (pinning
+   * is collective).
+   */
+  const mpimr_pin_report *pinned_by;
 } mpimr_job_config;
 
 /** Per-rank figures of one job. Times are seconds of wall clock. */

@@ -27,7 +27,11 @@
 mpimr_executor *mpimr_job_executor(mpimr_job *job) { return job ? job->executor : NULL; }
 
 static int job_setup(mpimr_job *job) {
-  int rc = mpimr_pin(job->comm, job->config.pin, &job->pin_report);
+  int rc = MPIMR_OK;
+  if (job->config.pinned_by != NULL)
+    job->pin_report = *job->config.pinned_by; /* an earlier job pinned this rank */
+  else
+    rc = mpimr_pin(job->comm, job->config.pin, &job->pin_report);
   if (rc != MPIMR_OK) {
     job_set_error(job, "pinning: %s", mpimr_strerror(rc));
     job->pin_report.local_size = 1;

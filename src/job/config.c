@@ -140,6 +140,14 @@ int job_config_validate(const mpimr_job_config *c, char *why, size_t why_size) {
              c->stall_warning_seconds, c->stall_timeout_seconds);
     return MPIMR_ERR_INVAL;
   }
+  if (c->pinned_by != NULL && (c->pinned_by->local_size < 1 || c->pinned_by->local_rank < 0 ||
+                               c->pinned_by->local_rank >= c->pinned_by->local_size)) {
+    snprintf(why, why_size,
+             "pinned_by is not the report of a job that ran (local rank %d of %d): take it from "
+             "mpimr_job_get_pin_report() of a job created on these ranks",
+             c->pinned_by->local_rank, c->pinned_by->local_size);
+    return MPIMR_ERR_INVAL;
+  }
   return MPIMR_OK;
 }
 

@@ -47,6 +47,7 @@ void job_apply_budget(mpimr_job *job);
 int job_emit_failed(mpimr_job *job, int status, const char *what);
 void job_flush_when_map_side_full(mpimr_job *job);
 size_t job_map_table_entries(const mpimr_job *job);
+size_t job_table_start_entries(const mpimr_job *job);
 int job_lay_out_round(mpimr_job *job, const size_t *dest_bytes, size_t total, send_set **set);
 int job_drain_map_side(mpimr_job *job);
 

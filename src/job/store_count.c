@@ -17,7 +17,7 @@
 static int serves(const mpimr_job_config *config) { return config->combine == mpimr_combine_sum_u64; }
 
 static int create(mpimr_job *job) {
-  size_t expected = job_map_table_entries(job);
+  size_t expected = job_table_start_entries(job);
   int rc = count_table_init(&job->map_counts, expected);
   if (rc == MPIMR_OK) rc = count_table_init(&job->reduce_counts, expected);
   job->counts_by_owner[0] = &job->map_counts;

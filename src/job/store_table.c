@@ -17,7 +17,7 @@
 static int serves(const mpimr_job_config *config) { return config->combine != NULL; }
 
 static int create(mpimr_job *job) {
-  size_t expected = job_map_table_entries(job);
+  size_t expected = job_table_start_entries(job);
   int rc = table_init(&job->map_table, expected, job->config.combine, job->config.user);
   if (rc == MPIMR_OK) rc = table_init(&job->reduce_table, expected, job->config.combine, job->config.user);
   job->tables_by_owner[0] = &job->map_table;

@@ -327,6 +327,40 @@ static void test_config_from_older_program(void **state) {
   }
 }
 
+/* A job given an earlier job's pin report (pinned_by) takes it as its own instead of pinning
+ * again, and counts the same; a report no job filled is refused, naming the field. */
+static void test_pinning_reused(void **state) {
+  (void)state;
+  char input[512];
+  snprintf(input, sizeof input, "%s/in/crlf.txt", corpus_dir);
+  const char *inputs[] = {input};
+  mpimr_job_config cfg;
+  mpimr_job_config_init(&cfg);
+  cfg.map_record = map_words;
+  cfg.inputs = inputs;
+  cfg.input_count = 1;
+  cfg.combine = mpimr_combine_sum_u64;
+  cfg.output_format = MPIMR_OUTPUT_NONE;
+  mpimr_job *first = NULL, *second = NULL;
+  assert_all(mpimr_job_create(&first, MPI_COMM_WORLD, &cfg) == MPIMR_OK && mpimr_job_run(first) == MPIMR_OK);
+  mpimr_pin_report pinning = *mpimr_job_get_pin_report(first);
+  assert_all(pinning.local_size >= 1);
+  cfg.pinned_by = &pinning;
+  assert_all(mpimr_job_create(&second, MPI_COMM_WORLD, &cfg) == MPIMR_OK && mpimr_job_run(second) == MPIMR_OK);
+  assert_all(memcmp(mpimr_job_get_pin_report(second), &pinning, sizeof pinning) == 0);
+  assert_all(mpimr_job_get_stats(second)->input_records == mpimr_job_get_stats(first)->input_records);
+  assert_all(mpimr_job_get_stats(second)->pairs_emitted == mpimr_job_get_stats(first)->pairs_emitted);
+  mpimr_job_free(first);
+  mpimr_job_free(second);
+  mpimr_pin_report unfilled;
+  memset(&unfilled, 0, sizeof unfilled);
+  cfg.pinned_by = &unfilled;
+  mpimr_job *refused = NULL;
+  assert_all(mpimr_job_create(&refused, MPI_COMM_WORLD, &cfg) == MPIMR_ERR_INVAL);
+  assert_all(strstr(mpimr_job_error_message(refused), "pinned_by") != NULL);
+  mpimr_job_free(refused);
+}
+
 int main(int argc, char **argv) {
   MPI_Init(&argc, &argv);
   const struct CMUnitTest tests[] = {
@@ -339,6 +373,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_missing_input_fails_everywhere),
       cmocka_unit_test(test_invalid_config_rejected),
       cmocka_unit_test(test_config_from_older_program),
+      cmocka_unit_test(test_pinning_reused),
   };
   int failed = cmocka_run_group_tests(tests, setup_corpus, teardown_corpus);
   MPI_Finalize();
