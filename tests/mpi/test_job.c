@@ -287,6 +287,20 @@ static void test_invalid_config_rejected(void **state) {
   mpimr_job_free(job);
 }
 
+/* A counting word count of the corpus's crlf.txt without output (`input` holds its path). */
+static mpimr_job_config counting_config(char input[512], const char **inputs) {
+  snprintf(input, 512, "%s/in/crlf.txt", corpus_dir);
+  inputs[0] = input;
+  mpimr_job_config cfg;
+  mpimr_job_config_init(&cfg);
+  cfg.map_record = map_words;
+  cfg.inputs = inputs;
+  cfg.input_count = 1;
+  cfg.combine = mpimr_combine_sum_u64;
+  cfg.output_format = MPIMR_OUTPUT_NONE;
+  return cfg;
+}
+
 /* A program built against an older mpimr passes a smaller configuration (its struct_size): the job
  * takes the fields it knows and the defaults for the rest, and reads nothing past the size given
  * (the copy below is exactly that long, so AddressSanitizer would see a read beyond it). A size of 0
@@ -294,16 +308,9 @@ static void test_invalid_config_rejected(void **state) {
 static void test_config_from_older_program(void **state) {
   (void)state;
   char input[512];
-  snprintf(input, sizeof input, "%s/in/crlf.txt", corpus_dir);
-  const char *inputs[] = {input};
-  mpimr_job_config cfg;
-  mpimr_job_config_init(&cfg);
+  const char *inputs[1];
+  mpimr_job_config cfg = counting_config(input, inputs);
   assert_all(cfg.struct_size == sizeof cfg);
-  cfg.map_record = map_words;
-  cfg.inputs = inputs;
-  cfg.input_count = 1;
-  cfg.combine = mpimr_combine_sum_u64;
-  cfg.output_format = MPIMR_OUTPUT_NONE;
   size_t older = offsetof(mpimr_job_config, stall_warning_seconds); /* before the stall settings */
   cfg.struct_size = older;
   void *copy = malloc(older);
@@ -332,15 +339,8 @@ static void test_config_from_older_program(void **state) {
 static void test_pinning_reused(void **state) {
   (void)state;
   char input[512];
-  snprintf(input, sizeof input, "%s/in/crlf.txt", corpus_dir);
-  const char *inputs[] = {input};
-  mpimr_job_config cfg;
-  mpimr_job_config_init(&cfg);
-  cfg.map_record = map_words;
-  cfg.inputs = inputs;
-  cfg.input_count = 1;
-  cfg.combine = mpimr_combine_sum_u64;
-  cfg.output_format = MPIMR_OUTPUT_NONE;
+  const char *inputs[1];
+  mpimr_job_config cfg = counting_config(input, inputs);
   mpimr_job *first = NULL, *second = NULL;
   assert_all(mpimr_job_create(&first, MPI_COMM_WORLD, &cfg) == MPIMR_OK && mpimr_job_run(first) == MPIMR_OK);
   mpimr_pin_report pinning = *mpimr_job_get_pin_report(first);
