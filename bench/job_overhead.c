@@ -142,7 +142,11 @@ int main(int argc, char **argv) {
     } else if (strcmp(arg, "--pin-every-job") == 0) {
       pin_every_job = 1;
       continue;
-    } else if (strcmp(arg, "--trace") == 0 && i + 1 < argc) {
+    } else if (strcmp(arg, "--trace") == 0) {
+      if (i + 1 == argc) {
+        fprintf(stderr, "%s: --trace needs a file name\n", PROGRAM);
+        return 64;
+      }
       trace_path = argv[++i];
       continue;
     } else if (strcmp(arg, "--jobs") == 0) {

@@ -12,6 +12,7 @@
 #include "exec/reactor.h"
 #include "mpimr/error.h"
 #include "mpimr/future.h"
+#include "util/clock.h"
 
 enum future_flags {
   FUTURE_SPAWNED = 1u << 0,
@@ -21,13 +22,14 @@ enum future_flags {
   FUTURE_DONE = 1u << 4
 };
 
-/* An idle executor (policy AUTO, not oversubscribed) spins for IDLE_SPIN_NS, yields until
- * IDLE_YIELD_NS, then sleeps from 1 us doubling to IDLE_MAX_SLEEP_NS. The phases are measured in
+/* An idle executor (policy AUTO, not oversubscribed) spins for IDLE_SPIN_SECONDS, yields until
+ * IDLE_YIELD_SECONDS, then sleeps from 1 us doubling to IDLE_MAX_SLEEP_NS. The phases are measured in
  * time, not ticks: a tick's cost depends on what is pending (a few ns to a microsecond), so a
  * count of ticks made the spin last as long as the work it waited beside, and made cheaper
  * ticks start yielding sooner (a shared-memory round of 4 MiB that had to wait 1-2 us then
  * paid a sched_yield in most rounds: 2.5 us instead of 1.3). */
-enum { IDLE_SPIN_NS = 20000, IDLE_YIELD_NS = 200000, IDLE_MAX_SLEEP_NS = 50000, IDLE_SPIN_CHECK_TICKS = 32 };
+enum { IDLE_MAX_SLEEP_NS = 50000, IDLE_SPIN_CHECK_TICKS = 32 };
+static const double IDLE_SPIN_SECONDS = 20e-6, IDLE_YIELD_SECONDS = 200e-6;
 
 struct mpimr_executor {
   mpimr_executor_options options;
@@ -38,7 +40,7 @@ struct mpimr_executor {
   mpimr_condition *conditions; /* Armed conditions, a doubly linked list. */
   int condition_count;
   unsigned idle_streak;  /* Idle ticks in a row. */
-  uint64_t idle_since_ns; /* When the streak began (monotonic), once it is past its first tick. */
+  double idle_since;      /* When the streak began (clock_now()), once it is past its first tick. */
   unsigned idle_sleeps;   /* Sleeps in the streak, for the back-off. */
   int idle_spinning;      /* The streak is still in its spinning phase. */
   mpimr_executor_counters counters;
@@ -238,12 +240,6 @@ int mpimr_executor_tick(mpimr_executor *executor) {
   return work;
 }
 
-static uint64_t monotonic_ns(void) {
-  struct timespec now;
-  clock_gettime(CLOCK_MONOTONIC, &now);
-  return (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
-}
-
 static void idle_back_off(mpimr_executor *ex) {
   unsigned streak = ex->idle_streak++;
   mpimr_idle_policy policy = ex->options.idle;
@@ -253,7 +249,7 @@ static void idle_back_off(mpimr_executor *ex) {
     return;
   }
   if (streak == 0) { /* the streak's start is read on its next tick: most waits end before */
-    ex->idle_since_ns = 0;
+    ex->idle_since = 0;
     ex->idle_sleeps = 0;
     ex->idle_spinning = 1;
     return;
@@ -261,12 +257,12 @@ static void idle_back_off(mpimr_executor *ex) {
   /* While spinning, the clock is read every IDLE_SPIN_CHECK_TICKS ticks only: a tick that reads
    * it takes ~25 ns longer to notice the event it waits for. */
   if (ex->idle_spinning && streak % IDLE_SPIN_CHECK_TICKS != 0) return;
-  uint64_t now = monotonic_ns();
-  if (ex->idle_since_ns == 0) ex->idle_since_ns = now;
-  uint64_t idle_ns = now - ex->idle_since_ns;
-  if (idle_ns < IDLE_SPIN_NS) return;
+  double now = clock_now();
+  if (ex->idle_since == 0) ex->idle_since = now;
+  double idle = now - ex->idle_since;
+  if (idle < IDLE_SPIN_SECONDS) return;
   ex->idle_spinning = 0;
-  if (idle_ns < IDLE_YIELD_NS) {
+  if (idle < IDLE_YIELD_SECONDS) {
     sched_yield();
     return;
   }
