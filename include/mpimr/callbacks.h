@@ -57,6 +57,16 @@ typedef long long (*mpimr_format_fn)(void *user, const void *value, size_t value
 MPIMR_API long long mpimr_combine_sum_u64(void *user, const void *key, size_t key_len, void *acc,
                                           size_t acc_len, size_t acc_cap, const void *in, size_t in_len);
 
+/**
+ * The combiner that adds values as little-endian IEEE doubles (mpimr_put_f64),
+ * such as PageRank contributions. The sum of a key's values depends on the
+ * order they meet in, which depends on the number of ranks: results agree
+ * across rank counts to rounding, not bit for bit. A value that is not 8
+ * bytes fails the job.
+ */
+MPIMR_API long long mpimr_combine_sum_f64(void *user, const void *key, size_t key_len, void *acc,
+                                          size_t acc_len, size_t acc_cap, const void *in, size_t in_len);
+
 /** The value formatter that prints an 8-byte little-endian unsigned integer in decimal. */
 MPIMR_API long long mpimr_format_u64(void *user, const void *value, size_t value_len, char *buf, size_t cap);
 

@@ -1,4 +1,4 @@
-/* util/text.c — the built-in combiner and value formatter for 64-bit counts. */
+/* util/text.c — the built-in combiners (64-bit counts, double sums) and the count formatter. */
 #include <string.h>
 
 #include "mpimr/callbacks.h"
@@ -11,6 +11,16 @@ long long mpimr_combine_sum_u64(void *user, const void *key, size_t key_len, voi
   (void)key_len;
   if (acc_len != 8 || in_len != 8 || acc_cap < 8) return -1;
   mpimr_put_u64(acc, mpimr_get_u64(acc) + mpimr_get_u64(in));
+  return 8;
+}
+
+long long mpimr_combine_sum_f64(void *user, const void *key, size_t key_len, void *acc, size_t acc_len,
+                                size_t acc_cap, const void *in, size_t in_len) {
+  (void)user;
+  (void)key;
+  (void)key_len;
+  if (acc_len != 8 || in_len != 8 || acc_cap < 8) return -1;
+  mpimr_put_f64(acc, mpimr_get_f64(acc) + mpimr_get_f64(in));
   return 8;
 }
 

@@ -400,6 +400,31 @@ static void test_combiner_error(void **state) {
   table_destroy(&t);
 }
 
+/* mpimr_combine_sum_f64 adds doubles in the order they come, as C does, and refuses other sizes. */
+static void test_sum_f64(void **state) {
+  (void)state;
+  kv_table t;
+  assert_int_equal(table_init(&t, 16, mpimr_combine_sum_f64, NULL), MPIMR_OK);
+  double want[5] = {0};
+  for (unsigned i = 0; i < 1000; i++) {
+    unsigned char key = (unsigned char)(i % 5), value[8];
+    double x = 0.1 * (double)(i % 7) - 0.25 + 1e-3 * (double)i;
+    want[key] = i < 5 ? x : want[key] + x;
+    mpimr_put_f64(value, x);
+    assert_int_equal(table_upsert(&t, mpimr_hash64(&key, 1, 0), &key, 1, value, 8, 0), MPIMR_OK);
+  }
+  unsigned seen = 0;
+  for (const table_entry *e = table_first(&t); e != NULL; e = table_next(&t, e), seen++) {
+    assert_int_equal(e->key_len, 1);
+    double got = mpimr_get_f64(e->data + 1);
+    assert_memory_equal(&got, &want[e->data[0]], sizeof got); /* bit for bit: the same additions */
+  }
+  assert_int_equal(seen, 5);
+  unsigned char short_value[4] = {0};
+  assert_int_equal(table_upsert(&t, mpimr_hash64("\0", 1, 0), "\0", 1, short_value, 4, 0), MPIMR_ERR_USER);
+  table_destroy(&t);
+}
+
 int main(void) {
 #ifdef M_PERTURB
   /* Overwrite freed memory, so a read through a stale arena pointer shows up as wrong data. */
@@ -412,6 +437,7 @@ int main(void) {
       cmocka_unit_test(test_clear_empties),
       cmocka_unit_test(test_zero_length_keys_and_values),
       cmocka_unit_test(test_combiner_error),
+      cmocka_unit_test(test_sum_f64),
       /* Last: under AddressSanitizer the use-after-free they expose ends the program. */
       cmocka_unit_test(test_concat_moves_entries),
       cmocka_unit_test(test_concat_colliding_hashes),
