@@ -11,6 +11,10 @@
  * vertex and lowers the label if a neighbour's is smaller. The steps stop
  * when no label changes; every vertex is then labelled with the smallest
  * vertex of its component.
+ *
+ * The edges come from edge-list files (map_record), or from one METIS or
+ * MatrixMarket file read in chunks (graph_files.h, map_index over the
+ * chunks), whose header's vertex count acts as --vertices.
  */
 #include <getopt.h>
 #include <inttypes.h>
@@ -20,6 +24,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "graph_files.h"
 #include "iter_cli.h"
 #include "job_cli.h"
 #include "mpimr/mpimr.h"
@@ -39,6 +44,7 @@ static void print_help(void) {
       "\n"
       "SYNOPSIS\n"
       "    mpirun -np P mpimr-cc -o OUTDIR [OPTIONS] INPUT...\n"
+      "    mpirun -np P mpimr-cc -o OUTDIR [OPTIONS] GRAPH.graph | MATRIX.mtx\n"
       "\n"
       "DESCRIPTION\n"
       "    Finds the connected components of the undirected graph whose edges are\n"
@@ -50,6 +56,17 @@ static void print_help(void) {
       "    number too large) fails the run, naming the file and the byte offset of\n"
       "    the line. Self-loops and repeated edges are allowed. The vertices are those\n"
       "    that occur in an edge, and with --vertices N also 0..N-1.\n"
+      "\n"
+      "    Or the INPUT is one METIS graph file (--format metis, the default for a\n"
+      "    name ending in .graph or .metis: a header 'n m [fmt [ncon]]', then line i\n"
+      "    lists the neighbours of vertex i, weights as fmt says ignored) or one\n"
+      "    MatrixMarket coordinate file (--format mtx, the default for *.mtx or a\n"
+      "    file starting with the banner: entry 'i j [value]' is an edge, values\n"
+      "    ignored). Their vertices are 1..n in the file and 0..n-1 in the output,\n"
+      "    every one of them, with or without edges; a malformed line fails the run\n"
+      "    naming the file and byte offset, as does an edge count that does not\n"
+      "    match the header. A directed graph's edges count as undirected: the\n"
+      "    components are the weakly connected ones.\n"
       "\n"
       "    Label propagation: every vertex starts with its own id as its label; in\n"
       "    each iteration every vertex takes the smallest label among its own and\n"
@@ -69,6 +86,7 @@ static void print_help(void) {
       "OPTIONS\n"
       "    -o, --output DIR          output directory (required)\n"
       "    -f, --overwrite           replace the results in an existing DIR\n"
+      "        --format F            auto (default), edges, metis or mtx (see above)\n"
       "        --vertices N          also take vertices 0..N-1, with or without edges\n"
       "                              (default 0: only vertices in edges; 0..2^62)\n"
       "        --max-iterations N    fail if labels still change after N iterations\n"
@@ -86,7 +104,8 @@ static void print_help(void) {
       "EXAMPLES\n"
       "    mpirun -np 4 mpimr-cc -o components edges/\n"
       "    cut -f2 components/part-* | sort | uniq -c | sort -nr | head   # largest\n"
-      "    mpirun -np 2 mpimr-cc -o components --vertices 1000000 graph.txt\n",
+      "    mpirun -np 2 mpimr-cc -o components --vertices 1000000 graph.txt\n"
+      "    mpirun -np 2 mpimr-cc -o components /usr/share/doc/libmetis-dev/examples/graphs/4elt.graph\n",
       ITER_CLI_TUNING_HELP);
 }
 
@@ -95,6 +114,7 @@ typedef struct options {
   job_cli cli; /* tuning, -o, -f, -q, -v */
   uint64_t vertices;
   int max_iterations;
+  int format; /* -1 auto, 0 edges, or a graph_file_format */
 } options;
 
 /* The state every callback sees. */
@@ -105,6 +125,9 @@ typedef struct cc {
   unsigned char *value; /* a vertex record being built */
   size_t value_capacity;
   mpimr_pin_report pinning; /* the first job's binding, which the later ones reuse */
+  graph_file file;          /* a METIS or MatrixMarket INPUT while the first job reads it */
+  int edges_listed_twice;   /* the file gives every edge from both ends (METIS, symmetric MatrixMarket) */
+  uint64_t file_entries;    /* the entries this rank read from it */
 } cc;
 
 /* Makes cc->value hold at least `bytes`. Returns 0 or -1. */
@@ -172,6 +195,23 @@ static int map_edge(void *user, const void *record, size_t length, mpimr_emitter
   rc = mpimr_emit(out, from, sizeof from, to, sizeof to);
   if (rc == MPIMR_OK && source != target) rc = mpimr_emit(out, to, sizeof to, from, sizeof from);
   return rc;
+}
+
+/* An edge of a METIS or MatrixMarket file: both ways, unless the file already lists it from both ends. */
+static int file_edge(void *user, uint64_t source, uint64_t target, mpimr_emitter *out) {
+  const cc *g = user;
+  unsigned char from[8], to[8];
+  mpimr_put_u64(from, source);
+  mpimr_put_u64(to, target);
+  int rc = mpimr_emit(out, from, sizeof from, to, sizeof to);
+  if (rc == MPIMR_OK && source != target && !g->edges_listed_twice) rc = mpimr_emit(out, to, sizeof to, from, sizeof from);
+  return rc;
+}
+
+/* The first job's map over the chunks of a METIS or MatrixMarket file. */
+static int map_file_chunk(void *user, uint64_t chunk, mpimr_emitter *out) {
+  cc *g = user;
+  return graph_file_map_chunk(&g->file, chunk, file_edge, NULL, g, &g->file_entries, out);
 }
 
 /* The vertices 0..N-1 of --vertices N go to ranks in blocks of this many, the rest by hash. */
@@ -369,14 +409,38 @@ static mpimr_job_config job_config(const options *o, cc *g) {
 /* Builds the graph with the first job (and --vertices). Returns 0, or 1 (reported). */
 static int build_graph(const options *o, cc *g, mpimr_dataset *graph, int rank, int nranks) {
   mpimr_job_config config = job_config(o, g);
-  config.map_record = map_edge;
-  config.inputs = o->cli.job.inputs;
-  config.input_count = o->cli.job.input_count;
+  if (o->format > 0) {
+    char error[512];
+    if (graph_file_open(&g->file, o->cli.job.inputs[0], (graph_file_format)o->format, 64, MPI_COMM_WORLD, error,
+                        sizeof error) != 0) {
+      if (rank == 0) fprintf(stderr, "%s: %s\n", PROGRAM, error); /* every rank read the same file */
+      return 1;
+    }
+    g->vertices = g->file.vertex_count; /* every vertex of the file, with or without edges */
+    g->edges_listed_twice = o->format == GRAPH_FILE_METIS || g->file.symmetric;
+    config.map_index = map_file_chunk;
+    config.index_count = g->file.chunk_count;
+  } else {
+    config.map_record = map_edge;
+    config.inputs = o->cli.job.inputs;
+    config.input_count = o->cli.job.input_count;
+  }
   config.partition = partition_vertex;
   config.reduce = reduce_vertex;
   config.reduce_in_order = 1; /* it emits the vertex it was called for */
   config.output_dataset = graph;
-  if (job_cli_run_pinned(&config, PROGRAM, NULL, NULL, &g->pinning) != MPIMR_OK) return 1;
+  int rc = job_cli_run_pinned(&config, PROGRAM, NULL, NULL, &g->pinning);
+  if (o->format > 0) {
+    uint64_t entries = g->file_entries;
+    MPI_Allreduce(MPI_IN_PLACE, &entries, 1, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
+    char problem[512];
+    if (rc == MPIMR_OK && graph_file_check_count(&g->file, entries, problem, sizeof problem) != 0) {
+      if (rank == 0) fprintf(stderr, "%s: %s\n", PROGRAM, problem);
+      rc = MPIMR_ERR_INVAL;
+    }
+    graph_file_close(&g->file);
+  }
+  if (rc != MPIMR_OK) return 1;
   return g->vertices ? add_isolated_vertices(g, graph, rank, nranks) : 0;
 }
 
@@ -450,7 +514,7 @@ static int run_cc(const options *o, cc *g, int rank, int nranks) {
 
 /* ---- Options ---- */
 
-enum option_ids { OPT_VERTICES = 256, OPT_MAX_ITERATIONS };
+enum option_ids { OPT_VERTICES = 256, OPT_MAX_ITERATIONS, OPT_FORMAT };
 
 /* Returns 0, or CLI_EXIT_USAGE after reporting the problem on rank 0. */
 static int parse_options(int argc, char **argv, int rank, options *o) {
@@ -458,10 +522,12 @@ static int parse_options(int argc, char **argv, int rank, options *o) {
       JOB_CLI_COMMON_LONG_OPTIONS,
       {"vertices", required_argument, NULL, OPT_VERTICES},
       {"max-iterations", required_argument, NULL, OPT_MAX_ITERATIONS},
+      {"format", required_argument, NULL, OPT_FORMAT},
       JOB_CLI_TUNING_LONG_OPTIONS,
       {NULL, 0, NULL, 0}};
   mpimr_job_config_init(&o->cli.job);
   o->max_iterations = DEFAULT_MAX_ITERATIONS;
+  o->format = -1;
   opterr = 0;
   int c;
   while ((c = getopt_long(argc, argv, JOB_CLI_SHORT_OPTIONS, long_options, NULL)) != -1) {
@@ -476,10 +542,27 @@ static int parse_options(int argc, char **argv, int rank, options *o) {
                       optarg);
       return CLI_EXIT_USAGE;
     }
+    if (c == OPT_FORMAT) {
+      if (graph_file_parse_format(optarg, &o->format) == 0) continue;
+      cli_usage_error(rank, PROGRAM, "--format must be auto, edges, metis or mtx, not '%s'", optarg);
+      return CLI_EXIT_USAGE;
+    }
     int status = job_cli_option(&o->cli, c, optarg, argv, rank, PROGRAM);
     if (status != 0 || o->cli.help) return status;
   }
-  return job_cli_take_inputs(&o->cli, argc, argv, rank, PROGRAM, 1);
+  int status = job_cli_take_inputs(&o->cli, argc, argv, rank, PROGRAM, 1);
+  if (status != 0 || o->cli.help) return status;
+  if (o->format < 0) o->format = graph_file_format_of(o->cli.job.inputs[0]);
+  if (o->format > 0 && o->cli.job.input_count != 1) {
+    cli_usage_error(rank, PROGRAM, "a %s graph is one INPUT file, not %d",
+                    o->format == GRAPH_FILE_METIS ? "METIS" : "MatrixMarket", o->cli.job.input_count);
+    return CLI_EXIT_USAGE;
+  }
+  if (o->format > 0 && o->vertices != 0) {
+    cli_usage_error(rank, PROGRAM, "a METIS or MatrixMarket file gives its vertex count: no --vertices");
+    return CLI_EXIT_USAGE;
+  }
+  return 0;
 }
 
 int main(int argc, char **argv) {

@@ -262,6 +262,30 @@ static int map_file(graph_file *file, char *error, size_t cap) {
   return 0;
 }
 
+int graph_file_format_of(const char *path) {
+  size_t length = strlen(path);
+  if ((length > 6 && strcmp(path + length - 6, ".graph") == 0) || (length > 6 && strcmp(path + length - 6, ".metis") == 0))
+    return GRAPH_FILE_METIS;
+  if (length > 4 && strcmp(path + length - 4, ".mtx") == 0) return GRAPH_FILE_MATRIX_MARKET;
+  char banner[15] = {0};
+  FILE *file = fopen(path, "rb");
+  if (file != NULL) {
+    size_t got = fread(banner, 1, sizeof banner - 1, file);
+    fclose(file);
+    if (got == 14 && strcmp(banner, "%%MatrixMarket") == 0) return GRAPH_FILE_MATRIX_MARKET;
+  }
+  return 0;
+}
+
+int graph_file_parse_format(const char *text, int *format) {
+  if (strcmp(text, "auto") == 0) *format = -1;
+  else if (strcmp(text, "edges") == 0) *format = 0;
+  else if (strcmp(text, "metis") == 0) *format = GRAPH_FILE_METIS;
+  else if (strcmp(text, "mtx") == 0) *format = GRAPH_FILE_MATRIX_MARKET;
+  else return -1;
+  return 0;
+}
+
 int graph_file_open(graph_file *file, const char *path, graph_file_format format, int chunks_per_rank,
                     MPI_Comm comm, char *error, size_t error_cap) {
   memset(file, 0, sizeof *file);

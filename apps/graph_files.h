@@ -39,6 +39,19 @@ typedef enum graph_file_format {
   GRAPH_FILE_MATRIX_MARKET = 2,
 } graph_file_format;
 
+/**
+ * The format a file's name or first bytes suggest: METIS for a name ending
+ * in .graph or .metis, MatrixMarket for .mtx or a file that starts with the
+ * '%%MatrixMarket' banner; 0 for anything else (an edge list).
+ */
+int graph_file_format_of(const char *path);
+
+/**
+ * Parses a --format value: "metis" or "mtx" (*format set to the format),
+ * "edges" (0) or "auto" (-1). Returns 0, or -1 for anything else.
+ */
+int graph_file_parse_format(const char *text, int *format);
+
 /** An open graph file: the mapping, its header, and its chunks. */
 typedef struct graph_file {
   const char *path;

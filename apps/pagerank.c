@@ -706,7 +706,7 @@ static int iterate(pagerank *pr, int rank, int *iterations, double *change) {
     mpimr_job_config config = job_config(pr);
     config.map_local = map_destination;
     config.local_count = pr->destinations.count;
-    //config.combine = mpimr_combine_sum_f64;
+    config.combine = mpimr_combine_sum_f64;
     config.reduce = reduce_vertex;
     if (t == 1) config.trace_path = pr->cli.job.trace_path;
     pr->walk = 0;
@@ -795,16 +795,18 @@ static int apply_option(pagerank *pr, int option, const char *value, int rank) {
       if (cli_parse_double(value, 0, 1e300, &pr->tolerance_per_vertex) == 0) return 0;
       cli_usage_error(rank, PROGRAM, "--tolerance-per-vertex must be a number of at least 0, not '%s'", value);
       return CLI_EXIT_USAGE;
-    case OPT_FORMAT:
-      if (strcmp(value, "auto") == 0) pr->format = FORMAT_AUTO;
-      else if (strcmp(value, "edges") == 0) pr->format = FORMAT_EDGES;
-      else if (strcmp(value, "metis") == 0) pr->format = FORMAT_METIS;
-      else if (strcmp(value, "mtx") == 0) pr->format = FORMAT_MATRIX_MARKET;
-      else {
+    case OPT_FORMAT: {
+      int format;
+      if (graph_file_parse_format(value, &format) != 0) {
         cli_usage_error(rank, PROGRAM, "--format must be auto, edges, metis or mtx, not '%s'", value);
         return CLI_EXIT_USAGE;
       }
+      pr->format = format < 0                          ? FORMAT_AUTO
+                   : format == GRAPH_FILE_METIS          ? FORMAT_METIS
+                   : format == GRAPH_FILE_MATRIX_MARKET  ? FORMAT_MATRIX_MARKET
+                                                         : FORMAT_EDGES;
       return 0;
+    }
     case OPT_NAMES: pr->names = pr->sparse = 1; return 0;
     case OPT_SPARSE: pr->sparse = 1; return 0;
     case OPT_UNDIRECTED: pr->undirected = 1; return 0;
@@ -812,21 +814,13 @@ static int apply_option(pagerank *pr, int option, const char *value, int rank) {
   }
 }
 
-/* --format auto: METIS for a name ending in .graph or .metis, MatrixMarket for .mtx or a file whose
- * first bytes are the MatrixMarket banner, else an edge list. */
+/* --format auto: the format graph_file_format_of() sees in the name or the banner. */
 static input_format format_of(const char *path) {
-  size_t length = strlen(path);
-  if ((length > 6 && strcmp(path + length - 6, ".graph") == 0) || (length > 6 && strcmp(path + length - 6, ".metis") == 0))
-    return FORMAT_METIS;
-  if (length > 4 && strcmp(path + length - 4, ".mtx") == 0) return FORMAT_MATRIX_MARKET;
-  char banner[15] = {0};
-  FILE *file = fopen(path, "rb");
-  if (file != NULL) {
-    size_t got = fread(banner, 1, sizeof banner - 1, file);
-    fclose(file);
-    if (got == 14 && strcmp(banner, "%%MatrixMarket") == 0) return FORMAT_MATRIX_MARKET;
+  switch (graph_file_format_of(path)) {
+    case GRAPH_FILE_METIS: return FORMAT_METIS;
+    case GRAPH_FILE_MATRIX_MARKET: return FORMAT_MATRIX_MARKET;
+    default: return FORMAT_EDGES;
   }
-  return FORMAT_EDGES;
 }
 
 /* Returns 0, or CLI_EXIT_USAGE after reporting the problem on rank 0. */

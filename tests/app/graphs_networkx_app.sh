@@ -9,7 +9,8 @@
 #     as networkx's own example reads it (--names --undirected);
 #   - an edge list with sparse 64-bit ids (--sparse);
 # PageRank with networkx's tolerance rule (--tolerance-per-vertex), and the ranks at np 1 the
-# same as at this np. Skipped (status 77) with a message where the packages cannot be had.
+# same as at this np; connected components of the METIS, MatrixMarket and WormNet graphs against
+# networkx's (weakly) connected components. Skipped (status 77) with a message where the packages cannot be had.
 # usage: graphs_networkx_app.sh BIN_DIR NP
 set -euo pipefail
 bin=$1 np=$2
@@ -116,6 +117,28 @@ worst = max(abs(float(a[v]) - float(b[v])) / float(b[v]) for v in a)
 assert worst < 1e-12, "ranks differ between rank counts by %g" % worst
 PY
 
+# Connected components: the METIS meshes and hand-made files, the general MatrixMarket matrix
+# (weakly connected), and WormNet with its names numbered in name order (mpimr-cc takes numbers).
+cc_vs_networkx() {  # NAME FORMAT [--undirected] INPUT
+  local name=$1 format=$2 input=${*: -1}
+  run "$np" "$bin/mpimr-cc" -q -o "$work/cc-$name" "$input"
+  "$python" "$check" cc --format "$format" "${@:3}" "$work/cc-$name"
+}
+cc_vs_networkx 4elt metis "$metis_dir/4elt.graph"
+cc_vs_networkx copter2 metis "$metis_dir/copter2.graph"
+cc_vs_networkx hand metis "$work/hand.graph"
+cc_vs_networkx empty-lines metis "$work/empty-lines.graph"
+cc_vs_networkx general mtx "$work/general.mtx"
+"$python" - "$wormnet" "$work/wormnet-numbered.txt" <<'PY'
+import sys
+edges = [line.split() for line in open(sys.argv[1]) if line.strip() and not line.startswith("#")]
+number = {name: i for i, name in enumerate(sorted({v for edge in edges for v in edge}))}
+with open(sys.argv[2], "w") as out:
+    for u, v in edges:
+        out.write("%d %d\n" % (number[u], number[v]))
+PY
+cc_vs_networkx wormnet edges --undirected "$work/wormnet-numbered.txt"
+
 # Malformed files fail naming the file and what is wrong; format misuse is a usage error.
 printf '3 2\n2\n1 3\n2 4\n' >"$work/bad-neighbour.graph"
 printf '3 5\n2\n1 3\n2\n' >"$work/bad-count.graph"
@@ -134,4 +157,7 @@ expect_failure 64 "give one" run "$np" "$bin/mpimr-pagerank" -o "$work/x7" --tol
   --tolerance-per-vertex 1e-6 "$work/hand.graph"
 expect_failure 64 "give one" run "$np" "$bin/mpimr-pagerank" -o "$work/x8" --sparse --vertices 10 \
   "$work/sparse.txt"
+expect_failure 64 "no --vertices" run "$np" "$bin/mpimr-cc" -o "$work/x9" --vertices 10 "$work/hand.graph"
+expect_failure 1 "bad-count.graph: the header says 5 edges" \
+  run "$np" "$bin/mpimr-cc" -o "$work/x10" "$work/bad-count.graph"
 echo "graphs_networkx_app np=$np: ok"
