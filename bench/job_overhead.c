@@ -28,7 +28,7 @@ static void usage(FILE *out) {
           "\n"
           "SYNOPSIS\n"
           "    mpirun -np P %s [--jobs N] [--warm-up N] [--pairs N] [--no-combine]\n"
-          "        [--pin-every-job] [--trace FILE]\n"
+          "        [--pin-every-job] [--workspace] [--trace FILE]\n"
           "    %s --help\n"
           "\n"
           "DESCRIPTION\n"
@@ -47,6 +47,8 @@ static void usage(FILE *out) {
           "    --no-combine   a reducer sums the values instead of a combiner\n"
           "    --pin-every-job  every job pins its rank (reads the topology) instead\n"
           "                   of taking the first job's binding (pinned_by)\n"
+          "    --workspace    the jobs share an mpimr_workspace: each takes the\n"
+          "                   communicator and shuffle the last one left\n"
           "    --trace FILE   the last job writes its timeline to FILE (Chrome\n"
           "                   trace-event JSON; open it in Perfetto)\n"
           "    -h, --help     show this text\n"
@@ -128,7 +130,7 @@ static int fill(mpimr_dataset *data, long pairs) {
 
 int main(int argc, char **argv) {
   long jobs = 200, warm_up = 10, pairs = 337;
-  int combine = 1, pin_every_job = 0;
+  int combine = 1, pin_every_job = 0, use_workspace = 0;
   const char *trace_path = NULL;
   for (int i = 1; i < argc; i++) {
     const char *arg = argv[i];
@@ -141,6 +143,9 @@ int main(int argc, char **argv) {
       continue;
     } else if (strcmp(arg, "--pin-every-job") == 0) {
       pin_every_job = 1;
+      continue;
+    } else if (strcmp(arg, "--workspace") == 0) {
+      use_workspace = 1;
       continue;
     } else if (strcmp(arg, "--trace") == 0) {
       if (i + 1 == argc) {
@@ -170,7 +175,9 @@ int main(int argc, char **argv) {
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &ranks);
   mpimr_dataset *data = NULL;
-  int failed = mpimr_dataset_create(&data) != MPIMR_OK || fill(data, pairs) != 0;
+  mpimr_workspace *workspace = NULL;
+  int failed = mpimr_dataset_create(&data) != MPIMR_OK || fill(data, pairs) != 0 ||
+               (use_workspace && mpimr_workspace_create(&workspace) != MPIMR_OK);
   double *create_us = calloc((size_t)jobs, sizeof(double)), *run_us = calloc((size_t)jobs, sizeof(double));
   double *free_us = calloc((size_t)jobs, sizeof(double));
   double *phase[4];
@@ -195,6 +202,7 @@ int main(int argc, char **argv) {
     config.reduce_in_order = 1;
     if (combine) config.combine = combine_sum;
     if (!pin_every_job && pinning.local_size > 0) config.pinned_by = &pinning;
+    config.workspace = workspace;
     if (j == warm_up + jobs - 1) config.trace_path = trace_path;
     MPI_Barrier(MPI_COMM_WORLD);
     double t0 = MPI_Wtime();
@@ -253,9 +261,10 @@ int main(int argc, char **argv) {
     failed = 1;
   }
   if (rank == 0 && !failed) {
-    printf("# %s: %d ranks, %ld pairs a rank, %s, %s, %ld jobs after %ld warm-up; microseconds on rank 0\n",
+    printf("# %s: %d ranks, %ld pairs a rank, %s, %s, %s, %ld jobs after %ld warm-up; microseconds on rank 0\n",
            PROGRAM, ranks, pairs, combine ? "combiner" : "reducer only",
-           pin_every_job ? "every job pins" : "pinned once", jobs, warm_up);
+           pin_every_job ? "every job pins" : "pinned once",
+           use_workspace ? "one workspace" : "no workspace", jobs, warm_up);
     printf("%-22s %12s %12s %12s\n", "phase", "median", "min", "max");
     const char *names[] = {"mpimr_job_create", "mpimr_job_run", "mpimr_job_free"};
     double *series[] = {create_us, run_us, free_us};
@@ -275,6 +284,7 @@ int main(int argc, char **argv) {
   free(free_us);
   for (int p = 0; p < 4; p++) free(phase[p]);
   mpimr_dataset_free(data);
+  mpimr_workspace_free(workspace);
   MPI_Finalize();
   return failed ? 1 : 0;
 }

@@ -136,6 +136,45 @@ typedef enum mpimr_output_format {
 } mpimr_output_format;
 
 /**
+ * What consecutive jobs of one program can share instead of setting it up
+ * again for each (opaque): an iterative program (PageRank, k-means) runs a
+ * small job per step, and setting up costs more than running one.
+ *
+ * A job created with `config.workspace` takes from it what the last job that
+ * succeeded with it left there:
+ *  - the duplicate of the communicator, if the job is created on the same
+ *    communicator (the same handle);
+ *  - the shuffle, if the round size, rounds in flight, transport, peer
+ *    window and ranks per node are the same: its communicators, its
+ *    transport's set-up (the shared-memory segments, with the pages the last
+ *    job's rounds touched) and its receive buffers;
+ *  - the first job's pin report, as `pinned_by` would give it.
+ * Whether it takes them is agreed by all ranks when the job is created (one
+ * small allreduce on the communicator, and one on the job's), so ranks never
+ * disagree. When a job that succeeded on every rank is freed, it leaves its
+ * communicator and shuffle in the workspace for the next; a job that failed
+ * or never ran frees its own, and the next starts fresh, so a failure never
+ * leaves half a protocol behind. Everything else (tables, stores, spill
+ * files, output) is still the job's own. The workspace holds the memory of
+ * the shuffle it keeps (its round buffers) between jobs.
+ */
+typedef struct mpimr_workspace mpimr_workspace;
+
+/** Creates an empty workspace (local; no MPI). Returns MPIMR_OK or MPIMR_ERR_NOMEM. */
+MPIMR_API int mpimr_workspace_create(mpimr_workspace **workspace);
+
+/**
+ * Frees a workspace and what it holds (communicators, a shuffle); NULL is
+ * allowed. Call it after the last job that used it is freed, and before
+ * MPI_Finalize, on every rank (it frees communicators; it does not wait for
+ * other ranks).
+ */
+MPIMR_API void mpimr_workspace_free(mpimr_workspace *workspace);
+
+/** Jobs that took a communicator and a shuffle from this workspace instead of making their own. */
+MPIMR_API uint64_t mpimr_workspace_reuses(const mpimr_workspace *workspace);
+
+/**
  * Everything a job needs. Initialise with mpimr_job_config_init(), then set
  * one map function with its input, and whatever else you need. Pointers are
  * borrowed: they must stay valid until mpimr_job_free().
@@ -343,6 +382,14 @@ typedef struct mpimr_job_config {
    * is collective).
    */
   const mpimr_pin_report *pinned_by;
+
+  /**
+   * Optional: a workspace (mpimr_workspace_create()) that the jobs of one
+   * program share, one after another, so that each does not set up again
+   * what the last one had: see mpimr_workspace. Set it on every rank or on
+   * none; the jobs must run one at a time on it.
+   */
+  mpimr_workspace *workspace;
 } mpimr_job_config;
 
 /** Per-rank figures of one job. Times are seconds of wall clock. */

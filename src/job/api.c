@@ -17,6 +17,7 @@
 #include "job/output.h"
 #include "job/stages.h"
 #include "job/store.h"
+#include "job/workspace.h"
 #include "kv/codec.h"
 #include "kv/hash.h"
 #include "kv/values.h"
@@ -26,12 +27,37 @@
 
 mpimr_executor *mpimr_job_executor(mpimr_job *job) { return job ? job->executor : NULL; }
 
-static int job_setup(mpimr_job *job) {
+/* The shuffle: the workspace's, if every rank has one that fits, else a new one. Collective. */
+static int setup_shuffle(mpimr_job *job) {
+  shuffle_options transport = {.transport = job->config.transport,
+                               .peer_window = job->config.peer_window,
+                               .ranks_per_node = job->config.ranks_per_node};
+  if (job->config.workspace != NULL) {
+    shuffle *kept = NULL;
+    int rc = workspace_take_shuffle(job->config.workspace, job->comm, job->config.rounds_in_flight,
+                                    job->config.round_bytes, &transport, &kept);
+    if (rc != MPIMR_OK) return rc;
+    if (kept != NULL) {
+      shuffle_rearm(kept, job_receive, job);
+      job->shuffle = kept;
+      return MPIMR_OK;
+    }
+  }
+  return shuffle_create(&job->shuffle, job->comm, job->config.rounds_in_flight, job->config.round_bytes,
+                        &transport, job_receive, job);
+}
+
+static int job_setup(mpimr_job *job, const mpimr_pin_report *kept_pinning) {
   int rc = MPIMR_OK;
-  if (job->config.pinned_by != NULL)
+  if (job->config.pinned_by != NULL) {
     job->pin_report = *job->config.pinned_by; /* an earlier job pinned this rank */
-  else
+  } else if (kept_pinning != NULL) {
+    job->pin_report = *kept_pinning; /* the workspace's first job did */
+  } else {
     rc = mpimr_pin(job->comm, job->config.pin, &job->pin_report);
+    if (rc == MPIMR_OK && job->config.workspace != NULL)
+      workspace_keep_pinning(job->config.workspace, &job->pin_report);
+  }
   if (rc != MPIMR_OK) {
     job_set_error(job, "pinning: %s", mpimr_strerror(rc));
     job->pin_report.local_size = 1;
@@ -55,12 +81,8 @@ static int job_setup(mpimr_job *job) {
     job_set_error(job, "setting up the spill area: %s", mpimr_strerror(spill_rc));
     rc = spill_rc;
   }
-  /* Collective: every rank creates its shuffle whatever happened above. */
-  shuffle_options transport = {.transport = job->config.transport,
-                               .peer_window = job->config.peer_window,
-                               .ranks_per_node = job->config.ranks_per_node};
-  step = shuffle_create(&job->shuffle, job->comm, job->config.rounds_in_flight, job->config.round_bytes,
-                        &transport, job_receive, job);
+  /* Collective: every rank sets up its shuffle whatever happened above. */
+  step = setup_shuffle(job);
   if (step != MPIMR_OK && rc == MPIMR_OK) {
     job_set_error(job, "creating the shuffle: %s", mpimr_strerror(step));
     rc = step;
@@ -106,7 +128,14 @@ int mpimr_job_create(mpimr_job **out, MPI_Comm comm, const mpimr_job_config *con
   if (job->config.combine_bytes < job->config.round_bytes)
     job->config.combine_bytes = job->config.round_bytes;
   *out = job;
-  if (MPI_Comm_dup(comm, &job->comm) != MPI_SUCCESS) {
+  job->made_from = comm;
+  const mpimr_pin_report *kept_pinning = NULL;
+  if (config->workspace != NULL &&
+      workspace_take_communicator(config->workspace, comm, &job->comm, &kept_pinning) != MPIMR_OK) {
+    snprintf(job->error_message, sizeof job->error_message, "agreeing on the workspace failed (MPI_Allreduce)");
+    return MPIMR_ERR_MPI;
+  }
+  if (job->comm == MPI_COMM_NULL && MPI_Comm_dup(comm, &job->comm) != MPI_SUCCESS) {
     snprintf(job->error_message, sizeof job->error_message, "MPI_Comm_dup failed");
     return MPIMR_ERR_MPI;
   }
@@ -126,7 +155,7 @@ int mpimr_job_create(mpimr_job **out, MPI_Comm comm, const mpimr_job_config *con
   if (rc == MPIMR_OK) rc = job_check_signal(job); /* a signal before the job: it fails at once */
   rc = job_agree(job, rc);
   if (rc != MPIMR_OK) return rc;
-  rc = job_agree(job, job_setup(job));
+  rc = job_agree(job, job_setup(job, kept_pinning));
   if (rc == MPIMR_OK && config->verbose && job->rank == 0) {
     const mpimr_pin_report *pin = &job->pin_report;
     const char *no_sharing = shuffle_sharing_reason(job->shuffle);
@@ -143,11 +172,24 @@ int mpimr_job_create(mpimr_job **out, MPI_Comm comm, const mpimr_job_config *con
   return rc;
 }
 
+/* Whether the job ran and succeeded on every rank (the outcome is agreed), its shuffle at rest. */
+static int succeeded_everywhere(const mpimr_job *job) {
+  return job->ran && !job->finished_early && mpimr_future_is_done(&job->task) && job->task.result == MPIMR_OK &&
+         job->shuffle != NULL && shuffle_ended_cleanly(job->shuffle);
+}
+
 void mpimr_job_free(mpimr_job *job) {
   if (job == NULL) return;
+  int keep = job->config.workspace != NULL && succeeded_everywhere(job);
   stall_watch_destroy(&job->watch); /* before the executor: it cancels receives the reactor holds */
   mpimr_executor_free(job->executor);
-  shuffle_free(job->shuffle);
+  if (keep) {
+    /* The next job of the workspace takes them over (workspace_take_*). */
+    workspace_keep(job->config.workspace, job->made_from, job->comm, job->shuffle);
+    job->comm = MPI_COMM_NULL;
+  } else {
+    shuffle_free(job->shuffle);
+  }
   if (job->store) job->store->destroy(job);
   free(job->map_table_dest_bytes);
   if (job->spill.parent) spill_area_destroy(&job->spill);

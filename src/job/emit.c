@@ -31,7 +31,7 @@ size_t job_map_table_entries(const mpimr_job *job) { return job->config.round_by
  * TABLE_START_ENTRIES. A table grows by doubling as it fills, so a large job pays a few rehashes;
  * a round's worth at the start (4 MiB of slots and arena a table at the default round size,
  * faulted in and zeroed on first touch) made most of the 3.5 ms a 337-pair job's map took. */
-enum { TABLE_START_ENTRIES = 4096 };
+enum { TABLE_START_ENTRIES = 512 };
 size_t job_table_start_entries(const mpimr_job *job) {
   size_t round = job_map_table_entries(job);
   return round < TABLE_START_ENTRIES ? round : TABLE_START_ENTRIES;

@@ -111,6 +111,7 @@ typedef struct received_store {
 
 struct mpimr_job {
   mpimr_job_config config;
+  MPI_Comm made_from; /**< The communicator the job was created on (its comm is a duplicate of it). */
   MPI_Comm comm;
   int rank;
   int nranks;

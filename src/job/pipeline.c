@@ -355,9 +355,12 @@ static mpimr_poll_result job_poll(mpimr_future *self, mpimr_executor *ex) {
     case PHASE_SHUFFLE_AGREED:
       rc = agreement_outcome(job);
       if (rc != MPIMR_OK) return task_finish(job, rc);
-      /* Done with the round buffers: their memory goes to reduce. */
-      shuffle_free(job->shuffle);
-      job->shuffle = NULL;
+      /* Done with the round buffers: their memory goes to reduce, unless the shuffle is to serve
+       * the workspace's next job (mpimr_job_free() hands it over). */
+      if (job->config.workspace == NULL) {
+        shuffle_free(job->shuffle);
+        job->shuffle = NULL;
+      }
       rc = post_agreement(job, ex, write_part(job));
       if (rc != MPIMR_OK) return task_finish(job, rc);
       self->state = PHASE_OUTPUT_AGREED;

@@ -18,6 +18,13 @@ int sort_item_compare_pair(const void *a, const void *b) {
   int c = sort_item_compare(a, b);
   if (c != 0) return c;
   const sort_item *x = a, *y = b;
+  if (x->value_len <= 8 && y->value_len <= 8) {
+    /* Values within 8 bytes (counts, doubles, ids): one big-endian word each, then the lengths. */
+    uint64_t u = sort_key_prefix(x->key + x->key_len, x->value_len);
+    uint64_t v = sort_key_prefix(y->key + y->key_len, y->value_len);
+    if (u != v) return u < v ? -1 : 1;
+    return (x->value_len > y->value_len) - (x->value_len < y->value_len);
+  }
   return codec_compare_keys(x->key + x->key_len, x->value_len, y->key + y->key_len, y->value_len);
 }
 
@@ -101,6 +108,33 @@ static int run_is_sorted(const sort_item *items, size_t count, int (*compare)(co
   return 1;
 }
 
+/* Runs up to this long are sorted by insertion rather than qsort: the runs of equal key prefixes
+ * after the radix passes are mostly a few items (a key's values from a few ranks), and qsort's
+ * set-up costs more than the sorting. */
+enum { INSERTION_SORT_MAX = 16 };
+
+/* Sorts a short run by insertion (stable; no allocation; n - 1 comparisons when already sorted). */
+static void insertion_sort(sort_item *items, size_t count, int (*compare)(const void *, const void *)) {
+  for (size_t i = 1; i < count; i++) {
+    if (compare(&items[i - 1], &items[i]) <= 0) continue;
+    sort_item moving = items[i];
+    size_t j = i;
+    while (j > 0 && compare(&items[j - 1], &moving) > 0) {
+      items[j] = items[j - 1];
+      j--;
+    }
+    items[j] = moving;
+  }
+}
+
+/* Sorts a run of any length: by insertion when short, else qsort (unless already in order). */
+static void sort_run(sort_item *items, size_t count, int (*compare)(const void *, const void *)) {
+  if (count <= INSERTION_SORT_MAX)
+    insertion_sort(items, count, compare);
+  else if (!run_is_sorted(items, count, compare))
+    qsort(items, count, sizeof *items, compare);
+}
+
 int sort_items(sort_item *items, sort_item *scratch, size_t count) {
   return sort_items_with(items, scratch, count, sort_item_compare);
 }
@@ -128,8 +162,8 @@ static void sort_values_from(sort_item *items, sort_item *scratch, size_t count,
     }
     if (end - start >= RADIX_MIN_ITEMS && longest > offset + 8)
       sort_values_from(items + start, scratch, end - start, offset + 8);
-    else if (end - start > 1 && !run_is_sorted(items + start, end - start, sort_item_compare_pair))
-      qsort(items + start, end - start, sizeof *items, sort_item_compare_pair); /* few, or lengths differ */
+    else if (end - start > 1)
+      sort_run(items + start, end - start, sort_item_compare_pair); /* few, or lengths differ */
     start = end;
   }
 }
@@ -144,11 +178,11 @@ static void sort_run_by_value(sort_item *items, sort_item *scratch, size_t count
 /* Orders a run of items with equal key prefixes: by key, then (by_value) each key's items by value. */
 static void sort_equal_prefixes(sort_item *items, sort_item *scratch, size_t count,
                                 int (*compare)(const void *, const void *)) {
-  if (run_is_sorted(items, count, compare)) return;
   if (compare != sort_item_compare_pair || count < RADIX_MIN_ITEMS) {
-    qsort(items, count, sizeof *items, compare);
+    sort_run(items, count, compare);
     return;
   }
+  if (run_is_sorted(items, count, compare)) return;
   if (!run_is_sorted(items, count, sort_item_compare_stable))
     qsort(items, count, sizeof *items, sort_item_compare_stable);
   size_t start = 0;
@@ -157,8 +191,8 @@ static void sort_equal_prefixes(sort_item *items, sort_item *scratch, size_t cou
     while (end < count && sort_item_compare(&items[start], &items[end]) == 0) end++;
     if (end - start >= RADIX_MIN_ITEMS)
       sort_run_by_value(items + start, scratch, end - start);
-    else if (end - start > 1 && !run_is_sorted(items + start, end - start, compare))
-      qsort(items + start, end - start, sizeof *items, compare);
+    else if (end - start > 1)
+      sort_run(items + start, end - start, compare);
     start = end;
   }
 }
@@ -167,7 +201,7 @@ int sort_items_with(sort_item *items, sort_item *scratch, size_t count,
                     int (*compare)(const void *, const void *)) {
   if (count < 2) return 0;
   if (count < RADIX_MIN_ITEMS) {
-    qsort(items, count, sizeof *items, compare);
+    sort_run(items, count, compare);
     return 0;
   }
   radix_sort_prefix(items, scratch, count);

@@ -125,6 +125,8 @@ SHUFFLE_COLD int shuffle_create(shuffle **out, MPI_Comm comm, int depth, size_t 
   MPI_Comm_size(comm, &sh->nranks);
   sh->depth = depth;
   sh->nslots = depth + 1;
+  sh->round_bytes = round_bytes;
+  sh->options = *options;
   sh->receive = receive;
   sh->receive_context = context;
   mpimr_future_init(&sh->driver, driver_poll);
@@ -167,6 +169,42 @@ SHUFFLE_COLD void shuffle_free(shuffle *sh) {
   /* After the slots: their send sets live in it. Local, and peers' mappings stay valid. */
   node_memory_destroy(&sh->node);
   free(sh);
+}
+
+int shuffle_fits(const shuffle *sh, int depth, size_t round_bytes, const shuffle_options *options) {
+  shuffle_options defaults = {.transport = MPIMR_TRANSPORT_AUTO};
+  if (options == NULL) options = &defaults;
+  return sh->depth == depth && sh->round_bytes == round_bytes &&
+         sh->transport == shuffle_resolve_transport(options->transport) &&
+         sh->options.peer_window == options->peer_window && sh->options.rounds_by_mpi == options->rounds_by_mpi &&
+         sh->options.ranks_per_node == options->ranks_per_node;
+}
+
+int shuffle_ended_cleanly(const shuffle *sh) {
+  return mpimr_future_is_done(&sh->driver) && sh->driver.result == MPIMR_OK && !sh->broken &&
+         sh->local_error == MPIMR_OK && sh->remote_error == MPIMR_OK && sh->terminal_known &&
+         sh->released_through > sh->last_round && sh->oldest_round == sh->released_through &&
+         sh->data_posted_through == sh->next_round && sh->next_round == sh->released_through;
+}
+
+/*
+ * Every slot is free (its round released, its set reset) and no request or condition is left
+ * with the old executor, so a run is only the protocol's per-run flags. The round numbers go
+ * on from where the last run stopped: every rank stopped at the same round, and the transports'
+ * round counters (the node-local control blocks, message tags) stay in step with them.
+ */
+void shuffle_rearm(shuffle *sh, shuffle_receive_fn receive, void *context) {
+  mpimr_future_init(&sh->driver, driver_poll);
+  sh->map_finished = 0;
+  sh->final_sent = 0;
+  sh->terminal_known = 0;
+  sh->last_round = 0;
+  sh->progress_waiter = NULL;
+  sh->receive = receive;
+  sh->receive_context = context;
+  memset(&sh->counters, 0, sizeof sh->counters);
+  sh->trace = NULL;
+  sh->detail[0] = '\0';
 }
 
 mpimr_future *shuffle_driver(shuffle *sh) { return &sh->driver; }

@@ -133,6 +133,28 @@ int shuffle_create(shuffle **out, MPI_Comm comm, int depth, size_t round_bytes,
 /** Frees the shuffle (not collective; the driver must be done or never spawned). */
 void shuffle_free(shuffle *sh);
 
+/**
+ * Non-zero if `sh` was created with these settings (as shuffle_create() takes
+ * them), so it can serve another run that asks for them.
+ */
+int shuffle_fits(const shuffle *sh, int depth, size_t round_bytes, const shuffle_options *options);
+
+/**
+ * Non-zero if the driver ended the protocol without error: every round sent,
+ * received and released, no request outstanding. Only such a shuffle may be
+ * rearmed.
+ */
+int shuffle_ended_cleanly(const shuffle *sh);
+
+/**
+ * Readies a shuffle that ended cleanly for another run, with a new receive
+ * function: its communicators, transport set-up, shared segments and round
+ * buffers stay; its counters start again from zero. Every rank of the
+ * communicator must rearm it for the same run (the protocol goes on with the
+ * next round number). Spawn shuffle_driver() on the new run's executor.
+ */
+void shuffle_rearm(shuffle *sh, shuffle_receive_fn receive, void *context);
+
 /** The driver future: spawn it; it is READY when the end of the shuffle is agreed. */
 mpimr_future *shuffle_driver(shuffle *sh);
 

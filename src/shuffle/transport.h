@@ -158,6 +158,9 @@ struct shuffle {
   void *receive_context;
   shuffle_counters counters;
   trace *trace;
+  /* What it was created with, for shuffle_fits(). */
+  size_t round_bytes;
+  shuffle_options options;
   char detail[256];
 };
 
