@@ -125,6 +125,7 @@ typedef struct cc {
   unsigned char *value; /* a vertex record being built */
   size_t value_capacity;
   mpimr_pin_report pinning; /* the first job's binding, which the later ones reuse */
+  mpimr_workspace *workspace; /* what one job leaves set up for the next (communicator, shuffle) */
   graph_file file;          /* a METIS or MatrixMarket INPUT while the first job reads it */
   int edges_listed_twice;   /* the file gives every edge from both ends (METIS, symmetric MatrixMarket) */
   uint64_t file_entries;    /* the entries this rank read from it */
@@ -399,6 +400,7 @@ static mpimr_job_config job_config(const options *o, cc *g) {
   config.user = g;
   config.output_dir = NULL;
   config.overwrite = 0;
+  config.workspace = g->workspace;
   if (g->jobs++ > 0) {
     config.pin = MPIMR_PIN_NONE;
     config.verbose = 0;
@@ -579,7 +581,13 @@ int main(int argc, char **argv) {
   } else if (status == 0) {
     cc g;
     memset(&g, 0, sizeof g);
-    status = run_cc(&o, &g, rank, nranks);
+    if (!iter_cli_all_ok(mpimr_workspace_create(&g.workspace) == MPIMR_OK)) {
+      if (rank == 0) fprintf(stderr, "%s: out of memory\n", PROGRAM);
+      status = 1;
+    } else {
+      status = run_cc(&o, &g, rank, nranks);
+    }
+    mpimr_workspace_free(g.workspace);
     free(g.value);
   }
   MPI_Finalize();

@@ -15,12 +15,16 @@
  *   2. An iteration first adds up, per destination, what this rank's
  *      vertices send along their out-edges (rank / outdegree) — a tight
  *      loop over arrays — then runs a job that maps each destination to
- *      (destination, sum) with mpimr_combine_sum_f64: one pair per
- *      destination a rank's edges reach, not one per edge. The reducer, on
- *      the destination's owner, finds the vertex by walking the part in key
- *      order (the reducer's keys come in that order) and keeps the sum; then
- *      every rank computes the new ranks, its part of the L1 change and of
- *      the dangling rank, which an MPI_Allreduce adds up.
+ *      (destination, sum): one pair per destination a rank's edges reach,
+ *      not one per edge. So there is nothing left for a combiner to fold
+ *      before the shuffle (a combining table cost more than it saved), and
+ *      the reducer, on the destination's owner, adds up its at most P
+ *      values, finds the vertex by walking the part in key order (the
+ *      reducer's keys come in that order) and keeps the sum; then every
+ *      rank computes the new ranks, its part of the L1 change and of the
+ *      dangling rank, which an MPI_Allreduce adds up. The jobs share an
+ *      mpimr_workspace, so each takes the communicator and shuffle the last
+ *      one left instead of setting up its own.
  *   3. One more job maps the vertices to 'VERTEX<TAB>RANK' lines in the
  *      output directory.
  *
@@ -237,6 +241,7 @@ typedef struct pagerank {
   /* The iterations. */
   double dangling; /* D_t: the rank of the vertices without out-edges, over all ranks */
   mpimr_pin_report pinning; /* the first job's binding, which the later ones reuse */
+  mpimr_workspace *workspace; /* what one job leaves set up for the next (communicator, shuffle) */
 } pagerank;
 
 /* ---- Reading edges ------------------------------------------------------- */
@@ -472,7 +477,8 @@ static int map_destination(void *user, uint64_t index, mpimr_emitter *out) {
   return mpimr_emit(out, key, key_len, value, sizeof value);
 }
 
-/* The iteration's reducer: a vertex's incoming contributions (one value, combined), kept in its part. */
+/* The iteration's reducer: the sum of a vertex's incoming contributions (a value from each rank
+ * whose edges reach it), kept in its part. */
 static int reduce_vertex(void *user, const void *key, size_t key_len, mpimr_values *values,
                          mpimr_emitter *out) {
   pagerank *pr = user;
@@ -567,6 +573,7 @@ static mpimr_job_config job_config(pagerank *pr) {
   config.output_format = MPIMR_OUTPUT_NONE;
   config.verbose = 0;
   config.trace_path = NULL;
+  config.workspace = pr->workspace;
   return config;
 }
 
@@ -706,7 +713,6 @@ static int iterate(pagerank *pr, int rank, int *iterations, double *change) {
     mpimr_job_config config = job_config(pr);
     config.map_local = map_destination;
     config.local_count = pr->destinations.count;
-    config.combine = mpimr_combine_sum_f64;
     config.reduce = reduce_vertex;
     if (t == 1) config.trace_path = pr->cli.job.trace_path;
     pr->walk = 0;
@@ -925,6 +931,7 @@ static void free_graph(pagerank *pr) {
   free(pr->sent);
   free(pr->isolated_ids);
   graph_file_close(&pr->file);
+  mpimr_workspace_free(pr->workspace);
 }
 
 /* Builds the graph, iterates, writes the ranks. Returns the exit status. */
@@ -944,9 +951,10 @@ static int run_pagerank(pagerank *pr, int rank, int ranks) {
             (unsigned long long)pr->vertex_count, (unsigned long long)edges, iterations, change,
             converged(pr, change) ? "converged" : "stopped at --max-iterations");
   if (status == 0 && pr->cli.job.verbose && rank == 0)
-    fprintf(stderr, "%s: seconds: build %.3f, iterations %.3f (%.2f ms each), output %.3f\n", PROGRAM,
+    fprintf(stderr, "%s: seconds: build %.3f, iterations %.3f (%.2f ms each), output %.3f; %llu jobs reused "
+            "the last one's communicator and shuffle\n", PROGRAM,
             built - started, iterated - built, iterations ? 1e3 * (iterated - built) / iterations : 0.0,
-            written - iterated);
+            written - iterated, (unsigned long long)mpimr_workspace_reuses(pr->workspace));
   return status;
 }
 
@@ -964,7 +972,10 @@ int main(int argc, char **argv) {
     if (rank == 0) print_help();
   } else if (status == 0) {
     pr.cli.job.user = &pr;
-    status = run_pagerank(&pr, rank, ranks);
+    if (!iter_cli_all_ok(mpimr_workspace_create(&pr.workspace) == MPIMR_OK))
+      status = fail_all(rank, "out of memory");
+    else
+      status = run_pagerank(&pr, rank, ranks);
   }
   free_graph(&pr);
   MPI_Finalize();
