@@ -4,7 +4,8 @@
 # several files and a directory (comments, blank lines, TAB, comma and CRLF
 # separators, a hidden file that must be skipped), with --assignments; a
 # duplicated first point, so one cluster stays empty and keeps its centroid;
-# --max-iterations 1 (not converged: written, noted, exit 0); --generate,
+# --max-iterations 1 (not converged: written, noted, exit 0); integers and
+# other numbers read exactly (whatever layout carries them); --generate,
 # whose points the oracle makes itself, at this np and at np 1 (the same
 # assignments); -f over a result and a refusal without it; malformed input
 # (exit 1, file named, no _SUCCESS) and usage errors (exit 64).
@@ -90,6 +91,15 @@ python3 "$oracle" "$work/gen" "$np" 6 100 1e-9 "$(iterations_in "$work/err")" --
 run 1 "$bin/mpimr-kmeans" -q -k 6 -o "$work/gen1" --assignments "$work/gen1-assign" "${gen[@]}"
 cmp <(sort -n "$work"/gen-assign/part-*) <(sort -n "$work"/gen1-assign/part-*)
 
+# Points travel from the reader to their rank in one byte a coordinate (integers 0..255), two
+# (integers -32768..32767) or eight: with every point its own cluster, one iteration gives each
+# centroid back as its point, exactly (%.17g) whichever layout carried it, -0 included.
+printf '%s\n' "0 255 7" "-1 256 -32768" "32767 -0 12" "32768 1 2" "0.5 1e300 -2.5e-300" "1e2 +3 0.0" \
+  "0.1 -7.25 9007199254740993" "+255 000 1e1" > "$work/exact.txt"
+run "$np" "$bin/mpimr-kmeans" -q -k 8 --max-iterations 1 -o "$work/exact" "$work/exact.txt" 2>"$work/err"
+want=$'0\t0 255 7\n1\t-1 256 -32768\n2\t32767 -0 12\n3\t32768 1 2\n4\t0.5 1.0000000000000001e+300 -2.5e-300\n5\t100 3 0\n6\t0.10000000000000001 -7.25 9007199254740992\n7\t255 0 10'
+[ "$(sort -n "$work"/exact/part-*)" = "$want" ] || { echo "points changed on the way:"; cat "$work"/exact/part-*; exit 1; }
+
 # An existing result: refused without -f (before any work), replaced with it.
 set +e
 run "$np" "$bin/mpimr-kmeans" -q -k 2 -o "$work/dup" "$work/dup.txt" 2>"$work/err"
@@ -130,7 +140,8 @@ usage_error "--tolerance" -k 2 --tolerance -1 -o "$work/x" "$work/points"
 usage_error "--max-iterations" -k 2 --max-iterations 0 -o "$work/x" "$work/points"
 usage_error "--generate makes the points" -k 2 --generate 10 -o "$work/x" "$work/points"
 usage_error "no INPUT" -k 2 -o "$work/x"
-usage_error "--clusters and --seed" -k 2 --seed 3 -o "$work/x" "$work/points"
+usage_error "--seed goes with --generate, --init random" -k 2 --seed 3 -o "$work/x" "$work/points"
+usage_error "--clusters goes with --generate" -k 2 --clusters 3 -o "$work/x" "$work/points"
 usage_error "unknown option" -k 2 --bogus -o "$work/x" "$work/points"
 [ ! -e "$work/x" ] || { echo "a usage error created the output directory"; exit 1; }
 echo "kmeans_app np=$np: ok"
