@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# The programs across three "nodes" of uneven size (2 + 2 + 1 ranks) on this machine: each node
+# a UTS namespace with its own hostname and Open MPI daemon (tests/tools/node_agent.sh), so ranks
+# on different nodes share no memory and their bytes go over TCP, as on a cluster. Checked:
+#   - the node groups: rank 0 reads its node's 2 ranks' bytes in place, no more;
+#   - mpimr-wordcount against wc_oracle with the default transport (in place inside a node,
+#     messages between nodes), with pairwise and alltoallv forced, and with TCP alone moving bytes
+#     (--mca btl self,tcp);
+#   - mpimr-sort: mpimr-valsort agrees on order, count and checksum;
+#   - mpimr-kmeans (generated points): the same assignments as at np 1 on one node;
+#   - mpimr-pagerank and mpimr-cc on libmetis-doc's 4elt against networkx (where they are
+#     installed).
+# Skipped (status 77) with a message where namespaces cannot be made (not root, no unshare).
+# usage: cluster_app.sh BIN_DIR WC_ORACLE
+set -euo pipefail
+bin=$1 oracle=$2
+agent="$(cd "$(dirname "$0")/../tools" && pwd)/node_agent.sh"
+check="$(cd "$(dirname "$0")/../tools" && pwd)/graph_networkx_check.py"
+if ! unshare --uts true 2>/dev/null; then
+  echo "cluster_app: SKIPPED: cannot make a UTS namespace here (unshare --uts needs root)"
+  exit 77
+fi
+work=$(mktemp -d /tmp/mpimr-cluster-XXXXXX)
+trap 'rm -rf "$work"' EXIT
+# shellcheck source=tests/app/app_lib.sh
+source "$(dirname "$0")/app_lib.sh"
+export OMPI_MCA_odls_base_sigkill_timeout=0
+printf 'n1 slots=2\nn2 slots=2\nn3 slots=1\n' >"$work/hosts"
+
+# PROGRAM ARGS... on the three nodes, 5 ranks (an Open MPI session directory of its own).
+on_nodes() {
+  local session_base
+  session_base=$(mktemp -d "$work/ompi.XXXXXX")
+  OMPI_MCA_orte_tmpdir_base=$session_base mpirun --mca plm_rsh_agent "$agent" --hostfile "$work/hosts" \
+    -np 5 "$@" </dev/null
+}
+
+seed=$(( $(date +%s%N) % 1000000 ))
+run 2 "$bin/mpimr-gentext" -o "$work/text.txt" --size 6M --vocab 50000 --seed "$seed"
+
+# The groups: 5 ranks on three hosts; rank 0 shares memory with its node's other rank only.
+on_nodes hostname | sort | uniq -c | awk '{print $2 "=" $1}' | tr '\n' ' ' >"$work/layout"
+[ "$(cat "$work/layout")" = "n1=2 n2=2 n3=1 " ] || { echo "the ranks ran on: $(cat "$work/layout")"; exit 1; }
+on_nodes "$bin/mpimr-wordcount" -v -o "$work/wc-auto" "$work/text.txt" 2>"$work/err"
+grep -q "transport shared-memory (rank 0 reads 2 ranks' bytes in place)" "$work/err" ||
+  { echo "rank 0 should read exactly its node's 2 ranks in place:"; cat "$work/err"; exit 1; }
+"$oracle" "$work/wc-auto" 5 "$work/text.txt"
+
+# Each transport forced, and TCP as the only way bytes move.
+for transport in pairwise alltoallv; do
+  on_nodes "$bin/mpimr-wordcount" -q --transport "$transport" --round-size 64K -o "$work/wc-$transport" \
+    "$work/text.txt"
+  "$oracle" "$work/wc-$transport" 5 "$work/text.txt"
+done
+on_nodes --mca btl self,tcp "$bin/mpimr-wordcount" -q --no-combiner --round-size 64K -o "$work/wc-tcp" \
+  "$work/text.txt"
+"$oracle" "$work/wc-tcp" 5 "$work/text.txt"
+
+# Sort: valsort agrees on order, count and checksum.
+run 2 "$bin/mpimr-gensort" -n 200000 --seed "$seed" "$work/records.dat"
+on_nodes "$bin/mpimr-sort" -q -o "$work/sorted" "$work/records.dat"
+run 2 "$bin/mpimr-valsort" "$work/sorted" >"$work/sorted.txt"
+run 2 "$bin/mpimr-valsort" "$work/records.dat" >"$work/input.txt" || true
+field() { sed -n "s/^$1: //p" "$2"; }
+[ "$(field records "$work/sorted.txt")" = 200000 ] || { echo "sort: record count"; exit 1; }
+[ "$(field checksum "$work/sorted.txt")" = "$(field checksum "$work/input.txt")" ] ||
+  { echo "sort: the output's checksum differs from the input's"; exit 1; }
+
+# k-means on generated points: the same assignments as one rank on one node.
+gen=(-k 6 --generate 5000 --dims 3 --clusters 6 --seed "$seed")
+on_nodes "$bin/mpimr-kmeans" -q -o "$work/km" --assignments "$work/km-assign" "${gen[@]}"
+run 1 "$bin/mpimr-kmeans" -q -o "$work/km1" --assignments "$work/km1-assign" "${gen[@]}"
+cmp <(sort -n "$work"/km-assign/part-*) <(sort -n "$work"/km1-assign/part-*)
+
+# PageRank and connected components against networkx.
+metis=/usr/share/doc/libmetis-dev/examples/graphs/4elt.graph
+if [ -r "$metis" ] && /usr/bin/python3 -c 'import networkx' 2>/dev/null; then
+  on_nodes "$bin/mpimr-pagerank" -q --tolerance-per-vertex 1e-12 --max-iterations 1000 -o "$work/pr" "$metis"
+  /usr/bin/python3 "$check" pagerank --format metis --tol 1e-12 --max-iter 1000 --rel 1e-7 "$metis" "$work/pr"
+  on_nodes "$bin/mpimr-cc" -q -o "$work/cc" "$metis"
+  /usr/bin/python3 "$check" cc --format metis "$metis" "$work/cc"
+else
+  echo "cluster_app: pagerank and cc skipped: no $metis or no networkx for /usr/bin/python3"
+fi
+echo "cluster_app: ok"
