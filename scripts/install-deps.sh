@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs what building and testing mpimr needs on Debian 12, and nothing
 # that is already there: a compiler, CMake, Open MPI, hwloc, cmocka,
-# pkg-config and valgrind. Runs apt-get only when something is missing.
+# pkg-config, valgrind and procps (pgrep: the tests that signal ranks). Runs
+# apt-get only when something is missing.
 # usage: scripts/install-deps.sh [EXTRA_PACKAGE...]
 set -euo pipefail
-packages=(build-essential cmake pkg-config libopenmpi-dev openmpi-bin openmpi-common libhwloc-dev
+packages=(build-essential cmake pkg-config libopenmpi-dev openmpi-bin openmpi-common libhwloc-dev procps
           libcmocka-dev valgrind python3 "$@")
 missing=()
 for p in "${packages[@]}"; do

@@ -9,7 +9,9 @@
 #   - mpimr-sort: mpimr-valsort agrees on order, count and checksum;
 #   - mpimr-kmeans (generated points): the same assignments as at np 1 on one node;
 #   - mpimr-pagerank and mpimr-cc on libmetis-doc's 4elt against networkx (where they are
-#     installed).
+#     installed);
+#   - a node dying: all its ranks killed mid-shuffle, or its daemon killed mid-map: every rank
+#     gone within 10 s, a failed mpirun, no _SUCCESS, and a rerun into the same directory right.
 # Skipped (status 77) with a message where namespaces cannot be made (not root, no unshare).
 # usage: cluster_app.sh BIN_DIR WC_ORACLE
 set -euo pipefail
@@ -82,4 +84,62 @@ if [ -r "$metis" ] && /usr/bin/python3 -c 'import networkx' 2>/dev/null; then
 else
   echo "cluster_app: pagerank and cc skipped: no $metis or no networkx for /usr/bin/python3"
 fi
+# A node dies. All ranks of one node: n3's only rank (4) kills itself mid-shuffle; then one
+# node's daemon: n2's orted is killed while the job maps. Either way every rank is gone within
+# 10 s, mpirun fails, no _SUCCESS is written, and a rerun into the same directory succeeds.
+tools=$(dirname "$oracle")
+live_ranks() {  # the crash_job ranks still alive (zombies waiting to be reaped are not)
+  local pid
+  for pid in $(pgrep -f "$tools/crash_job"); do
+    [ "$(ps -o stat= -p "$pid" 2>/dev/null | cut -c1)" = Z ] || echo "$pid"
+  done
+}
+gone_within() {  # SECONDS OUTDIR: no rank alive SECONDS after the node died (from $started), no _SUCCESS
+  local limit=$1 out=$2
+  while [ -n "$(live_ranks)" ] && [ $(( $(date +%s) - started )) -le "$limit" ]; do sleep 0.2; done
+  elapsed=$(( $(date +%s) - started ))
+  [ -z "$(live_ranks)" ] || { echo "ranks alive $elapsed s after the node died:"; pgrep -af crash_job; exit 1; }
+  [ ! -e "$out/_SUCCESS" ] || { echo "a failed run left $out/_SUCCESS"; exit 1; }
+}
+rerun_succeeds() {  # OUTDIR
+  on_nodes "$tools/crash_job" none 0 0 "$1" "$work/text.txt" >"$work/rerun.log" 2>&1 ||
+    { echo "the rerun into $1 failed:"; cat "$work/rerun.log"; exit 1; }
+  "$oracle" "$1" 5 "$work/text.txt"
+}
+started=$(date +%s)
+set +e
+on_nodes "$tools/crash_job" sigkill 4 3000 "$work/dead-node" "$work/text.txt" >"$work/crash.log" 2>&1
+status=$?
+set -e
+[ "$status" -ne 0 ] && grep -q "crash_job: rank 4: sigkill now" "$work/crash.log" ||
+  { echo "rank 4 (node n3) killed: status $status:"; cat "$work/crash.log"; exit 1; }
+gone_within 15 "$work/dead-node"   # mpirun's start included
+rerun_succeeds "$work/dead-node"
+
+run 2 "$bin/mpimr-gentext" -o "$work/big.txt" --size 64M --vocab 50000 --seed "$seed"
+set +e
+on_nodes "$tools/crash_job" none 0 0 "$work/dead-daemon" "$work/big.txt" >"$work/daemon.log" 2>&1 &
+job=$!
+set -e
+# Once all 5 ranks run, kill n2's daemon (found by the hostname of its namespace).
+for _ in $(seq 1 200); do
+  [ "$(pgrep -fc "$tools/crash_job none")" -ge 5 ] && break
+  sleep 0.05
+done
+sleep 0.3
+killed=""
+for pid in $(pgrep -x orted); do
+  if [ "$(nsenter -t "$pid" -u hostname 2>/dev/null)" = n2 ]; then kill -KILL "$pid"; killed=$pid; fi
+done
+[ -n "$killed" ] || { echo "no daemon of n2 was running"; exit 1; }
+started=$(date +%s)
+set +e
+wait "$job"
+status=$?
+set -e
+[ "$status" -ne 0 ] || { echo "the job survived its node's daemon:"; cat "$work/daemon.log"; exit 1; }
+gone_within 10 "$work/dead-daemon"
+on_nodes "$tools/crash_job" none 0 0 "$work/dead-daemon" "$work/big.txt" >"$work/rerun.log" 2>&1 ||
+  { echo "the rerun after the daemon died failed:"; cat "$work/rerun.log"; exit 1; }
+"$oracle" "$work/dead-daemon" 5 "$work/big.txt"
 echo "cluster_app: ok"

@@ -117,7 +117,7 @@ worst = max(abs(float(a[v]) - float(b[v])) / float(b[v]) for v in a)
 assert worst < 1e-12, "ranks differ between rank counts by %g" % worst
 PY
 
-# Connected components: the METIS meshes and hand-made files, the general MatrixMarket matrix
+# Connected components: the 4elt mesh and the hand-made files, the general MatrixMarket matrix
 # (weakly connected), and WormNet with its names numbered in name order (mpimr-cc takes numbers).
 cc_vs_networkx() {  # NAME FORMAT [--undirected] INPUT
   local name=$1 format=$2 input=${*: -1}
@@ -125,7 +125,6 @@ cc_vs_networkx() {  # NAME FORMAT [--undirected] INPUT
   "$python" "$check" cc --format "$format" "${@:3}" "$work/cc-$name"
 }
 cc_vs_networkx 4elt metis "$metis_dir/4elt.graph"
-cc_vs_networkx copter2 metis "$metis_dir/copter2.graph"
 cc_vs_networkx hand metis "$work/hand.graph"
 cc_vs_networkx empty-lines metis "$work/empty-lines.graph"
 cc_vs_networkx general mtx "$work/general.mtx"
