@@ -1,6 +1,8 @@
 /* apps/shared_file.c — a file all ranks write, committed by agreement; see shared_file.h. */
 #include "shared_file.h"
 
+#include "mpimr/mpimr.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <mpi.h>
@@ -36,6 +38,11 @@ char *shared_file_temporary_name(const char *output) {
 
 int shared_file_open(const char *program, const char *path, int rank, int *fd) {
   int error = 0;
+  char launch[384];
+  if (mpimr_launch_check(launch, sizeof launch) != MPIMR_OK) { /* one-rank worlds would race on the file */
+    fprintf(stderr, "%s: %s\n", program, launch);
+    return -1;
+  }
   if (rank == 0) {
     *fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     error = *fd < 0 ? errno : 0;

@@ -467,6 +467,19 @@ MPIMR_API int mpimr_fail(mpimr_emitter *out, const char *format, ...)
 MPIMR_API size_t mpimr_default_memory_bytes(int local_ranks);
 
 /**
+ * Checks that this process's MPI world is as large as the launcher meant it
+ * to be (local; no MPI call but MPI_Comm_size). A launcher that cannot start
+ * an MPI job (`srun --mpi=none`, or a PMI the MPI library lacks) may start N
+ * processes that each become a one-rank world, all then writing the same
+ * output. Returns MPIMR_OK, or MPIMR_ERR_INVAL with `message` (at most
+ * `message_size` bytes; may be NULL) saying so and what to do, when the world
+ * has one rank but Open MPI's OMPI_COMM_WORLD_SIZE (set by mpirun) or,
+ * without it, Slurm's SLURM_STEP_NUM_TASKS (set by srun) says the launcher
+ * started more. mpimr_job_create() fails the same way.
+ */
+MPIMR_API int mpimr_launch_check(char *message, size_t message_size);
+
+/**
  * Tells, before any work, whether a job would accept `dir` as its output
  * directory (collective; rank 0 looks, nothing is changed): MPIMR_OK if it
  * is missing (the job makes it), empty, or holds only what a failed run

@@ -142,7 +142,7 @@ int mpimr_job_create(mpimr_job **out, MPI_Comm comm, const mpimr_job_config *con
   MPI_Comm_set_errhandler(job->comm, MPI_ERRORS_RETURN);
   MPI_Comm_rank(job->comm, &job->rank);
   MPI_Comm_size(job->comm, &job->nranks);
-  char why[256] = "";
+  char why[384] = "";
   int rc = MPIMR_ERR_INVAL;
   if (!size_known)
     snprintf(why, sizeof why,
@@ -151,7 +151,12 @@ int mpimr_job_create(mpimr_job **out, MPI_Comm comm, const mpimr_job_config *con
              given_size, sizeof *config);
   else
     rc = job_config_validate(config, why, sizeof why);
-  if (rc != MPIMR_OK) job_set_error(job, "invalid job configuration: %s", why);
+  if (rc != MPIMR_OK) {
+    job_set_error(job, "invalid job configuration: %s", why);
+  } else if (mpimr_launch_check(why, sizeof why) != MPIMR_OK) {
+    job_set_error(job, "launch: %s", why);
+    rc = MPIMR_ERR_INVAL;
+  }
   if (rc == MPIMR_OK) rc = job_check_signal(job); /* a signal before the job: it fails at once */
   rc = job_agree(job, rc);
   if (rc != MPIMR_OK) return rc;

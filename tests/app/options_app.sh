@@ -4,7 +4,9 @@
 # written, no crash. One table drives it: PROGRAM | ARGUMENTS | a piece of
 # the expected message. Each row runs as a one-rank MPI job; a valid
 # input file and output path are filled in where a row needs them, so the
-# only thing wrong is the option under test.
+# only thing wrong is the option under test. Then launch mistakes: a program
+# that is one of several one-rank worlds (SLURM_STEP_NUM_TASKS=4) refuses to
+# write.
 # usage: options_app.sh BIN_DIR
 set -euo pipefail
 bin=$1
@@ -144,6 +146,26 @@ for problem in "$work"/problem.*; do
   failed=$((failed + 1))
   cat "$problem" >&2
 done
+# Launch mistakes: srun (or a launcher without MPI support) started several processes that each
+# became a one-rank world. Every program that writes stops with exit status 1 naming the cause,
+# and writes nothing (run directly, without mpirun: a singleton world).
+launch=0
+for row in "wordcount|-o $work/l-wc $in" "sort|-o $work/l-sort $in" "gentext|-o $work/l-gen.txt --size 1K" \
+           "pagerank|-o $work/l-pr --rmat-scale 3" "cc|-o $work/l-cc $in"; do
+  program=${row%%|*}
+  read -r -a arguments <<<"${row#*|}"
+  set +e
+  SLURM_STEP_NUM_TASKS=4 "$bin/mpimr-$program" "${arguments[@]}" >/dev/null 2>"$work/launch.err"
+  status=$?
+  set -e
+  if [ "$status" -ne 1 ] || ! grep -q "one-rank MPI world, but srun started 4 tasks" "$work/launch.err" ||
+     [ -n "$(find "$work" -maxdepth 1 -name 'l-*' -print -quit)" ]; then
+    echo "mpimr-$program as one of 4 one-rank worlds: status $status, wrote: $(ls "$work" | grep '^l-')" >&2
+    cat "$work/launch.err" >&2
+    failed=$((failed + 1))
+  fi
+  launch=$((launch + 1))
+done
 checked=$(find "$work" -maxdepth 1 -name 'checked.*' | wc -l)
-echo "options_app: $rows rows, $checked checked, $failed failed"
+echo "options_app: $rows rows, $checked checked, $launch launch mistakes, $failed failed"
 [ "$failed" -eq 0 ] && [ "$checked" -eq "$rows" ] && [ "$rows" -gt 60 ]
