@@ -17,8 +17,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # doxygen: the API reference test (docs.reference); the rest: the real data and trusted tools the
 # graph and k-means tests compare with (METIS graphs in libmetis-doc, WormNet in python3-networkx's
-# examples, networkx and scikit-learn themselves)
-bash scripts/install-deps.sh doxygen libmetis-doc python3-networkx python3-scipy python3-sklearn
+# examples, networkx and scikit-learn themselves); slurm-wlm and munge: the Slurm test (app.slurm)
+bash scripts/install-deps.sh doxygen libmetis-doc python3-networkx python3-scipy python3-sklearn slurm-wlm munge
 source scripts/mpi-env.sh
 jobs=$(nproc)
 

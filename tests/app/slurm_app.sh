@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# The programs under Slurm: a one-node Slurm of this machine (tests/tools/slurm_local.sh: munged,
+# slurmctld, slurmd, PMIx) runs
+#   - srun --mpi=pmix -n 2 mpimr-wordcount, against wc_oracle;
+#   - the job scripts the project ships (scripts/slurm/*.sbatch) with sbatch --wait: word count
+#     against wc_oracle, sort with its own mpimr-valsort check and the record count and checksum
+#     of the input, PageRank on libmetis-doc's 4elt against networkx (where installed) or on an
+#     edge list against the serial oracle;
+#   - a job cancelled while it runs (scancel: SIGTERM, then SIGKILL, as at its time limit), PageRank
+#     in the middle of its iterations: it ends, its ranks are gone, it writes no _SUCCESS, and the
+#     same script submitted again succeeds.
+# Skipped (status 77) with a message where Slurm or munge is not installed or cannot start (not
+# root). scripts/test.sh installs slurm-wlm and munge.
+# usage: slurm_app.sh BIN_DIR WC_ORACLE
+set -euo pipefail
+bin=$(cd "$1" && pwd) oracle=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
+root=$(cd "$(dirname "$0")/../.." && pwd)
+for tool in munged slurmctld slurmd srun sbatch; do
+  command -v "$tool" >/dev/null || [ -x "/usr/sbin/$tool" ] ||
+    { echo "slurm_app: SKIPPED: $tool is not installed (apt-get install slurm-wlm munge)"; exit 77; }
+done
+export PATH=$PATH:/usr/sbin
+[ "$(id -u)" -eq 0 ] || { echo "slurm_app: SKIPPED: the test's Slurm runs as root"; exit 77; }
+work=$(mktemp -d /tmp/mpimr-slurm-app-XXXXXX)
+slurm=$work/slurm
+cleanup() { bash "$root/tests/tools/slurm_local.sh" stop "$slurm" || true; rm -rf "$work"; }
+trap cleanup EXIT
+bash "$root/tests/tools/slurm_local.sh" start "$slurm" ||
+  { echo "slurm_app: SKIPPED: the test's Slurm did not start"; exit 77; }
+export SLURM_CONF=$slurm/slurm.conf
+cd "$work"
+fail() { echo "slurm_app: $*" >&2; exit 1; }
+seed=$(( $(date +%s%N) % 1000000 ))
+
+# srun: a 2-rank world through PMIx.
+srun --mpi=pmix -n 2 "$bin/mpimr-gentext" -o "$work/text.txt" --size 4M --vocab 20000 --seed "$seed"
+srun --mpi=pmix -n 2 "$bin/mpimr-wordcount" -v -o "$work/wc-srun" "$work/text.txt" 2>"$work/err"
+grep -q "^mpimr: 2 ranks" "$work/err" || { cat "$work/err"; fail "srun --mpi=pmix -n 2 did not make a 2-rank world"; }
+"$oracle" "$work/wc-srun" 2 "$work/text.txt"
+
+# The shipped job scripts, as a user submits them (from the project's directory: they find
+# build/bin there; here MPIMR_BIN says where the programs are).
+job_state() { scontrol show job "$1" 2>/dev/null | sed -n 's/.*JobState=\([A-Z_]*\).*/\1/p'; }
+wait_for_job() {  # JOB: until it has ended (a tenth of a second at a time: sbatch --wait polls
+  local state                   # in seconds); returns 0 if it COMPLETED
+  for _ in $(seq 1 1200); do
+    state=$(job_state "$1")
+    case $state in PENDING | RUNNING | CONFIGURING | COMPLETING | "") sleep 0.1 ;; *) break ;; esac
+  done
+  [ "$state" = COMPLETED ]
+}
+submit() {  # SCRIPT VAR=VALUE...: sbatch, then wait; output in $work/SCRIPT.out; 0 if it completed
+  local script=$1 job
+  shift
+  local exports="ALL,MPIMR_BIN=$bin"
+  for assignment in "$@"; do exports+=",$assignment"; done
+  job=$(cd "$root" && sbatch --parsable --output="$work/$(basename "$script").out" --export="$exports" "$script")
+  wait_for_job "$job"
+}
+submit scripts/slurm/wordcount.sbatch INPUT="$work/text.txt" OUTPUT="$work/wc-batch" ||
+  { cat "$work/wordcount.sbatch.out"; fail "wordcount.sbatch failed"; }
+"$oracle" "$work/wc-batch" 2 "$work/text.txt"
+
+srun --mpi=pmix -n 2 "$bin/mpimr-gensort" -n 100000 --seed "$seed" "$work/records.dat"
+submit scripts/slurm/sort.sbatch INPUT="$work/records.dat" OUTPUT="$work/sorted" ||
+  { cat "$work/sort.sbatch.out"; fail "sort.sbatch failed"; }
+srun --mpi=pmix -n 1 "$bin/mpimr-valsort" "$work/records.dat" >"$work/input-sums.txt" || true
+grep -q "^records: 100000$" "$work/sort.sbatch.out" || { cat "$work/sort.sbatch.out"; fail "sort: record count"; }
+[ "$(sed -n 's/^checksum: //p' "$work/sort.sbatch.out")" = "$(sed -n 's/^checksum: //p' "$work/input-sums.txt")" ] ||
+  fail "sort: the output's checksum differs from the input's"
+
+metis=/usr/share/doc/libmetis-dev/examples/graphs/4elt.graph
+if [ -r "$metis" ] && /usr/bin/python3 -c 'import networkx' 2>/dev/null; then
+  submit scripts/slurm/pagerank.sbatch INPUT="$metis" OUTPUT="$work/ranks" \
+    ARGS="--tolerance-per-vertex 1e-12 --max-iterations 1000" ||
+    { cat "$work/pagerank.sbatch.out"; fail "pagerank.sbatch failed"; }
+  /usr/bin/python3 "$root/tests/tools/graph_networkx_check.py" pagerank --format metis --tol 1e-12 \
+    --max-iter 1000 --rel 1e-7 "$metis" "$work/ranks"
+else
+  printf '0 1\n1 2\n2 0\n2 3\n3 3\n' >"$work/edges.txt"
+  submit scripts/slurm/pagerank.sbatch INPUT="$work/edges.txt" OUTPUT="$work/ranks" \
+    ARGS="--tolerance 1e-12 --max-iterations 1000" || { cat "$work/pagerank.sbatch.out"; fail "pagerank.sbatch failed"; }
+  python3 "$root/tests/tools/pagerank_oracle.py" --tolerance 1e-12 --max-iterations 1000 "$work/ranks" 2 "$work/edges.txt"
+fi
+
+# A job cancelled while it runs (what the time limit does: SIGTERM, then SIGKILL after KillWait),
+# here PageRank in the middle of its iterations: no _SUCCESS; the same script again succeeds.
+printf '0 1\n1 2\n2 0\n2 3\n3 3\n' >"$work/cycle.txt"
+job=$(cd "$root" && sbatch --parsable --output="$work/cancelled.out" \
+  --export="ALL,MPIMR_BIN=$bin,INPUT=$work/cycle.txt,OUTPUT=$work/cancelled,ARGS=--tolerance 0 --max-iterations 1000000" \
+  scripts/slurm/pagerank.sbatch)
+for _ in $(seq 1 100); do
+  [ "$(job_state "$job")" = RUNNING ] && pgrep -f "$bin/mpimr-pagerank" >/dev/null && break
+  sleep 0.1
+done
+sleep 0.5
+scancel "$job"
+wait_for_job "$job" && fail "the cancelled job completed"
+[ "$(job_state "$job")" = CANCELLED ] || fail "the cancelled job ended $(job_state "$job")"
+for _ in $(seq 1 100); do pgrep -f "$bin/mpimr-pagerank" >/dev/null || break; sleep 0.1; done
+! pgrep -f "$bin/mpimr-pagerank" >/dev/null || fail "ranks outlived the cancelled job"
+[ ! -e "$work/cancelled/_SUCCESS" ] || fail "the cancelled job left _SUCCESS"
+submit scripts/slurm/pagerank.sbatch INPUT="$work/cycle.txt" OUTPUT="$work/cancelled" \
+  ARGS="--tolerance 1e-12 --max-iterations 1000" || { cat "$work/pagerank.sbatch.out"; fail "resubmitting failed"; }
+python3 "$root/tests/tools/pagerank_oracle.py" --tolerance 1e-12 --max-iterations 1000 "$work/cancelled" 2 \
+  "$work/cycle.txt"
+echo "slurm_app: ok"
