@@ -7,6 +7,7 @@
 #     messages between nodes), with pairwise and alltoallv forced, and with TCP alone moving bytes
 #     (--mca btl self,tcp);
 #   - mpimr-sort: mpimr-valsort agrees on order, count and checksum;
+#   - mpimr-invindex against invindex_oracle.py, mpimr-rmat against rmat_oracle.py;
 #   - mpimr-kmeans (generated points): the same assignments as at np 1 on one node;
 #   - mpimr-pagerank and mpimr-cc on libmetis-doc's 4elt against networkx (where they are
 #     installed);
@@ -67,6 +68,14 @@ field() { sed -n "s/^$1: //p" "$2"; }
 [ "$(field records "$work/sorted.txt")" = 200000 ] || { echo "sort: record count"; exit 1; }
 [ "$(field checksum "$work/sorted.txt")" = "$(field checksum "$work/input.txt")" ] ||
   { echo "sort: the output's checksum differs from the input's"; exit 1; }
+
+# The inverted index (every word's postings, against invindex_oracle.py) and the R-MAT
+# generator (every edge remade by rmat_oracle.py).
+tool_dir="$(cd "$(dirname "$0")/../tools" && pwd)"
+on_nodes "$bin/mpimr-invindex" -q --round-size 64K -o "$work/index" "$work/text.txt"
+python3 "$tool_dir/invindex_oracle.py" "$work/index" 5 1000 "$work/text.txt"
+on_nodes "$bin/mpimr-rmat" -q --scale 10 --seed "$seed" -o "$work/rmat"
+python3 "$tool_dir/rmat_oracle.py" "$work/rmat" 5 10 16 0.57 0.19 0.19 "$seed"
 
 # k-means on generated points: the same assignments as one rank on one node.
 gen=(-k 6 --generate 5000 --dims 3 --clusters 6 --seed "$seed")
