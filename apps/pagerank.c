@@ -637,7 +637,7 @@ static int open_graph_file(pagerank *pr, int rank) {
  * The build job: leaves every vertex that occurs in an edge, with its out-edges, in the part of
  * the rank that owns it, and sets n, the isolated vertices, PR_0 and D_0.
  */
-static int build_graph(pagerank *pr, int rank, int ranks, uint64_t *edges) {
+static int build_graph(pagerank *pr, int rank, uint64_t *edges) {
   mpimr_job_config config = job_config(pr);
   pr->markers = !pr->undirected;
   if (pr->graph.scale != 0) {
@@ -696,7 +696,6 @@ static int build_graph(pagerank *pr, int rank, int ranks, uint64_t *edges) {
   for (uint64_t i = 0; i < part->count; i++) part->rank[i] = initial;
   pr->isolated_rank = initial;
   pr->dangling = (double)(pr->vertex_count - counts[2]) * initial;
-  (void)ranks;
   return 0;
 }
 
@@ -940,7 +939,7 @@ static int run_pagerank(pagerank *pr, int rank, int ranks) {
   int iterations = 0;
   double change = 0;
   double started = MPI_Wtime();
-  int status = build_graph(pr, rank, ranks, &edges);
+  int status = build_graph(pr, rank, &edges);
   double built = MPI_Wtime();
   if (status == 0) status = iterate(pr, rank, &iterations, &change);
   double iterated = MPI_Wtime();

@@ -30,7 +30,9 @@ size_t job_map_table_entries(const mpimr_job *job) { return job->config.round_by
 /* The entries a job's tables start with: a round's worth (job_map_table_entries), but at most
  * TABLE_START_ENTRIES. A table grows by doubling as it fills, so a large job pays a few rehashes;
  * a round's worth at the start (4 MiB of slots and arena a table at the default round size,
- * faulted in and zeroed on first touch) made most of the 3.5 ms a 337-pair job's map took. */
+ * faulted in and zeroed on first touch) made most of the 3.5 ms a 337-pair job's map took. At
+ * 4,096 entries a table's slots and arena still passed glibc's mmap threshold, so every job mapped
+ * and faulted them in afresh; at 512 they come from the heap that the last job gave back. */
 enum { TABLE_START_ENTRIES = 512 };
 size_t job_table_start_entries(const mpimr_job *job) {
   size_t round = job_map_table_entries(job);
