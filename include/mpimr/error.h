@@ -27,9 +27,8 @@ enum mpimr_status {
   /**
    * An MPI call returned an error (the job's message carries MPI's error
    * string), or the shuffle had to stop in the middle of a round's exchange
-   * for another cause, which the message names: a round bringing one rank
-   * more than 2 GiB, no memory for a round's receive buffer, a corrupt round
-   * header. Unlike the others this one is not agreed: the ranks may be out
+   * for another cause, which the message names: no memory for a round's
+   * receive buffer, a corrupt round header. Unlike the others this one is not agreed: the ranks may be out
    * of step, with some waiting for messages this rank will never send, so
    * the only safe way on is MPI_Abort() on the job's communicator (the mpimr
    * programs do that). The job's communicators return errors instead of

@@ -32,6 +32,13 @@ static int setup_shuffle(mpimr_job *job) {
   shuffle_options transport = {.transport = job->config.transport,
                                .peer_window = job->config.peer_window,
                                .ranks_per_node = job->config.ranks_per_node};
+  char why[120];
+  int knob_rc = shuffle_message_limit_from_env(&transport.message_limit, why, sizeof why);
+  if (knob_rc != MPIMR_OK) {
+    /* The collective steps below still run (with the default limit); then the job fails. */
+    job_set_error(job, "%s", why);
+    transport.message_limit = 0;
+  }
   if (job->config.workspace != NULL) {
     shuffle *kept = NULL;
     int rc = workspace_take_shuffle(job->config.workspace, job->comm, job->config.rounds_in_flight,
@@ -40,11 +47,12 @@ static int setup_shuffle(mpimr_job *job) {
     if (kept != NULL) {
       shuffle_rearm(kept, job_receive, job);
       job->shuffle = kept;
-      return MPIMR_OK;
+      return knob_rc;
     }
   }
-  return shuffle_create(&job->shuffle, job->comm, job->config.rounds_in_flight, job->config.round_bytes,
-                        &transport, job_receive, job);
+  int rc = shuffle_create(&job->shuffle, job->comm, job->config.rounds_in_flight, job->config.round_bytes,
+                          &transport, job_receive, job);
+  return rc != MPIMR_OK ? rc : knob_rc;
 }
 
 static int job_setup(mpimr_job *job, const mpimr_pin_report *kept_pinning) {
@@ -132,7 +140,8 @@ int mpimr_job_create(mpimr_job **out, MPI_Comm comm, const mpimr_job_config *con
   const mpimr_pin_report *kept_pinning = NULL;
   if (config->workspace != NULL &&
       workspace_take_communicator(config->workspace, comm, &job->comm, &kept_pinning) != MPIMR_OK) {
-    snprintf(job->error_message, sizeof job->error_message, "agreeing on the workspace failed (MPI_Allreduce)");
+    snprintf(job->error_message, sizeof job->error_message,
+             "agreeing on the workspace failed (MPI_Allreduce)");
     return MPIMR_ERR_MPI;
   }
   if (job->comm == MPI_COMM_NULL && MPI_Comm_dup(comm, &job->comm) != MPI_SUCCESS) {
@@ -179,8 +188,8 @@ int mpimr_job_create(mpimr_job **out, MPI_Comm comm, const mpimr_job_config *con
 
 /* Whether the job ran and succeeded on every rank (the outcome is agreed), its shuffle at rest. */
 static int succeeded_everywhere(const mpimr_job *job) {
-  return job->ran && !job->finished_early && mpimr_future_is_done(&job->task) && job->task.result == MPIMR_OK &&
-         job->shuffle != NULL && shuffle_ended_cleanly(job->shuffle);
+  return job->ran && !job->finished_early && mpimr_future_is_done(&job->task) &&
+         job->task.result == MPIMR_OK && job->shuffle != NULL && shuffle_ended_cleanly(job->shuffle);
 }
 
 void mpimr_job_free(mpimr_job *job) {

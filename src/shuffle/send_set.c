@@ -1,7 +1,6 @@
 /* shuffle/send_set.c — per-destination regions in one round buffer; see send_set.h. */
 #include "shuffle/send_set.h"
 
-#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -17,8 +16,8 @@ static void layout_uniform(send_set *s) {
   if (region < MIN_REGION_BYTES) region = MIN_REGION_BYTES;
   if (region * (size_t)s->nranks > s->capacity) region = s->capacity / (size_t)s->nranks;
   for (int d = 0; d < s->nranks; d++) {
-    s->offsets[d] = (int)(region * (size_t)d);
-    s->room[d] = (int)region;
+    s->offsets[d] = region * (size_t)d;
+    s->room[d] = region;
     s->lengths[d] = 0;
   }
   s->bump = region * (size_t)s->nranks;
@@ -31,14 +30,14 @@ int send_set_init_in(send_set *s, int nranks, size_t round_bytes, unsigned char 
   memset(s, 0, sizeof *s);
   size_t minimum = (size_t)nranks * MIN_REGION_BYTES * 2;
   if (round_bytes < minimum) round_bytes = minimum;
-  if (round_bytes > INT_MAX || (home != NULL && round_bytes > home_bytes)) return MPIMR_ERR_TOO_LARGE;
+  if (home != NULL && round_bytes > home_bytes) return MPIMR_ERR_TOO_LARGE;
   s->nranks = nranks;
   s->nominal_capacity = s->capacity = round_bytes;
   s->home_bytes = home ? home_bytes : 0;
   s->buffer = home ? home : malloc(round_bytes);
-  s->offsets = malloc(sizeof(int) * (size_t)nranks);
-  s->lengths = malloc(sizeof(int) * (size_t)nranks);
-  s->room = malloc(sizeof(int) * (size_t)nranks);
+  s->offsets = malloc(sizeof(size_t) * (size_t)nranks);
+  s->lengths = malloc(sizeof(size_t) * (size_t)nranks);
+  s->room = malloc(sizeof(size_t) * (size_t)nranks);
   if (!s->buffer || !s->offsets || !s->lengths || !s->room) {
     send_set_destroy(s);
     return MPIMR_ERR_NOMEM;
@@ -91,7 +90,6 @@ static int grow_buffer(send_set *s, size_t needed) {
   if (needed <= s->capacity) return 0;
   size_t capacity = s->capacity + s->capacity / 4;
   if (capacity < needed) capacity = needed;
-  if (capacity > INT_MAX) capacity = INT_MAX;
   if (s->home_bytes > 0 && capacity > s->home_bytes) capacity = s->home_bytes;
   if (needed > capacity) return -1;
   if (s->home_bytes > 0) {
@@ -107,12 +105,11 @@ static int grow_buffer(send_set *s, size_t needed) {
 }
 
 int send_set_layout_exact(send_set *s, const size_t *lengths, size_t total) {
-  if (total > INT_MAX) return MPIMR_ERR_TOO_LARGE;
   if (grow_buffer(s, total) != 0) return MPIMR_ERR_NOMEM;
   size_t offset = 0;
   for (int d = 0; d < s->nranks; d++) {
-    s->offsets[d] = (int)offset;
-    s->room[d] = (int)lengths[d];
+    s->offsets[d] = offset;
+    s->room[d] = lengths[d];
     s->lengths[d] = 0;
     offset += lengths[d];
   }
@@ -124,12 +121,12 @@ int send_set_layout_exact(send_set *s, const size_t *lengths, size_t total) {
 }
 
 unsigned char *send_set_reserve_slow(send_set *s, int dest, size_t bytes) {
-  size_t used = (size_t)s->lengths[dest];
-  size_t room = (size_t)s->room[dest] * 2;
+  size_t used = s->lengths[dest];
+  size_t room = s->room[dest] * 2;
   if (room < used + bytes) room = used + bytes;
   /* The last region handed out grows where it is; any other moves to the end. */
-  int last = (size_t)s->offsets[dest] + (size_t)s->room[dest] == s->bump;
-  size_t start = last ? (size_t)s->offsets[dest] : s->bump;
+  int last = s->offsets[dest] + s->room[dest] == s->bump;
+  size_t start = last ? s->offsets[dest] : s->bump;
   if (start + room > s->nominal_capacity) {
     /* The set is out of its round's space: this round should go. The rest of the record's pairs still go in:
      * the region grows by a quarter at a time, so it moves only a few times and the buffer ends
@@ -139,12 +136,12 @@ unsigned char *send_set_reserve_slow(send_set *s, int dest, size_t bytes) {
     if (start + room > s->capacity && grow_buffer(s, start + room) != 0) return NULL;
   }
   if (!last) memmove(s->buffer + start, s->buffer + s->offsets[dest], used);
-  s->offsets[dest] = (int)start;
+  s->offsets[dest] = start;
   s->bump = start;
-  s->room[dest] = (int)room;
+  s->room[dest] = room;
   s->bump += room;
   unsigned char *at = s->buffer + s->offsets[dest] + used;
-  s->lengths[dest] += (int)bytes;
+  s->lengths[dest] += bytes;
   s->total += bytes;
   return at;
 }

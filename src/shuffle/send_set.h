@@ -9,7 +9,9 @@
  * without reserving it for every rank. When the round's size is used up,
  * the set is full and its round should be sent; a pair that does not fit a
  * full set still goes in (the buffer grows, and keeps growth of up to the
- * round size for later rounds), so emit never has to wait.
+ * round size for later rounds), so emit never has to wait. Sizes are
+ * size_t: a set is bounded by memory (or its home), not by MPI's int counts;
+ * the transports cut what MPI cannot take in one message (transport.h).
  *
  * A set may live in a home it does not own: a reserved range of memory
  * (the rank's shared segment, see node_memory.h) whose pages are taken only
@@ -29,12 +31,12 @@ typedef struct send_set {
   size_t nominal_capacity; /**< The round size; capacity returns to it on reset. */
   size_t bump;             /**< First byte not yet given to a region. */
   int nranks;
-  int *offsets;   /**< Region start per destination (MPI sdispls). */
-  int *lengths;   /**< Bytes used per destination (MPI sendcounts). */
-  int *room;      /**< Region capacity per destination. */
-  size_t total;   /**< Sum of lengths. */
-  uint64_t pairs; /**< Pairs in the set. */
-  int full;       /**< Set when a region could not double within the buffer: send the round now. */
+  size_t *offsets; /**< Region start per destination. */
+  size_t *lengths; /**< Bytes used per destination. */
+  size_t *room;    /**< Region capacity per destination. */
+  size_t total;    /**< Sum of lengths. */
+  uint64_t pairs;  /**< Pairs in the set. */
+  int full;        /**< Set when a region could not double within the buffer: send the round now. */
 } send_set;
 
 /** A set for `nranks` destinations with `round_bytes` of room. Returns MPIMR_OK or NOMEM/TOO_LARGE. */
@@ -69,14 +71,14 @@ int send_set_layout_exact(send_set *s, const size_t *lengths, size_t total);
 /**
  * Returns room for `bytes` more bytes in `dest`'s region, moving or growing
  * as described above; the caller writes exactly `bytes` there. NULL on
- * allocation failure or if the set would pass 2 GiB.
+ * allocation failure, or in a home if the set would pass the home's end.
  */
 unsigned char *send_set_reserve_slow(send_set *s, int dest, size_t bytes);
 
 static inline unsigned char *send_set_reserve(send_set *s, int dest, size_t bytes) {
-  if ((size_t)(s->room[dest] - s->lengths[dest]) >= bytes) {
+  if (s->room[dest] - s->lengths[dest] >= bytes) {
     unsigned char *at = s->buffer + s->offsets[dest] + s->lengths[dest];
-    s->lengths[dest] += (int)bytes;
+    s->lengths[dest] += bytes;
     s->total += bytes;
     return at;
   }

@@ -6,7 +6,7 @@
  */
 #include "shuffle/shuffle.h"
 
-#include <inttypes.h>
+#include <errno.h>
 #include <limits.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -66,10 +66,10 @@ SHUFFLE_COLD static int slot_init(round_slot *slot, int nranks, size_t round_byt
   int rc = home ? send_set_init_in(&slot->send, nranks, round_bytes, home, home_bytes)
                 : send_set_init(&slot->send, nranks, round_bytes);
   if (rc != MPIMR_OK) return rc;
-  slot->send_header = malloc(sizeof(int32_t) * SHUFFLE_HEADER_INTS * (size_t)nranks);
-  slot->recv_header = malloc(sizeof(int32_t) * SHUFFLE_HEADER_INTS * (size_t)nranks);
-  slot->recv_counts = malloc(sizeof(int) * (size_t)nranks);
-  slot->recv_displs = malloc(sizeof(int) * (size_t)nranks);
+  slot->send_header = malloc(sizeof(int64_t) * SHUFFLE_HEADER_INTS * (size_t)nranks);
+  slot->recv_header = malloc(sizeof(int64_t) * SHUFFLE_HEADER_INTS * (size_t)nranks);
+  slot->recv_counts = malloc(sizeof(size_t) * (size_t)nranks);
+  slot->recv_displs = malloc(sizeof(size_t) * (size_t)nranks);
   slot->borrowed = calloc((size_t)nranks, sizeof *slot->borrowed);
   if (!slot->send_header || !slot->recv_header || !slot->recv_counts || !slot->recv_displs || !slot->borrowed)
     return MPIMR_ERR_NOMEM;
@@ -123,6 +123,16 @@ SHUFFLE_COLD int shuffle_create(shuffle **out, MPI_Comm comm, int depth, size_t 
   MPI_Comm_set_errhandler(sh->data_comm, MPI_ERRORS_RETURN);
   MPI_Comm_rank(comm, &sh->rank);
   MPI_Comm_size(comm, &sh->nranks);
+  /* Pieces must be cut alike on both ends of every message: the least limit any rank asked for. */
+  long long asked = options->message_limit > 0 && options->message_limit < INT_MAX
+                        ? (long long)options->message_limit
+                        : INT_MAX,
+            agreed = asked;
+  if (MPI_Allreduce(&asked, &agreed, 1, MPI_LONG_LONG, MPI_MIN, sh->control_comm) != MPI_SUCCESS) {
+    shuffle_free(sh);
+    return MPIMR_ERR_MPI;
+  }
+  sh->message_limit = (size_t)agreed;
   sh->depth = depth;
   sh->nslots = depth + 1;
   sh->round_bytes = round_bytes;
@@ -176,8 +186,10 @@ int shuffle_fits(const shuffle *sh, int depth, size_t round_bytes, const shuffle
   if (options == NULL) options = &defaults;
   return sh->depth == depth && sh->round_bytes == round_bytes &&
          sh->transport == shuffle_resolve_transport(options->transport) &&
-         sh->options.peer_window == options->peer_window && sh->options.rounds_by_mpi == options->rounds_by_mpi &&
-         sh->options.ranks_per_node == options->ranks_per_node;
+         sh->options.peer_window == options->peer_window &&
+         sh->options.rounds_by_mpi == options->rounds_by_mpi &&
+         sh->options.ranks_per_node == options->ranks_per_node &&
+         sh->options.message_limit == options->message_limit;
 }
 
 int shuffle_ended_cleanly(const shuffle *sh) {
@@ -260,14 +272,15 @@ int shuffle_seal(shuffle *sh, mpimr_executor *ex) {
   if (sh->terminal_known && sh->next_round > sh->last_round) return shuffle_status(sh);
   if (!shuffle_can_seal(sh)) return MPIMR_ERR_STATE;
   round_slot *slot = shuffle_slot_of(sh, sh->next_round);
-  int32_t flags = (sh->map_finished ? SHUFFLE_HEADER_FINAL : 0) |
-                  (sh->local_error ? SHUFFLE_HEADER_ERROR | SHUFFLE_HEADER_FINAL : 0);
+  int64_t flags = (sh->map_finished ? SHUFFLE_HEADER_FINAL : 0) |
+                  (sh->local_error ? SHUFFLE_HEADER_ERROR | SHUFFLE_HEADER_FINAL : 0) |
+                  (shuffle_set_is_large(&slot->send, sh->message_limit) ? SHUFFLE_HEADER_LARGE : 0);
   for (int d = 0; d < sh->nranks; d++) {
     /* A rank shares with a peer only when its node's sets all live in their homes. */
     int shared = node_memory_shares_with(&sh->node, d);
-    slot->send_header[SHUFFLE_HEADER_INTS * d] = slot->send.lengths[d];
+    slot->send_header[SHUFFLE_HEADER_INTS * d] = (int64_t)slot->send.lengths[d];
     slot->send_header[SHUFFLE_HEADER_INTS * d + 1] = flags | (shared ? SHUFFLE_HEADER_SHARED : 0);
-    slot->send_header[SHUFFLE_HEADER_INTS * d + 2] = slot->send.offsets[d];
+    slot->send_header[SHUFFLE_HEADER_INTS * d + 2] = (int64_t)slot->send.offsets[d];
   }
   int rc =
       sh->ops->publish_headers ? sh->ops->publish_headers(sh, ex, slot) : shuffle_post_headers(sh, ex, slot);
@@ -296,8 +309,8 @@ int shuffle_post_headers(shuffle *sh, mpimr_executor *ex, round_slot *slot) {
   /* The set's bytes are written before any peer can learn from the header where to read them. */
   atomic_thread_fence(memory_order_release);
   MPI_Request request;
-  int mpi_rc = MPI_Ialltoall(slot->send_header, SHUFFLE_HEADER_INTS, MPI_INT32_T, slot->recv_header,
-                             SHUFFLE_HEADER_INTS, MPI_INT32_T, sh->control_comm, &request);
+  int mpi_rc = MPI_Ialltoall(slot->send_header, SHUFFLE_HEADER_INTS, MPI_INT64_T, slot->recv_header,
+                             SHUFFLE_HEADER_INTS, MPI_INT64_T, sh->control_comm, &request);
   if (mpi_rc != MPI_SUCCESS) {
     shuffle_fail_mpi(sh, "MPI_Ialltoall", mpi_rc);
     return MPIMR_ERR_MPI;
@@ -336,8 +349,8 @@ static void handle_counts(shuffle *sh, mpimr_executor *ex, round_slot *slot, uin
   size_t total = 0;
   slot->borrowed_bytes = 0;
   for (int s = 0; s < sh->nranks; s++) {
-    const int32_t *header = &slot->recv_header[SHUFFLE_HEADER_INTS * s];
-    int32_t bytes = header[0], flags = header[1];
+    const int64_t *header = &slot->recv_header[SHUFFLE_HEADER_INTS * s];
+    int64_t bytes = header[0], flags = header[1];
     all_final &= (flags & SHUFFLE_HEADER_FINAL) != 0;
     any_error |= (flags & SHUFFLE_HEADER_ERROR) != 0;
     if (bytes < 0) {
@@ -348,21 +361,9 @@ static void handle_counts(shuffle *sh, mpimr_executor *ex, round_slot *slot, uin
     slot->borrowed[s] = sh->ops->read_in_place && bytes > 0 ? sh->ops->read_in_place(sh, slot, s) : NULL;
     if (sh->broken) return;
     if (slot->borrowed[s]) slot->borrowed_bytes += (size_t)bytes;
-    slot->recv_counts[s] = slot->borrowed[s] ? 0 : bytes;
-    slot->recv_displs[s] = total > INT_MAX ? 0 : (int)total;
-    total += (size_t)slot->recv_counts[s];
-  }
-  if (total > INT_MAX) {
-    /* Skew: every sender's round is within 2 GiB, but their sum for this rank is not. */
-    char what[200];
-    snprintf(what, sizeof what,
-             "round %" PRIu64
-             " brings this rank %zu bytes as messages, over the 2 GiB a round can "
-             "receive (lower the round size, or add a combiner)",
-             round, total);
-    shuffle_fail_locally(sh, MPIMR_ERR_TOO_LARGE, what);
-    sh->broken = 1;
-    return;
+    slot->recv_counts[s] = slot->borrowed[s] ? 0 : (size_t)bytes;
+    slot->recv_displs[s] = total;
+    total += slot->recv_counts[s];
   }
   if (!sh->terminal_known && any_error) {
     sh->terminal_known = 1;
@@ -535,4 +536,20 @@ size_t shuffle_buffer_bytes(const shuffle *sh) {
   for (int i = 0; i < sh->nslots; i++) bytes += sh->slots[i].send.capacity + sh->slots[i].recv_capacity;
   for (int i = 0; i < sh->spare_count; i++) bytes += sh->spare_capacities[i];
   return bytes;
+}
+
+int shuffle_message_limit_from_env(size_t *limit, char *why, size_t why_size) {
+  *limit = 0;
+  const char *text = getenv("MPIMR_MESSAGE_LIMIT");
+  if (text == NULL || *text == '\0') return MPIMR_OK;
+  char *end = NULL;
+  errno = 0;
+  unsigned long long value = strtoull(text, &end, 10);
+  if (errno != 0 || *end != '\0' || *text == '-' || value < 1 || value > INT_MAX) {
+    snprintf(why, why_size, "MPIMR_MESSAGE_LIMIT=%.40s: not a message size in bytes (1 to %d)", text,
+             INT_MAX);
+    return MPIMR_ERR_INVAL;
+  }
+  *limit = (size_t)value;
+  return MPIMR_OK;
 }

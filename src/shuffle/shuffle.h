@@ -120,7 +120,21 @@ typedef struct shuffle_options {
    * the other groups, a release barrier): a multi-node layout on one node.
    */
   int ranks_per_node;
+  /**
+   * The most bytes one MPI message (or one count or displacement of a
+   * collective) may carry; larger blocks go in pieces. 0 = INT_MAX, MPI's
+   * own limit. Every rank's limit is agreed (the least) at creation. Lower
+   * only to test the large path at small sizes (MPIMR_MESSAGE_LIMIT).
+   */
+  size_t message_limit;
 } shuffle_options;
+
+/**
+ * Reads the test knob MPIMR_MESSAGE_LIMIT (bytes, 1..2147483647) into
+ * `*limit`: 0 if it is unset. Returns MPIMR_OK, or MPIMR_ERR_INVAL with
+ * `why` saying what is wrong with its value.
+ */
+int shuffle_message_limit_from_env(size_t *limit, char *why, size_t why_size);
 
 /**
  * Creates a shuffle over `comm` (duplicated twice, errors returned). Collective.

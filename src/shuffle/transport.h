@@ -51,10 +51,13 @@
  *    and shuffle_free() `destroy`, which must then cope with requests still
  *    pending.
  *  - Buffers are the protocol's. S's send set (for each peer d,
- *    send.lengths[d] bytes at send.offsets[d]) stays put from
+ *    send.lengths[d] bytes at send.offsets[d], size_t) stays put from
  *    publish_headers until S is free; the transport writes only S's
  *    recv_buffer, recv_counts[s] bytes at recv_displs[s] for each source s,
  *    between post_round and round_done.
+ *  - No MPI call may count or displace more than sh->message_limit bytes
+ *    (at most INT_MAX): a larger block goes as several messages or as a
+ *    derived datatype. A round is bounded by memory, not by MPI's ints.
  *  - Its own state hangs off sh->transport_state, made in create and freed
  *    in destroy; per round it has S's transport_group and pairwise (any
  *    more would go in arrays indexed by shuffle_slot_index()).
@@ -80,15 +83,29 @@
 #include "shuffle/shuffle.h"
 #include "util/trace.h"
 
-/* A round header per peer: [bytes, flags, offset]. With SHUFFLE_HEADER_SHARED the bytes are not sent:
- * they lie at `offset` in the sender's home for the round's slot, for the receiver to read. */
+/*
+ * A round header per peer: [bytes, flags, offset], 64-bit. With SHUFFLE_HEADER_SHARED the bytes are
+ * not sent: they lie at `offset` in the sender's home for the round's slot, for the receiver to
+ * read. SHUFFLE_HEADER_LARGE: the sender's set does not fit one MPI call's int counts under the
+ * shuffle's message limit (shuffle_set_is_large()); every rank sees every sender's flags, so all
+ * agree, without another message, that the round needs the large path (transport_alltoallv.c).
+ */
 enum { SHUFFLE_HEADER_INTS = 3 };
-enum { SHUFFLE_HEADER_FINAL = 1, SHUFFLE_HEADER_ERROR = 2, SHUFFLE_HEADER_SHARED = 4 };
+enum {
+  SHUFFLE_HEADER_FINAL = 1,
+  SHUFFLE_HEADER_ERROR = 2,
+  SHUFFLE_HEADER_SHARED = 4,
+  SHUFFLE_HEADER_LARGE = 8
+};
 
 /* A round's progress through the pairwise windows (transport_pairwise.c, below). */
 typedef struct pairwise_round {
   int next_send_distance; /* The next peer distance to post a send for (1..nranks; nranks: all posted). */
   int next_recv_distance;
+  /* Bytes already posted to / from the peer at that distance: a block over the message limit goes
+   * as several messages, in order (MPI keeps the order of messages with one source and tag). */
+  size_t send_posted;
+  size_t recv_posted;
   int requests_outstanding; /* This round's requests still in the windows. */
   int own_bytes_pending;    /* The rank's bytes to itself are still to be copied. */
 } pairwise_round;
@@ -96,14 +113,14 @@ typedef struct pairwise_round {
 /* One of the depth + 1 rounds a shuffle holds: the one being filled, or one in flight. */
 typedef struct round_slot {
   send_set send;
-  int32_t *send_header; /* SHUFFLE_HEADER_INTS per peer */
-  int32_t *recv_header;
+  int64_t *send_header; /* SHUFFLE_HEADER_INTS per peer */
+  int64_t *recv_header;
   /* Per source, where its bytes of this round lie, to be read in place (NULL: sent as a
    * message, or none): what read_in_place() said. */
   const unsigned char **borrowed;
   size_t borrowed_bytes;
-  int *recv_counts;           /* Per source: the bytes that come as a message, ... */
-  int *recv_displs;           /* ... and where they go in recv_buffer. */
+  size_t *recv_counts;        /* Per source: the bytes that come as messages, ... */
+  size_t *recv_displs;        /* ... and where they go in recv_buffer. */
   unsigned char *recv_buffer; /* Only between the headers and the hand-over: see spare_buffers. */
   size_t recv_capacity;
   size_t recv_total;
@@ -137,6 +154,9 @@ struct shuffle {
    * otherwise (no rank shares). shuffle_free() unmaps it after the slots, whose sets live in it. */
   node_memory node;
   int peer_window; /* Reported by shuffle_peer_window(): set by a transport with a window. */
+  /* The most bytes one message (one MPI call's count or displacement) carries: the least any rank
+   * asked for (shuffle_create), at most INT_MAX. Larger blocks go in pieces of this size. */
+  size_t message_limit;
   /* Receive buffers between rounds, a stack: a round takes the one most recently given back,
    * whose bytes are likeliest still in cache (the receiver has just read them). */
   unsigned char **spare_buffers;
@@ -269,6 +289,18 @@ void shuffle_fail_mpi(shuffle *sh, const char *call, int mpi_error);
  */
 void shuffle_await_collective(shuffle *sh, mpimr_executor *ex, mpimr_request_group *group,
                               MPI_Request request);
+
+/**
+ * Non-zero if `set` cannot go as one MPI_Ialltoallv under `message_limit`: a region ends past the
+ * limit (counts and displacements are int), or its total is over limit / nranks (then some
+ * receiver's round could pass the limit). The header's SHUFFLE_HEADER_LARGE.
+ */
+static inline int shuffle_set_is_large(const send_set *set, size_t message_limit) {
+  if (set->total > message_limit / (size_t)set->nranks) return 1;
+  for (int d = 0; d < set->nranks; d++)
+    if (set->lengths[d] > 0 && set->offsets[d] + set->lengths[d] > message_limit) return 1;
+  return 0;
+}
 
 /** The headers by MPI: posts `slot`'s MPI_Ialltoall on the control communicator. */
 int shuffle_post_headers(shuffle *sh, mpimr_executor *ex, round_slot *slot);

@@ -7,7 +7,9 @@
  * targets a different peer; a round's own bytes are copied locally once its
  * first messages are posted (so the peers move theirs meanwhile). Every
  * request has its own request group, so the reactor wakes the driver per
- * completion and the driver refills the window. The windows are shared with
+ * completion and the driver refills the window. A block larger than the
+ * shuffle's message limit goes as consecutive messages of at most the limit
+ * each, posted in order on both ends. The windows are shared with
  * the shared-memory transport (transport.h), which sends no message to a
  * peer that reads this rank's memory.
  */
@@ -64,6 +66,7 @@ static pairwise_round *round_of(const shuffle *sh, uint64_t round) {
 void pairwise_start_round(const shuffle *sh, round_slot *slot, int copy_own, int messages) {
   pairwise_round *r = &slot->pairwise;
   r->next_send_distance = r->next_recv_distance = messages ? 1 : sh->nranks;
+  r->send_posted = r->recv_posted = 0;
   r->requests_outstanding = 0;
   r->own_bytes_pending = copy_own;
 }
@@ -75,10 +78,10 @@ static int copy_own_bytes(shuffle *sh) {
     round_slot *slot = shuffle_slot_of(sh, round);
     pairwise_round *r = &slot->pairwise;
     if (!r->own_bytes_pending) continue;
-    int own = slot->recv_counts[sh->rank];
+    size_t own = slot->recv_counts[sh->rank];
     if (own > 0)
       memcpy(slot->recv_buffer + slot->recv_displs[sh->rank],
-             slot->send.buffer + slot->send.offsets[sh->rank], (size_t)own);
+             slot->send.buffer + slot->send.offsets[sh->rank], own);
     r->own_bytes_pending = 0;
     copied++;
   }
@@ -87,17 +90,18 @@ static int copy_own_bytes(shuffle *sh) {
 
 /*
  * Puts one message of round `round`, to or from `peer`, in a free window
- * place. Returns 0, or -1 if MPI refused it (the shuffle is then broken).
+ * place: `bytes` (at most the message limit) from `skip` bytes into the
+ * peer's block. Returns 0, or -1 if MPI refused it (the shuffle is then broken).
  */
 static int post_peer_message(shuffle *sh, pairwise_windows *w, mpimr_executor *ex, peer_request *place,
-                             int sending, uint64_t round, int peer) {
+                             int sending, uint64_t round, int peer, size_t skip, size_t bytes) {
   round_slot *slot = shuffle_slot_of(sh, round);
   int tag = (int)(round % SHUFFLE_TAG_CYCLE);
   MPI_Request request;
-  int mpi_rc = sending ? MPI_Isend(slot->send.buffer + slot->send.offsets[peer], slot->send.lengths[peer],
-                                   MPI_BYTE, peer, tag, sh->data_comm, &request)
-                       : MPI_Irecv(slot->recv_buffer + slot->recv_displs[peer], slot->recv_counts[peer],
-                                   MPI_BYTE, peer, tag, sh->data_comm, &request);
+  int mpi_rc = sending ? MPI_Isend(slot->send.buffer + slot->send.offsets[peer] + skip, (int)bytes, MPI_BYTE,
+                                   peer, tag, sh->data_comm, &request)
+                       : MPI_Irecv(slot->recv_buffer + slot->recv_displs[peer] + skip, (int)bytes, MPI_BYTE,
+                                   peer, tag, sh->data_comm, &request);
   if (mpi_rc != MPI_SUCCESS) {
     shuffle_fail_mpi(sh, sending ? "MPI_Isend" : "MPI_Irecv", mpi_rc);
     return -1;
@@ -150,16 +154,17 @@ static int reap_window(shuffle *sh, pairwise_windows *w, peer_request *window, c
 }
 
 /* The bytes of `slot`'s round that go to `peer` as a message (not read from this rank's home). */
-static int message_bytes_to(const shuffle *sh, const round_slot *slot, int peer) {
+static size_t message_bytes_to(const shuffle *sh, const round_slot *slot, int peer) {
   return node_memory_shares_with(&sh->node, peer) ? 0 : slot->send.lengths[peer];
 }
 
 /*
  * Posts the next messages of the rounds whose data phase has begun, oldest
- * round first and peers by distance, while the window has room. Every rank
- * orders its sends and its receives by the same key (round, distance), so
- * the message with the smallest key still pending always has both its send
- * and its receive posted: a window of any width cannot deadlock.
+ * round first, peers by distance and a block's pieces in order, while the
+ * window has room. Every rank orders its sends and its receives by the same
+ * key (round, distance, piece), so the message with the smallest key still
+ * pending always has both its send and its receive posted: a window of any
+ * width cannot deadlock.
  */
 static int refill_window(shuffle *sh, pairwise_windows *w, mpimr_executor *ex, int sending) {
   peer_request *window = sending ? w->send_window : w->recv_window;
@@ -168,15 +173,20 @@ static int refill_window(shuffle *sh, pairwise_windows *w, mpimr_executor *ex, i
     round_slot *slot = shuffle_slot_of(sh, round);
     pairwise_round *r = &slot->pairwise;
     int *distance = sending ? &r->next_send_distance : &r->next_recv_distance;
-    for (; *distance < sh->nranks; (*distance)++) {
+    size_t *done = sending ? &r->send_posted : &r->recv_posted;
+    for (; *distance < sh->nranks; (*distance)++, *done = 0) {
       int peer =
           sending ? (sh->rank + *distance) % sh->nranks : (sh->rank - *distance + sh->nranks) % sh->nranks;
-      int bytes = sending ? message_bytes_to(sh, slot, peer) : slot->recv_counts[peer];
-      if (bytes == 0) continue;
-      while (place < w->places && window[place].busy) place++;
-      if (place == w->places) return posted;
-      if (post_peer_message(sh, w, ex, &window[place], sending, round, peer) != 0) return posted;
-      posted++;
+      size_t bytes = sending ? message_bytes_to(sh, slot, peer) : slot->recv_counts[peer];
+      while (*done < bytes) {
+        while (place < w->places && window[place].busy) place++;
+        if (place == w->places) return posted;
+        size_t piece = bytes - *done < sh->message_limit ? bytes - *done : sh->message_limit;
+        if (post_peer_message(sh, w, ex, &window[place], sending, round, peer, *done, piece) != 0)
+          return posted;
+        *done += piece;
+        posted++;
+      }
     }
   }
   return posted;

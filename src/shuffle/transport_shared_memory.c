@@ -28,8 +28,9 @@
 #include "shuffle/transport.h"
 #include "util/pages.h"
 
-/* Each slot's home in the shared segment: room for the largest send set (INT_MAX bytes). Only
- * the pages written take memory. */
+/* Each slot's home in the shared segment: room for a send set of 2 GiB, twice the largest round
+ * size with room for its overrun. Only the pages written take memory; address space is cheap but
+ * not free (every rank maps each node peer's segment, and some sites limit it with ulimit -v). */
 static const size_t SHARED_SLOT_BYTES = (size_t)1 << 31;
 
 /*
@@ -43,7 +44,7 @@ static const size_t SHARED_SLOT_BYTES = (size_t)1 << 31;
 typedef struct control_block {
   _Alignas(128) _Atomic uint64_t rounds_sealed;
   _Alignas(128) _Atomic uint64_t rounds_handed;
-  _Alignas(128) int32_t headers[]; /* [slot][receiver][SHUFFLE_HEADER_INTS] */
+  _Alignas(128) int64_t headers[]; /* [slot][receiver][SHUFFLE_HEADER_INTS] */
 } control_block;
 
 typedef struct shared_memory_state {
@@ -91,7 +92,7 @@ static int peers_moved(void *context) {
 }
 
 SHUFFLE_COLD static int create(shuffle *sh, const shuffle_options *options) {
-  size_t headers = sizeof(int32_t) * SHUFFLE_HEADER_INTS * (size_t)sh->nranks * (size_t)sh->nslots;
+  size_t headers = sizeof(int64_t) * SHUFFLE_HEADER_INTS * (size_t)sh->nranks * (size_t)sh->nslots;
   /* Whole pages, so that every home starts on a page (send_set_init_in, madvise). */
   size_t control_bytes = pages_round_up(sizeof(control_block) + headers);
   size_t segment = control_bytes + (size_t)sh->nslots * SHARED_SLOT_BYTES;
@@ -132,7 +133,7 @@ static int publish_headers(shuffle *sh, mpimr_executor *ex, round_slot *slot) {
   size_t per_slot = SHUFFLE_HEADER_INTS * (size_t)sh->nranks;
   control_block *control = own_control(sh);
   memcpy(control->headers + (size_t)shuffle_slot_index(sh, slot) * per_slot, slot->send_header,
-         sizeof(int32_t) * per_slot);
+         sizeof(int64_t) * per_slot);
   /* The bytes and headers are written before any peer can see the round sealed. */
   atomic_store_explicit(&control->rounds_sealed, sh->next_round + 1, memory_order_release);
   mpimr_future_wake(ex, &sh->driver);
@@ -149,7 +150,7 @@ static int take_headers(shuffle *sh, round_slot *slot, uint64_t round) {
   for (int s = 0; s < sh->nranks; s++)
     memcpy(&slot->recv_header[SHUFFLE_HEADER_INTS * s],
            control_of(sh, s)->headers + slot_index * per_slot + SHUFFLE_HEADER_INTS * (size_t)sh->rank,
-           sizeof(int32_t) * SHUFFLE_HEADER_INTS);
+           sizeof(int64_t) * SHUFFLE_HEADER_INTS);
   return 1;
 }
 
@@ -160,11 +161,12 @@ static int take_headers(shuffle *sh, round_slot *slot, uint64_t round) {
  * breaks the shuffle.
  */
 static const unsigned char *read_in_place(shuffle *sh, const round_slot *slot, int s) {
-  const int32_t *header = &slot->recv_header[SHUFFLE_HEADER_INTS * s];
+  const int64_t *header = &slot->recv_header[SHUFFLE_HEADER_INTS * s];
   if (s == sh->rank) return slot->send.buffer + slot->send.offsets[s];
   if (!(header[1] & SHUFFLE_HEADER_SHARED)) return NULL;
-  size_t offset = (size_t)(uint32_t)header[2], bytes = (size_t)header[0];
-  if (!node_memory_shares_with(&sh->node, s) || header[2] < 0 || offset + bytes > SHARED_SLOT_BYTES) {
+  size_t offset = (size_t)header[2], bytes = (size_t)header[0];
+  if (!node_memory_shares_with(&sh->node, s) || header[2] < 0 || header[0] < 0 ||
+      offset > SHARED_SLOT_BYTES || bytes > SHARED_SLOT_BYTES - offset) {
     shuffle_fail_locally(sh, MPIMR_ERR_CORRUPT, "a round header points outside its sender's shared memory");
     sh->broken = 1;
     return NULL;

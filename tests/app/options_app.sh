@@ -166,6 +166,20 @@ for row in "wordcount|-o $work/l-wc $in" "sort|-o $work/l-sort $in" "gentext|-o 
   fi
   launch=$((launch + 1))
 done
+# A bad MPIMR_MESSAGE_LIMIT (the test knob that cuts messages small) fails the job, naming it.
+for value in 0 12x -5 3000000000; do
+  set +e
+  MPIMR_MESSAGE_LIMIT=$value run 1 "$bin/mpimr-wordcount" -o "$work/k-wc" "$in" >/dev/null 2>"$work/knob.err"
+  status=$?
+  set -e
+  if [ "$status" -eq 0 ] || ! grep -qF "MPIMR_MESSAGE_LIMIT=$value: not a message size in bytes" "$work/knob.err" ||
+     [ -e "$work/k-wc/_SUCCESS" ]; then
+    echo "MPIMR_MESSAGE_LIMIT=$value: status $status:" >&2
+    cat "$work/knob.err" >&2
+    failed=$((failed + 1))
+  fi
+  rm -rf "$work/k-wc"
+done
 checked=$(find "$work" -maxdepth 1 -name 'checked.*' | wc -l)
 echo "options_app: $rows rows, $checked checked, $launch launch mistakes, $failed failed"
 [ "$failed" -eq 0 ] && [ "$checked" -eq "$rows" ] && [ "$rows" -gt 60 ]
