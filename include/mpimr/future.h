@@ -20,7 +20,10 @@
  * returns. Each tick polls at most `tasks_per_tick` queued futures (those
  * woken during the tick run in the next one), then tests every outstanding
  * request once with MPI_Testsome, so neither compute nor communication
- * starves the other.
+ * starves the other. A future woken by its requests or condition goes to
+ * the head of the queue, one woken by mpimr_future_wake() to the tail: a
+ * communication step runs before the next compute slice, and its bytes
+ * move while the slice runs.
  *
  * Rules: one executor per thread, every call on the thread that created it;
  * the memory of a future, its request group and the buffers of its pending

@@ -39,10 +39,10 @@ struct mpimr_executor {
   int queue_length;
   mpimr_condition *conditions; /* Armed conditions, a doubly linked list. */
   int condition_count;
-  unsigned idle_streak;  /* Idle ticks in a row. */
-  double idle_since;      /* When the streak began (clock_now()), once it is past its first tick. */
-  unsigned idle_sleeps;   /* Sleeps in the streak, for the back-off. */
-  int idle_spinning;      /* The streak is still in its spinning phase. */
+  unsigned idle_streak; /* Idle ticks in a row. */
+  double idle_since;    /* When the streak began (clock_now()), once it is past its first tick. */
+  unsigned idle_sleeps; /* Sleeps in the streak, for the back-off. */
+  int idle_spinning;    /* The streak is still in its spinning phase. */
   mpimr_executor_counters counters;
 };
 
@@ -109,6 +109,15 @@ static void queue_push(mpimr_executor *ex, mpimr_future *future) {
   ex->queue_length++;
 }
 
+/* At the head: a future woken by a completed request or a condition runs before the others. */
+static void queue_push_front(mpimr_executor *ex, mpimr_future *future) {
+  future->flags |= FUTURE_QUEUED;
+  future->next_queued = ex->queue_head;
+  ex->queue_head = future;
+  if (ex->queue_tail == NULL) ex->queue_tail = future;
+  ex->queue_length++;
+}
+
 static mpimr_future *queue_pop(mpimr_executor *ex) {
   mpimr_future *future = ex->queue_head;
   ex->queue_head = future->next_queued;
@@ -137,7 +146,27 @@ void mpimr_future_wake(mpimr_executor *executor, mpimr_future *future) {
   queue_push(executor, future);
 }
 
-static void wake_from_reactor(void *context, mpimr_future *owner) { mpimr_future_wake(context, owner); }
+/*
+ * A wake from the network (a request group or a condition that completed)
+ * goes to the head of the queue: the next tick takes that protocol step
+ * (posting a round's data once its headers are in, refilling a pairwise
+ * window) before any compute slice, so the bytes move while the slice
+ * runs. At the tail, each step of a round waited a whole slice of every
+ * future queued before it, and a round of several steps made almost no
+ * progress during compute between nodes (bench/results/cluster-shuffle*).
+ * A future already queued keeps its place.
+ */
+static void wake_first(mpimr_executor *ex, mpimr_future *future) {
+  unsigned flags = future->flags;
+  if (flags & (FUTURE_DONE | FUTURE_QUEUED)) return;
+  if (flags & FUTURE_RUNNING) {
+    future->flags |= FUTURE_WOKEN_WHILE_RUNNING;
+    return;
+  }
+  queue_push_front(ex, future);
+}
+
+static void wake_from_reactor(void *context, mpimr_future *owner) { wake_first(context, owner); }
 
 int mpimr_future_is_done(const mpimr_future *future) { return (future->flags & FUTURE_DONE) != 0; }
 
@@ -196,7 +225,7 @@ static int test_conditions(mpimr_executor *ex) {
     next = c->next;
     if (!c->ready(c->context)) continue;
     unlink_condition(ex, c);
-    mpimr_future_wake(ex, c->owner);
+    wake_first(ex, c->owner);
     met++;
   }
   ex->counters.conditions_met += (uint64_t)met;

@@ -543,6 +543,45 @@ static void test_self_exchange(void **state) {
   mpimr_executor_free(ex);
 }
 
+/*
+ * A compute future that yields every poll and notes any poll in which `io` had all its requests
+ * complete yet was not done: a compute slice taken while a network step waited behind it.
+ */
+typedef struct slice_watcher {
+  mpimr_future base;
+  exchange *io;
+  int slices_left;
+  int slices_while_io_waited;
+} slice_watcher;
+
+static mpimr_poll_result slice_watcher_poll(mpimr_future *f, mpimr_executor *ex) {
+  slice_watcher *w = (slice_watcher *)f;
+  if (w->io->base.state == 1 && w->io->group.remaining == 0 && !mpimr_future_is_done(&w->io->base))
+    w->slices_while_io_waited++;
+  if (w->slices_left-- == 0) return MPIMR_READY;
+  mpimr_future_wake(ex, f);
+  return MPIMR_PENDING;
+}
+
+/* A future woken by its completed requests runs before the compute future queued ahead of it. */
+static void test_network_wake_runs_first(void **state) {
+  (void)state;
+  for (int per_tick = 1; per_tick <= 2; per_tick++) {
+    mpimr_executor *ex = make_executor(per_tick, 4);
+    exchange x;
+    exchange_init(&x, MPI_COMM_SELF, 9, MESSAGE_INTS);
+    slice_watcher w = {.io = &x, .slices_left = 20};
+    mpimr_future_init(&w.base, slice_watcher_poll);
+    assert_int_equal(mpimr_executor_spawn(ex, &w.base), MPIMR_OK);
+    assert_int_equal(mpimr_executor_spawn(ex, &x.base), MPIMR_OK);
+    assert_int_equal(mpimr_executor_block_on(ex, &w.base), MPIMR_OK);
+    assert_true(mpimr_future_is_done(&x.base));
+    assert_int_equal(x.polls, 2);
+    assert_int_equal(w.slices_while_io_waited, 0);
+    mpimr_executor_free(ex);
+  }
+}
+
 /* A group of zero requests, or of null requests only, wakes its owner at once. */
 typedef struct empty_waiter {
   mpimr_future base;
@@ -1080,6 +1119,7 @@ int main(void) {
       cmocka_unit_test(test_block_on_detects_lost_wakeup),
       cmocka_unit_test(test_spawn_errors),
       cmocka_unit_test(test_self_exchange),
+      cmocka_unit_test(test_network_wake_runs_first),
       cmocka_unit_test(test_empty_group_wakes_at_once),
       cmocka_unit_test(test_group_woken_after_last_completion),
       cmocka_unit_test(test_failing_request_reaches_group),
