@@ -136,35 +136,31 @@ int mpimr_executor_spawn(mpimr_executor *executor, mpimr_future *future) {
   return MPIMR_OK;
 }
 
-void mpimr_future_wake(mpimr_executor *executor, mpimr_future *future) {
+/* Queues `future` at the tail, or with `first` at the head; see mpimr_future_wake() for the rest. */
+static void wake(mpimr_executor *ex, mpimr_future *future, int first) {
   unsigned flags = future->flags;
   if (flags & (FUTURE_DONE | FUTURE_QUEUED)) return;
   if (flags & FUTURE_RUNNING) {
     future->flags |= FUTURE_WOKEN_WHILE_RUNNING;
     return;
   }
-  queue_push(executor, future);
+  if (first)
+    queue_push_front(ex, future);
+  else
+    queue_push(ex, future);
 }
+
+void mpimr_future_wake(mpimr_executor *executor, mpimr_future *future) { wake(executor, future, 0); }
 
 /*
  * A wake from the network (a request group or a condition that completed)
  * goes to the head of the queue: the next tick takes that protocol step
  * (posting a round's data once its headers are in, refilling a pairwise
  * window) before any compute slice, so the bytes move while the slice
- * runs. At the tail, each step of a round waited a whole slice of every
- * future queued before it, and a round of several steps made almost no
- * progress during compute between nodes (bench/results/cluster-shuffle*).
- * A future already queued keeps its place.
+ * runs. At the tail, each step of a round waited out the slice of every
+ * future queued before it. A future already queued keeps its place.
  */
-static void wake_first(mpimr_executor *ex, mpimr_future *future) {
-  unsigned flags = future->flags;
-  if (flags & (FUTURE_DONE | FUTURE_QUEUED)) return;
-  if (flags & FUTURE_RUNNING) {
-    future->flags |= FUTURE_WOKEN_WHILE_RUNNING;
-    return;
-  }
-  queue_push_front(ex, future);
-}
+static void wake_first(mpimr_executor *ex, mpimr_future *future) { wake(ex, future, 1); }
 
 static void wake_from_reactor(void *context, mpimr_future *owner) { wake_first(context, owner); }
 
