@@ -11,12 +11,19 @@
 #   - mpimr-kmeans (generated points): the same assignments as at np 1 on one node;
 #   - mpimr-pagerank and mpimr-cc on libmetis-doc's 4elt against networkx (where they are
 #     installed);
-#   - a node dying: all its ranks killed mid-shuffle, or its daemon killed mid-map: every rank
-#     gone within 10 s, a failed mpirun, no _SUCCESS, and a rerun into the same directory right.
+#   - the datasets (data kept in memory between jobs): tests/mpi/test_datasets' own checks, and
+#     where Fortran is built tests/fortran/test_datasets.f90's; the Fortran example
+#     mpimr-wordcount-fortran against wc_oracle and byte for byte against mpimr-wordcount;
+#   - a node dying: all its ranks killed mid-shuffle, its daemon killed mid-map, and each of the
+#     two while every rank writes its output: every rank gone within 10 s, a failed mpirun, no
+#     _SUCCESS, nothing in the output directory but the dead job's lock and staging directory
+#     (README, Failure behaviour), and a rerun into the same directory right, leaving only the
+#     result.
 # Skipped (status 77) with a message where namespaces cannot be made (not root, no unshare).
-# usage: cluster_app.sh BIN_DIR WC_ORACLE
+# usage: cluster_app.sh BIN_DIR WC_ORACLE [FORTRAN]   (FORTRAN: 1 if the Fortran programs are built)
 set -euo pipefail
-bin=$1 oracle=$2
+bin=$1 oracle=$2 fortran=${3:-0}
+tools=$(dirname "$oracle") # the test programs: wc_oracle, crash_job, test_datasets
 agent="$(cd "$(dirname "$0")/../tools" && pwd)/node_agent.sh"
 check="$(cd "$(dirname "$0")/../tools" && pwd)/graph_networkx_check.py"
 if ! unshare --uts true 2>/dev/null; then
@@ -83,6 +90,28 @@ on_nodes "$bin/mpimr-kmeans" -q -o "$work/km" --assignments "$work/km-assign" "$
 run 1 "$bin/mpimr-kmeans" -q -o "$work/km1" --assignments "$work/km1-assign" "${gen[@]}"
 cmp <(sort -n "$work"/km-assign/part-*) <(sort -n "$work"/km1-assign/part-*)
 
+# The datasets, from C (cmocka; a failed check on any rank fails every rank) and from Fortran, and
+# the Fortran example: its counts against wc_oracle and equal to mpimr-wordcount's. The datasets
+# tests poll MPI in loops of their own; the 5 ranks share this machine's cores, which nodes would
+# not, so they yield when idle (else a poller holds its core for a time slice per message: 15 s
+# where this takes 2).
+on_nodes --mca mpi_yield_when_idle 1 "$tools/test_datasets" >"$work/datasets.log" 2>&1 ||
+  { echo "test_datasets failed across the nodes:"; cat "$work/datasets.log"; exit 1; }
+[ "$(grep -Ec '^\[  PASSED  \] [0-9]+ test' "$work/datasets.log")" -eq 5 ] ||
+  { echo "test_datasets: not every rank passed:"; cat "$work/datasets.log"; exit 1; }
+if [ "$fortran" = 1 ]; then
+  on_nodes --mca mpi_yield_when_idle 1 "$tools/test_fortran_datasets" >"$work/fortran-datasets.log" 2>&1 ||
+    { echo "test_fortran_datasets failed across the nodes:"; cat "$work/fortran-datasets.log"; exit 1; }
+  grep -q "^fortran datasets: 5 ranks, all right" "$work/fortran-datasets.log" ||
+    { echo "test_fortran_datasets:"; cat "$work/fortran-datasets.log"; exit 1; }
+  on_nodes "$bin/mpimr-wordcount-fortran" -o "$work/wc-fortran" "$work/text.txt" >/dev/null
+  "$oracle" "$work/wc-fortran" 5 "$work/text.txt"
+  cmp <(LC_ALL=C sort "$work"/wc-fortran/part-*) <(LC_ALL=C sort "$work"/wc-auto/part-*) ||
+    { echo "mpimr-wordcount-fortran differs from mpimr-wordcount"; exit 1; }
+else
+  echo "cluster_app: the Fortran example and datasets skipped: not built (no Fortran compiler)"
+fi
+
 # PageRank and connected components against networkx.
 metis=/usr/share/doc/libmetis-dev/examples/graphs/4elt.graph
 if [ -r "$metis" ] && /usr/bin/python3 -c 'import networkx' 2>/dev/null; then
@@ -94,12 +123,13 @@ else
   echo "cluster_app: pagerank and cc skipped: no $metis or no networkx for /usr/bin/python3"
 fi
 # A node dies. All ranks of one node: n3's only rank (4) kills itself mid-shuffle; then one
-# node's daemon: n2's orted is killed while the job maps. Either way every rank is gone within
-# 10 s, mpirun fails, no _SUCCESS is written, and a rerun into the same directory succeeds.
-tools=$(dirname "$oracle")
-live_ranks() {  # the crash_job ranks still alive (zombies waiting to be reaped are not)
+# node's daemon: n2's orted is killed while the job maps; then, while every rank writes its
+# output, n2's two ranks, and separately n2's daemon. Each time every rank is gone within 10 s,
+# mpirun fails, no _SUCCESS is written, the output directory holds at most the dead job's lock and
+# staging directory, and a rerun into the same directory succeeds and leaves only the result.
+live_ranks() {  # this test's crash_job ranks still alive (zombies waiting to be reaped are not)
   local pid
-  for pid in $(pgrep -f "$tools/crash_job"); do
+  for pid in $(pgrep -f "^$tools/crash_job .* $work/"); do
     [ "$(ps -o stat= -p "$pid" 2>/dev/null | cut -c1)" = Z ] || echo "$pid"
   done
 }
@@ -110,10 +140,35 @@ gone_within() {  # SECONDS OUTDIR: no rank alive SECONDS after the node died (fr
   [ -z "$(live_ranks)" ] || { echo "ranks alive $elapsed s after the node died:"; pgrep -af crash_job; exit 1; }
   [ ! -e "$out/_SUCCESS" ] || { echo "a failed run left $out/_SUCCESS"; exit 1; }
 }
-rerun_succeeds() {  # OUTDIR
-  on_nodes "$tools/crash_job" none 0 0 "$1" "$work/text.txt" >"$work/rerun.log" 2>&1 ||
+left_by_dead_job() {  # OUTDIR: what the README says a killed job leaves: its lock and staging directory
+  local entry
+  [ -d "$1" ] || return 0 # or nothing, where the ranks removed them on mpirun's SIGTERM
+  for entry in "$1"/.[!.]* "$1"/*; do
+    [ -e "$entry" ] || continue
+    case ${entry##*/} in
+      .mpimr-lock | .mpimr-staging-*) ;;
+      *) echo "the dead job left ${entry##*/} in its output directory:"; ls -lA "$1"; exit 1 ;;
+    esac
+  done
+}
+rerun_succeeds() {  # OUTDIR [INPUT]: the rerun is right, and nothing of the dead job is left
+  local input=${2:-$work/text.txt}
+  on_nodes "$tools/crash_job" none 0 0 "$1" "$input" >"$work/rerun.log" 2>&1 ||
     { echo "the rerun into $1 failed:"; cat "$work/rerun.log"; exit 1; }
-  "$oracle" "$1" 5 "$work/text.txt"
+  "$oracle" "$1" 5 "$input"
+  [ "$(find "$1" -mindepth 1 -maxdepth 1 -printf '%f\n' | LC_ALL=C sort | tr '\n' ' ')" = \
+    "_SUCCESS part-00000 part-00001 part-00002 part-00003 part-00004 " ] ||
+    { echo "after the rerun $1 holds more than the result:"; ls -lA "$1"; exit 1; }
+}
+node_daemon() {  # JOB NODE: the Open MPI daemon (orted) of node NODE in the job `on_nodes ... &`
+  local mpirun agent pid
+  mpirun=$(pgrep -P "$1" -x mpirun) || return 0
+  for agent in $(pgrep -P "$mpirun"); do # node_agent.sh's shell, the daemon's parent (or itself)
+    for pid in $agent $(pgrep -P "$agent"); do
+      [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = orted ] || continue
+      if [ "$(nsenter -t "$pid" -u hostname 2>/dev/null)" = "$2" ]; then echo "$pid"; fi
+    done
+  done
 }
 started=$(date +%s)
 set +e
@@ -123,6 +178,7 @@ set -e
 [ "$status" -ne 0 ] && grep -q "crash_job: rank 4: sigkill now" "$work/crash.log" ||
   { echo "rank 4 (node n3) killed: status $status:"; cat "$work/crash.log"; exit 1; }
 gone_within 15 "$work/dead-node"   # mpirun's start included
+left_by_dead_job "$work/dead-node"
 rerun_succeeds "$work/dead-node"
 
 run 2 "$bin/mpimr-gentext" -o "$work/big.txt" --size 64M --vocab 50000 --seed "$seed"
@@ -132,15 +188,13 @@ job=$!
 set -e
 # Once all 5 ranks run, kill n2's daemon (found by the hostname of its namespace).
 for _ in $(seq 1 200); do
-  [ "$(pgrep -fc "$tools/crash_job none")" -ge 5 ] && break
+  [ "$(pgrep -fc "^$tools/crash_job none 0 0 $work/dead-daemon ")" -ge 5 ] && break
   sleep 0.05
 done
 sleep 0.3
-killed=""
-for pid in $(pgrep -x orted); do
-  if [ "$(nsenter -t "$pid" -u hostname 2>/dev/null)" = n2 ]; then kill -KILL "$pid"; killed=$pid; fi
-done
-[ -n "$killed" ] || { echo "no daemon of n2 was running"; exit 1; }
+killed=$(node_daemon "$job" n2)
+[ "$(wc -w <<<"$killed")" -eq 1 ] || { echo "n2 should run 1 daemon, not: $killed"; exit 1; }
+kill -KILL "$killed"
 started=$(date +%s)
 set +e
 wait "$job"
@@ -148,7 +202,41 @@ status=$?
 set -e
 [ "$status" -ne 0 ] || { echo "the job survived its node's daemon:"; cat "$work/daemon.log"; exit 1; }
 gone_within 10 "$work/dead-daemon"
-on_nodes "$tools/crash_job" none 0 0 "$work/dead-daemon" "$work/big.txt" >"$work/rerun.log" 2>&1 ||
-  { echo "the rerun after the daemon died failed:"; cat "$work/rerun.log"; exit 1; }
-"$oracle" "$work/dead-daemon" 5 "$work/big.txt"
+left_by_dead_job "$work/dead-daemon"
+rerun_succeeds "$work/dead-daemon" "$work/big.txt"
+
+# In the output phase: crash_job slow-output has every rank pause 2 ms before each pair it writes
+# (some 10,000 pairs a rank: 20 s) and say when it starts; once all 5 write, node n2 dies.
+die_while_writing() {  # ranks|daemon OUTDIR
+  local victim=$1 out=$2 log=$work/writing-$1.log job killed status
+  set +e
+  on_nodes "$tools/crash_job" slow-output 2 0 "$out" "$work/text.txt" >"$log" 2>&1 &
+  job=$!
+  set -e
+  for _ in $(seq 1 600); do
+    [ "$(grep -c ': writing output$' "$log")" -ge 5 ] && break
+    kill -0 "$job" 2>/dev/null || break
+    sleep 0.1
+  done
+  [ "$(grep -c ': writing output$' "$log")" -eq 5 ] || { echo "not all 5 ranks came to write output:"; cat "$log"; exit 1; }
+  killed=$(node_daemon "$job" n2)
+  [ "$(wc -w <<<"$killed")" -eq 1 ] || { echo "n2 should run 1 daemon, not: $killed"; exit 1; }
+  if [ "$victim" = ranks ]; then
+    killed=$(pgrep -P "$killed" -x crash_job) || true
+    [ "$(wc -w <<<"$killed")" -eq 2 ] || { echo "n2 should run 2 ranks, not: $killed"; exit 1; }
+  fi
+  # shellcheck disable=SC2086  # one PID a word
+  kill -KILL $killed
+  started=$(date +%s)
+  set +e
+  wait "$job"
+  status=$?
+  set -e
+  [ "$status" -ne 0 ] || { echo "the job survived the loss of n2's $victim while writing:"; cat "$log"; exit 1; }
+  gone_within 10 "$out"
+  left_by_dead_job "$out"
+  rerun_succeeds "$out"
+}
+die_while_writing ranks "$work/dead-writers"
+die_while_writing daemon "$work/dead-daemon-writing"
 echo "cluster_app: ok"

@@ -97,6 +97,10 @@ shuffle-bench | --zipf-exponent 9 | zipf-exponent
 shuffle-bench | --idle napping | idle
 shuffle-bench | --stat mode | stat
 shuffle-bench | --bogus | option
+large-round | --transport shared-memory | transport
+large-round | --value-size 2G | value-size
+large-round | --round-size 2G | round-size
+large-round | --bogus | option
 EOF
 )
 

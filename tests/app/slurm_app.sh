@@ -8,12 +8,22 @@
 #     edge list against the serial oracle;
 #   - a job cancelled while it runs (scancel: SIGTERM, then SIGKILL, as at its time limit), PageRank
 #     in the middle of its iterations: it ends, its ranks are gone, it writes no _SUCCESS, and the
-#     same script submitted again succeeds.
+#     same script submitted again succeeds;
+#   - a job that runs past its time limit (sbatch --time=1 of crash_job slow-map, which would map
+#     for minutes): Slurm ends it (TIMEOUT), its ranks fail on the SIGTERM before the SIGKILL
+#     ("interrupted by SIGTERM", or stopped by the rank that says so) and are gone; no _SUCCESS,
+#     the output directory the job made is removed; the same script submitted again with time
+#     enough succeeds;
+#   - srun --cpu-bind=cores: mpimr-wordcount -v says rank 0 kept that binding (--pin auto).
+# The time-limit job is submitted first and checked last: slurmctld looks at time limits every
+# 30 s from its start, so the job ends about 90 s after the test's Slurm started, and the other
+# checks run meanwhile.
 # Skipped (status 77) with a message where Slurm or munge is not installed or cannot start (not
 # root). scripts/test.sh installs slurm-wlm and munge.
 # usage: slurm_app.sh BIN_DIR WC_ORACLE
 set -euo pipefail
 bin=$(cd "$1" && pwd) oracle=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
+tools=$(dirname "$oracle") # wc_oracle and crash_job
 root=$(cd "$(dirname "$0")/../.." && pwd)
 for tool in munged slurmctld slurmd srun sbatch; do
   command -v "$tool" >/dev/null || [ -x "/usr/sbin/$tool" ] ||
@@ -32,23 +42,48 @@ cd "$work"
 fail() { echo "slurm_app: $*" >&2; exit 1; }
 seed=$(( $(date +%s%N) % 1000000 ))
 
-# srun: a 2-rank world through PMIx.
-srun --mpi=pmix -n 2 "$bin/mpimr-gentext" -o "$work/text.txt" --size 4M --vocab 20000 --seed "$seed"
-srun --mpi=pmix -n 2 "$bin/mpimr-wordcount" -v -o "$work/wc-srun" "$work/text.txt" 2>"$work/err"
-grep -q "^mpimr: 2 ranks" "$work/err" || { cat "$work/err"; fail "srun --mpi=pmix -n 2 did not make a 2-rank world"; }
-"$oracle" "$work/wc-srun" 2 "$work/text.txt"
-
-# The shipped job scripts, as a user submits them (from the project's directory: they find
-# build/bin there; here MPIMR_BIN says where the programs are).
 job_state() { scontrol show job "$1" 2>/dev/null | sed -n 's/.*JobState=\([A-Z_]*\).*/\1/p'; }
-wait_for_job() {  # JOB: until it has ended (a tenth of a second at a time: sbatch --wait polls
-  local state                   # in seconds); returns 0 if it COMPLETED
-  for _ in $(seq 1 1200); do
+wait_for_job() {  # JOB [SECONDS]: until it has ended (a tenth of a second at a time: sbatch
+  local state tenths=$(( ${2:-120} * 10 )) # --wait polls in seconds); returns 0 if it COMPLETED
+  for _ in $(seq 1 "$tenths"); do
     state=$(job_state "$1")
     case $state in PENDING | RUNNING | CONFIGURING | COMPLETING | "") sleep 0.1 ;; *) break ;; esac
   done
   [ "$state" = COMPLETED ]
 }
+
+# srun: a 2-rank world through PMIx.
+srun --mpi=pmix -n 2 "$bin/mpimr-gentext" -o "$work/text.txt" --size 4M --vocab 20000 --seed "$seed"
+
+# The time limit, submitted now and checked at the end. A job script of the test's runs crash_job
+# MODE on 2 ranks; with --time=1 and MODE slow-map (each rank maps 100 ms a KiB: some 200 s) it
+# runs past its limit.
+# shellcheck disable=SC2016  # the job's variables, expanded when it runs
+printf '%s\n' '#!/bin/bash' '#SBATCH --ntasks=2' '#SBATCH --time=00:05:00' 'set -euo pipefail' \
+  'srun --mpi=pmix "$CRASH_JOB" "$MODE" "$PACE" 0 "$OUTPUT" "$INPUT"' >"$work/limited.sbatch"
+limited() {  # SBATCH-OPTION... -- VAR=VALUE...: submits limited.sbatch; prints the job's id
+  local options=() exports="ALL,CRASH_JOB=$tools/crash_job,INPUT=$work/text.txt,OUTPUT=$work/limited"
+  while [ "$1" != -- ]; do options+=("$1"); shift; done
+  shift
+  for assignment in "$@"; do exports+=",$assignment"; done
+  sbatch --parsable "${options[@]}" --export="$exports" "$work/limited.sbatch"
+}
+timed_out_job=$(limited --time=1 --output="$work/timed-out.out" -- MODE=slow-map PACE=100)
+limited_ranks="^$tools/crash_job slow-map .* $work/" # its ranks, for pgrep -f
+
+srun --mpi=pmix -n 2 "$bin/mpimr-wordcount" -v -o "$work/wc-srun" "$work/text.txt" 2>"$work/err"
+grep -q "^mpimr: 2 ranks" "$work/err" || { cat "$work/err"; fail "srun --mpi=pmix -n 2 did not make a 2-rank world"; }
+"$oracle" "$work/wc-srun" 2 "$work/text.txt"
+
+# A binding srun makes (TaskPlugin=task/affinity) is kept: --pin auto, and -v says so (where it
+# finds the rank unbound it binds it itself and says "bound to core").
+srun --mpi=pmix -n 2 --cpu-bind=cores "$bin/mpimr-wordcount" -v -o "$work/wc-bound" "$work/text.txt" 2>"$work/err"
+grep -q "^mpimr: 2 ranks; rank 0: kept existing binding (cpuset " "$work/err" ||
+  { cat "$work/err"; fail "srun --cpu-bind=cores: rank 0 should say it kept srun's binding"; }
+"$oracle" "$work/wc-bound" 2 "$work/text.txt"
+
+# The shipped job scripts, as a user submits them (from the project's directory: they find
+# build/bin there; here MPIMR_BIN says where the programs are).
 submit() {  # SCRIPT VAR=VALUE...: sbatch, then wait; output in $work/SCRIPT.out; 0 if it completed
   local script=$1 job
   shift
@@ -104,4 +139,27 @@ submit scripts/slurm/pagerank.sbatch INPUT="$work/cycle.txt" OUTPUT="$work/cance
   ARGS="--tolerance 1e-12 --max-iterations 1000" || { cat "$work/pagerank.sbatch.out"; fail "resubmitting failed"; }
 python3 "$root/tests/tools/pagerank_oracle.py" --tolerance 1e-12 --max-iterations 1000 "$work/cancelled" 2 \
   "$work/cycle.txt"
+
+# The job past its time limit: TIMEOUT; its ranks failed on Slurm's SIGTERM (the first to see it
+# says so, another may stop first because of it) and cleaned up before the SIGKILL: the output
+# directory the job made is gone, its lock and staging directory with it; no rank is left; the
+# same script with time enough (and MODE none) succeeds.
+pgrep -f "$limited_ranks" >/dev/null ||
+  { cat "$work/timed-out.out"; fail "the job to run past its limit does not run: $(job_state "$timed_out_job")"; }
+wait_for_job "$timed_out_job" 240 && fail "the job past its time limit completed"
+[ "$(job_state "$timed_out_job")" = TIMEOUT ] ||
+  { cat "$work/timed-out.out"; fail "the job past its time limit ended $(job_state "$timed_out_job")"; }
+grep -q "DUE TO TIME LIMIT" "$work/timed-out.out" || { cat "$work/timed-out.out"; fail "no time limit message"; }
+for rank in 0 1; do
+  grep -Eq "^crash_job: rank $rank: (interrupted by SIGTERM|stopped because another rank failed)" \
+    "$work/timed-out.out" || { cat "$work/timed-out.out"; fail "rank $rank did not fail cleanly at the time limit"; }
+done
+grep -q "^crash_job: rank [01]: interrupted by SIGTERM" "$work/timed-out.out" ||
+  { cat "$work/timed-out.out"; fail "no rank failed on the time limit's SIGTERM"; }
+for _ in $(seq 1 100); do pgrep -f "$limited_ranks" >/dev/null || break; sleep 0.1; done
+! pgrep -f "$limited_ranks" >/dev/null || fail "ranks outlived the job past its time limit"
+[ ! -e "$work/limited" ] || { ls -lAR "$work/limited"; fail "the job past its time limit left its output directory"; }
+resubmitted=$(limited --time=5 --output="$work/resubmitted.out" -- MODE=none PACE=0)
+wait_for_job "$resubmitted" || { cat "$work/resubmitted.out"; fail "resubmitting after the time limit failed"; }
+"$oracle" "$work/limited" 2 "$work/text.txt"
 echo "slurm_app: ok"
