@@ -8,7 +8,7 @@ NAME
 
 SYNOPSIS
     bench/cluster_shuffle_bench.sh [--layout L] [--min-size S] [--max-size S] [--iterations N]
-                                   [--repeat R] [--build DIR] [--out PREFIX]
+                                   [--repeat R] [--progress-thread] [--build DIR] [--out PREFIX]
 
 DESCRIPTION
     Runs mpimr-shuffle-bench across "nodes" that are UTS namespaces of this machine, each with
@@ -38,12 +38,17 @@ OPTIONS
     --max-size S     largest bytes per peer (default 4M)
     --iterations N   timed exchanges per method and size (default 20)
     --repeat R       alternate the methods R times per size, report medians (default 1)
+    --progress-thread
+                     run Open MPI's TCP transport with its progress thread
+                     (--mca btl_tcp_progress_thread 1): a thread of each rank moves the
+                     socket's bytes while the rank computes, as a NIC would (here on the
+                     rank's own core); PREFIX gets -progress-thread
     --build DIR      the build directory with bin/mpimr-shuffle-bench (default build)
     --out PREFIX     where the results go (default bench/results/cluster-shuffle-LAYOUT)
     -h, --help       show this text
 EOF
 }
-layout=1,1 min=64K max=4M iterations=20 repeat=1 build=build out=""
+layout=1,1 min=64K max=4M iterations=20 repeat=1 build=build out="" progress_thread=0
 while [ $# -gt 0 ]; do
   case $1 in
     --layout) layout=$2; shift 2 ;;
@@ -51,6 +56,7 @@ while [ $# -gt 0 ]; do
     --max-size) max=$2; shift 2 ;;
     --iterations) iterations=$2; shift 2 ;;
     --repeat) repeat=$2; shift 2 ;;
+    --progress-thread) progress_thread=1; shift ;;
     --build) build=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
     -h | --help) usage; exit 0 ;;
@@ -62,7 +68,7 @@ cd "$(dirname "$0")/.."
   { echo "cluster_shuffle_bench.sh: --layout must be counts like 2,2,1, not '$layout'" >&2; exit 64; }
 unshare --uts true 2>/dev/null || { echo "cluster_shuffle_bench.sh: needs root (unshare --uts)" >&2; exit 1; }
 source scripts/mpi-env.sh
-[ -n "$out" ] || out=bench/results/cluster-shuffle-${layout//,/-}
+[ -n "$out" ] || out=bench/results/cluster-shuffle-${layout//,/-}$([ "$progress_thread" = 1 ] && echo -progress-thread)
 work=$(mktemp -d /tmp/mpimr-cluster-bench-XXXXXX)
 trap 'rm -rf "$work"' EXIT
 [[ $repeat =~ ^[1-9][0-9]*$ ]] || { echo "cluster_shuffle_bench.sh: --repeat must be a positive integer" >&2; exit 64; }
@@ -77,8 +83,9 @@ done
 export NODE_AGENT_CPUS=$cpus
 {
   echo "== cluster_shuffle_bench $(date -u +%FT%TZ) on $(hostname): $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
-  echo "nodes: $layout ranks ($ranks in all) on CPUs $cpus, TCP over loopback between nodes"
-  mpirun --bind-to none --mca plm_rsh_agent "$PWD/tests/tools/node_agent.sh" --hostfile "$work/hosts" -np "$ranks" \
+  echo "nodes: $layout ranks ($ranks in all) on CPUs $cpus, TCP over loopback between nodes$(
+    [ "$progress_thread" = 1 ] && echo ", TCP progress thread")"
+  mpirun --bind-to none --mca btl_tcp_progress_thread "$progress_thread" --mca plm_rsh_agent "$PWD/tests/tools/node_agent.sh" --hostfile "$work/hosts" -np "$ranks" \
     "$build/bin/mpimr-shuffle-bench" -m "$min" -M "$max" -i "$iterations" --iterations-large "$iterations" \
     -x 5 --warmup-large 3 -r "$repeat" -t mpi-alltoallv,mpi-ialltoallv,alltoallv,pairwise,shared-memory \
     --csv "$out.csv" --json "$out.json" </dev/null
@@ -101,7 +108,8 @@ done
 gnuplot <<GNUPLOT
 set terminal pngcairo size 1100,480 font "sans,10" noenhanced
 set output "$out.png"
-set multiplot layout 1,2 title "mpimr-shuffle-bench between emulated nodes $layout (TCP over loopback), $(hostname), $(date -u +%F)"
+set multiplot layout 1,2 title "mpimr-shuffle-bench between emulated nodes $layout (TCP over loopback$(
+  [ "$progress_thread" = 1 ] && echo ", progress thread")), $(hostname), $(date -u +%F)"
 set logscale x 2
 set format x "%.0b %BB"
 set xlabel "bytes per peer"
