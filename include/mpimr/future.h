@@ -20,10 +20,12 @@
  * returns. Each tick polls at most `tasks_per_tick` queued futures (those
  * woken during the tick run in the next one), then tests every outstanding
  * request once with MPI_Testsome, so neither compute nor communication
- * starves the other. A future woken by its requests or condition goes to
- * the head of the queue, one woken by mpimr_future_wake() to the tail: a
- * communication step runs before the next compute slice, and its bytes
- * move while the slice runs.
+ * starves the other. A future woken by its requests or condition goes
+ * ahead of those woken by mpimr_future_wake() (in the order the network
+ * woke them): a communication step runs before the next compute slice, and
+ * its bytes move while the slice runs. After a tick that polled none of the
+ * other futures waiting, the next tick polls the first of them first, so
+ * network wakes cannot starve compute either.
  *
  * Rules: one executor per thread, every call on the thread that created it;
  * the memory of a future, its request group and the buffers of its pending

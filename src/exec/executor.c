@@ -34,9 +34,14 @@ static const double IDLE_SPIN_SECONDS = 20e-6, IDLE_YIELD_SECONDS = 200e-6;
 struct mpimr_executor {
   mpimr_executor_options options;
   reactor requests;
+  /* The ready queue: first the futures the network woke (up to priority_tail, in the order they
+   * were woken), then the others. */
   mpimr_future *queue_head;
   mpimr_future *queue_tail;
+  mpimr_future *priority_tail;
   int queue_length;
+  int priority_length;
+  int ordinary_passed_over;    /* The last tick polled none of the waiting ordinary futures. */
   mpimr_condition *conditions; /* Armed conditions, a doubly linked list. */
   int condition_count;
   unsigned idle_streak; /* Idle ticks in a row. */
@@ -109,23 +114,50 @@ static void queue_push(mpimr_executor *ex, mpimr_future *future) {
   ex->queue_length++;
 }
 
-/* At the head: a future woken by a completed request or a condition runs before the others. */
-static void queue_push_front(mpimr_executor *ex, mpimr_future *future) {
+/* After the other network-woken futures, before every future woken otherwise. */
+static void queue_push_priority(mpimr_executor *ex, mpimr_future *future) {
   future->flags |= FUTURE_QUEUED;
-  future->next_queued = ex->queue_head;
-  ex->queue_head = future;
-  if (ex->queue_tail == NULL) ex->queue_tail = future;
+  mpimr_future **link = ex->priority_tail ? &ex->priority_tail->next_queued : &ex->queue_head;
+  future->next_queued = *link;
+  *link = future;
+  if (future->next_queued == NULL) ex->queue_tail = future;
+  ex->priority_tail = future;
+  ex->priority_length++;
   ex->queue_length++;
 }
 
-static mpimr_future *queue_pop(mpimr_executor *ex) {
-  mpimr_future *future = ex->queue_head;
-  ex->queue_head = future->next_queued;
-  if (ex->queue_head == NULL) ex->queue_tail = NULL;
+/* Takes the future after `previous` (NULL: the head) off the queue. */
+static mpimr_future *queue_take_after(mpimr_executor *ex, mpimr_future *previous) {
+  mpimr_future **link = previous ? &previous->next_queued : &ex->queue_head;
+  mpimr_future *future = *link;
+  *link = future->next_queued;
+  if (ex->queue_tail == future) ex->queue_tail = previous;
+  if (ex->priority_length > 0 && previous == NULL) {
+    /* The head of a non-empty priority part. */
+    ex->priority_length--;
+    if (ex->priority_tail == future) ex->priority_tail = NULL;
+  }
   future->next_queued = NULL;
   future->flags &= ~FUTURE_QUEUED;
   ex->queue_length--;
   return future;
+}
+
+/*
+ * The next future to poll: the head, except that after a tick that passed
+ * over the waiting ordinary futures (the network woke enough futures to
+ * fill it), the first ordinary one goes first, so network wakes cannot
+ * starve compute. `*ordinary` says which kind it was.
+ */
+static mpimr_future *queue_pop(mpimr_executor *ex, int *ordinary) {
+  int ordinary_waiting = ex->queue_length > ex->priority_length;
+  if (ordinary_waiting && (ex->priority_length == 0 || ex->ordinary_passed_over)) {
+    ex->ordinary_passed_over = 0;
+    *ordinary = 1;
+    return queue_take_after(ex, ex->priority_tail);
+  }
+  *ordinary = 0;
+  return queue_take_after(ex, NULL);
 }
 
 int mpimr_executor_spawn(mpimr_executor *executor, mpimr_future *future) {
@@ -145,7 +177,7 @@ static void wake(mpimr_executor *ex, mpimr_future *future, int first) {
     return;
   }
   if (first)
-    queue_push_front(ex, future);
+    queue_push_priority(ex, future);
   else
     queue_push(ex, future);
 }
@@ -250,7 +282,15 @@ int mpimr_executor_tick(mpimr_executor *executor) {
    * waking itself cannot hold the reactor off for more than one slice. */
   int budget = executor->queue_length;
   if (budget > executor->options.tasks_per_tick) budget = executor->options.tasks_per_tick;
-  for (int i = 0; i < budget; i++) poll_one(executor, queue_pop(executor));
+  int ordinary_polled = 0;
+  for (int i = 0; i < budget; i++) {
+    int ordinary = 0;
+    mpimr_future *future = queue_pop(executor, &ordinary);
+    ordinary_polled |= ordinary;
+    poll_one(executor, future);
+  }
+  executor->ordinary_passed_over =
+      budget > 0 && !ordinary_polled && executor->queue_length > executor->priority_length;
 
   int completed = 0;
   if (executor->requests.count > 0) {

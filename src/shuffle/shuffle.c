@@ -353,8 +353,9 @@ static void handle_counts(shuffle *sh, mpimr_executor *ex, round_slot *slot, uin
     int64_t bytes = header[0], flags = header[1];
     all_final &= (flags & SHUFFLE_HEADER_FINAL) != 0;
     any_error |= (flags & SHUFFLE_HEADER_ERROR) != 0;
-    if (bytes < 0) {
-      shuffle_fail_locally(sh, MPIMR_ERR_CORRUPT, "a round header with a negative size");
+    if (bytes < 0 || (uint64_t)bytes > SIZE_MAX - total) {
+      shuffle_fail_locally(sh, MPIMR_ERR_CORRUPT,
+                           bytes < 0 ? "a round header with a negative size" : "round headers past any size");
       sh->broken = 1;
       return;
     }

@@ -12,7 +12,9 @@
  * so no int overflows however large the round. Every rank reads every
  * sender's flag from its headers, so all post the same collective; and a
  * block's type signature is its length in bytes however it is cut, so the
- * two ends of a block need not cut it alike.
+ * two ends of a block need not cut it alike. The flag is conservative (a
+ * sender's round over limit / P): at the default limit, rounds of 4 MiB
+ * take this path from 512 ranks, of 64 MiB from 32, with MPI_BYTE blocks.
  */
 #include <limits.h>
 #include <stdlib.h>
@@ -25,6 +27,7 @@ typedef struct collective_arrays {
   int *send_counts, *send_displs, *recv_counts, *recv_displs;
   MPI_Datatype *send_types, *recv_types; /* The large path's; derived types are freed in round_done. */
   int derived_types;                     /* How many of them are derived (not MPI_BYTE). */
+  int large;                             /* The round in flight went as MPI_Ialltoallw. */
 } collective_arrays;
 
 typedef struct alltoallv_state {
@@ -102,7 +105,7 @@ SHUFFLE_COLD static int create(shuffle *sh, const shuffle_options *options) {
  */
 static int describe_block(const alltoallv_state *state, size_t limit, size_t displacement, size_t bytes,
                           int *count, int *displ, MPI_Datatype *type, int *derived) {
-  if (bytes <= limit && displacement <= limit) {
+  if (bytes == 0 || (bytes <= limit && displacement <= limit)) {
     *count = (int)bytes;
     *displ = bytes > 0 ? (int)displacement : 0;
     *type = MPI_BYTE;
@@ -139,7 +142,8 @@ static void post_round(shuffle *sh, mpimr_executor *ex, round_slot *slot) {
   MPI_Request request;
   int mpi_rc;
   const char *call;
-  if (!round_is_large(sh, slot)) {
+  a->large = round_is_large(sh, slot);
+  if (!a->large) {
     /* No sender's set passes the limit, so neither does any count, displacement or receive total. */
     for (int p = 0; p < sh->nranks; p++) {
       a->send_counts[p] = (int)send->lengths[p];
@@ -175,8 +179,11 @@ static void post_round(shuffle *sh, mpimr_executor *ex, round_slot *slot) {
 static int round_done(shuffle *sh, round_slot *slot) {
   const mpimr_request_group *group = &slot->transport_group;
   if (group->remaining > 0) return 0;
-  free_derived_types(&state_of(sh)->slots[shuffle_slot_index(sh, slot)], sh->nranks);
-  if (group->error != MPI_SUCCESS) shuffle_fail_mpi(sh, "MPI_Ialltoallv (round data)", group->error);
+  collective_arrays *a = &state_of(sh)->slots[shuffle_slot_index(sh, slot)];
+  free_derived_types(a, sh->nranks);
+  if (group->error != MPI_SUCCESS)
+    shuffle_fail_mpi(sh, a->large ? "MPI_Ialltoallw (round data)" : "MPI_Ialltoallv (round data)",
+                     group->error);
   return 1;
 }
 

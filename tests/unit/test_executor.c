@@ -582,6 +582,46 @@ static void test_network_wake_runs_first(void **state) {
   }
 }
 
+/* Exchanges a message with itself `rounds` times, one exchange per poll: woken by the network each time. */
+typedef struct pinger {
+  mpimr_future base;
+  mpimr_request_group group;
+  int rounds;
+  int polls;
+  int send_value, recv_value;
+} pinger;
+
+static mpimr_poll_result pinger_poll(mpimr_future *f, mpimr_executor *ex) {
+  pinger *p = (pinger *)f;
+  p->polls++;
+  if (f->state == p->rounds) return MPIMR_READY;
+  MPI_Request requests[2];
+  MPI_Irecv(&p->recv_value, 1, MPI_INT, 0, 77, MPI_COMM_SELF, &requests[0]);
+  MPI_Isend(&p->send_value, 1, MPI_INT, 0, 77, MPI_COMM_SELF, &requests[1]);
+  f->state++;
+  if (mpimr_future_await_requests(ex, f, &p->group, requests, 2) != MPIMR_OK) return MPIMR_READY;
+  return MPIMR_PENDING;
+}
+
+/* Network wakes go first, but a future woken by the network every tick cannot starve compute. */
+static void test_network_wakes_do_not_starve(void **state) {
+  (void)state;
+  for (int per_tick = 1; per_tick <= 2; per_tick++) {
+    mpimr_executor *ex = make_executor(per_tick, 4);
+    pinger p = {.rounds = 400};
+    mpimr_future_init(&p.base, pinger_poll);
+    yielder y;
+    yielder_init(&y, 1000000, MPIMR_OK);
+    assert_int_equal(mpimr_executor_spawn(ex, &p.base), MPIMR_OK);
+    assert_int_equal(mpimr_executor_spawn(ex, &y.base), MPIMR_OK);
+    assert_int_equal(mpimr_executor_block_on(ex, &p.base), MPIMR_OK);
+    /* Each took a place at least every other tick while both were ready. */
+    assert_true(y.polls >= p.polls / 2);
+    assert_false(y.polled_twice_in_a_tick);
+    mpimr_executor_free(ex);
+  }
+}
+
 /* A group of zero requests, or of null requests only, wakes its owner at once. */
 typedef struct empty_waiter {
   mpimr_future base;
@@ -1120,6 +1160,7 @@ int main(void) {
       cmocka_unit_test(test_spawn_errors),
       cmocka_unit_test(test_self_exchange),
       cmocka_unit_test(test_network_wake_runs_first),
+      cmocka_unit_test(test_network_wakes_do_not_starve),
       cmocka_unit_test(test_empty_group_wakes_at_once),
       cmocka_unit_test(test_group_woken_after_last_completion),
       cmocka_unit_test(test_failing_request_reaches_group),

@@ -132,7 +132,8 @@ static void run_skewed(int nranks, size_t round_bytes, int reserves, size_t max_
     int dest = rng_below(10) < 7 ? 0 : (int)rng_below((size_t)nranks);
     size_t bytes = rng_below(max_pair + 1);
     size_t old_bump = s.bump, old_capacity = s.capacity, old_room = s.room[dest];
-    int old_offset = s.offsets[dest], was_full = s.full;
+    size_t old_offset = s.offsets[dest];
+    int was_full = s.full;
     int fits = lengths[dest] + bytes <= old_room;
     put(&s, lengths, dest, bytes);
     if (fits) {
@@ -279,7 +280,7 @@ static void test_layout_exact(void **state) {
     assert_int_equal(s.pairs, 0);
     for (int d = 0; d < nranks; d++) assert_int_equal(s.room[d], wanted[d]);
     /* Fill each region exactly, in uneven pieces: nothing moves, the set never becomes full. */
-    int offsets_before[20];
+    size_t offsets_before[20];
     for (int d = 0; d < nranks; d++) offsets_before[d] = s.offsets[d];
     for (int d = nranks - 1; d >= 0; d--) {
       while (lengths[d] < wanted[d]) {
