@@ -1,7 +1,7 @@
 /**
  * @file
  * mpimr/callbacks.h — the callbacks that combine, order and format values,
- * and the built-in combiner and formatter.
+ * and the built-in combiners and formatters.
  *
  * A job takes them in its configuration (mpimr/job.h, which includes this
  * header); the library's combining tables, sorts and output use them too,
@@ -66,6 +66,33 @@ MPIMR_API long long mpimr_combine_sum_u64(void *user, const void *key, size_t ke
  */
 MPIMR_API long long mpimr_combine_sum_f64(void *user, const void *key, size_t key_len, void *acc,
                                           size_t acc_len, size_t acc_cap, const void *in, size_t in_len);
+
+/** The combiner that keeps the smallest value, as little-endian unsigned 64-bit integers. */
+MPIMR_API long long mpimr_combine_min_u64(void *user, const void *key, size_t key_len, void *acc,
+                                          size_t acc_len, size_t acc_cap, const void *in, size_t in_len);
+
+/** The combiner that keeps the largest value, as little-endian unsigned 64-bit integers. */
+MPIMR_API long long mpimr_combine_max_u64(void *user, const void *key, size_t key_len, void *acc,
+                                          size_t acc_len, size_t acc_cap, const void *in, size_t in_len);
+
+/**
+ * The combiner that keeps the smallest value, as little-endian IEEE doubles
+ * (C's fmin(): a NaN is ignored unless every value is one, so the result
+ * does not depend on the order values meet in). A value that is not 8
+ * bytes fails the job.
+ */
+MPIMR_API long long mpimr_combine_min_f64(void *user, const void *key, size_t key_len, void *acc,
+                                          size_t acc_len, size_t acc_cap, const void *in, size_t in_len);
+
+/** The combiner that keeps the largest value, as little-endian IEEE doubles (C's fmax(); see min). */
+MPIMR_API long long mpimr_combine_max_f64(void *user, const void *key, size_t key_len, void *acc,
+                                          size_t acc_len, size_t acc_cap, const void *in, size_t in_len);
+
+/**
+ * The value formatter that prints an 8-byte little-endian IEEE double with
+ * printf's "%.17g" (enough digits to read back the same double).
+ */
+MPIMR_API long long mpimr_format_f64(void *user, const void *value, size_t value_len, char *buf, size_t cap);
 
 /** The value formatter that prints an 8-byte little-endian unsigned integer in decimal. */
 MPIMR_API long long mpimr_format_u64(void *user, const void *value, size_t value_len, char *buf, size_t cap);

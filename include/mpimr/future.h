@@ -221,6 +221,18 @@ MPIMR_API int mpimr_executor_tick(mpimr_executor *executor);
 MPIMR_API int mpimr_executor_block_on(mpimr_executor *executor, mpimr_future *future);
 
 /**
+ * As mpimr_executor_block_on(), for at most about `seconds` (0 or more):
+ * returns when `future` is done (`*done` set to 1, the future's result
+ * returned) or the time has passed (`*done` 0, MPIMR_OK), for a caller that
+ * must act between waits (check for a signal, update a display). The clock
+ * is read after idle ticks and every 64 busy ones, so a tick that takes long
+ * (a long map slice) can overrun the time. Returns MPIMR_ERR_INVAL for a
+ * negative time, and MPIMR_ERR_STATE as mpimr_executor_block_on() does.
+ */
+MPIMR_API int mpimr_executor_block_on_for(mpimr_executor *executor, mpimr_future *future, double seconds,
+                                          int *done);
+
+/**
  * Registers `condition` (its `ready` and `context` set by the caller): the
  * reactor tests it on every tick and wakes `owner` once when it holds, as
  * it does for requests (an idle executor backs off by its idle policy

@@ -550,6 +550,30 @@ MPIMR_API int mpimr_job_test(mpimr_job *job, int *done);
 MPIMR_API int mpimr_job_wait(mpimr_job *job);
 
 /**
+ * Runs a started job for at most about `seconds` (0 or more), as
+ * mpimr_job_wait() does, and returns when it has finished (`*done` set to
+ * 1, its outcome returned as by mpimr_job_wait()) or the time has passed
+ * (`*done` 0, MPIMR_OK), so that a caller can act between waits: check for
+ * a signal of its own, update a display. A step that takes long (a map
+ * slice, reduce and writing the part) can overrun the time. Returns
+ * MPIMR_ERR_INVAL for a negative time, MPIMR_ERR_STATE for a job not
+ * started.
+ */
+MPIMR_API int mpimr_job_wait_for(mpimr_job *job, double seconds, int *done);
+
+/**
+ * Makes a job fail with MPIMR_ERR_INTERRUPTED at its next check, as a
+ * caught SIGINT does (mpimr/signals.h): every rank stops, and nothing is
+ * committed. Local and safe to call at any time from the thread that runs
+ * the job, from inside a map or reduce function too (then return a
+ * non-zero status from it); a job that has already finished is not
+ * changed. This rank's message reads "rank R: interrupted: REASON" (REASON
+ * may be NULL). For bindings and programs that catch interruption in their
+ * own way, such as Python's KeyboardInterrupt.
+ */
+MPIMR_API void mpimr_job_interrupt(mpimr_job *job, const char *reason);
+
+/**
  * The executor that runs the job (valid until mpimr_job_free()): spawn the
  * application's own futures on it, or hand it MPI requests with
  * mpimr_future_await_requests(), to have them advance with the job. Finish

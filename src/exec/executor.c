@@ -338,25 +338,43 @@ static void idle_back_off(mpimr_executor *ex) {
   nanosleep(&pause, NULL);
 }
 
-int mpimr_executor_block_on(mpimr_executor *executor, mpimr_future *future) {
+/* Runs ticks until `future` is done or, with a `deadline` (clock_now() seconds; 0: none), until it
+ * passes. The clock is read only after idle ticks, and at most once per busy stretch of 64 ticks. */
+static int block_on_until(mpimr_executor *executor, mpimr_future *future, double deadline) {
   if (!(future->flags & FUTURE_SPAWNED)) {
     int rc = mpimr_executor_spawn(executor, future);
     if (rc != MPIMR_OK) return rc;
   }
+  unsigned busy_ticks = 0;
   while (!(future->flags & FUTURE_DONE)) {
     int work = mpimr_executor_tick(executor);
     if (work < 0) return work;
     if (future->flags & FUTURE_DONE) break;
     if (work > 0) {
       executor->idle_streak = 0;
+      if (deadline > 0 && (++busy_ticks & 63) == 0 && clock_now() >= deadline) return MPIMR_OK;
       continue;
     }
     if (executor->queue_length == 0 && executor->requests.count == 0 && executor->condition_count == 0)
       return MPIMR_ERR_STATE;
+    if (deadline > 0 && clock_now() >= deadline) return MPIMR_OK;
     idle_back_off(executor);
   }
   executor->idle_streak = 0;
   return future->result;
+}
+
+int mpimr_executor_block_on(mpimr_executor *executor, mpimr_future *future) {
+  return block_on_until(executor, future, 0);
+}
+
+int mpimr_executor_block_on_for(mpimr_executor *executor, mpimr_future *future, double seconds, int *done) {
+  if (executor == NULL || future == NULL || done == NULL || !(seconds >= 0)) return MPIMR_ERR_INVAL;
+  double deadline = clock_now() + seconds;
+  if (deadline <= 0) deadline = 1e-9; /* 0 means no deadline to block_on_until */
+  int rc = block_on_until(executor, future, deadline);
+  *done = (future->flags & FUTURE_DONE) != 0;
+  return rc;
 }
 
 int mpimr_executor_pending_requests(const mpimr_executor *executor) { return executor->requests.count; }

@@ -37,11 +37,19 @@ void job_set_error(mpimr_job *job, const char *format, ...) {
 /* MPIMR_ERR_INTERRUPTED, with the job's message naming the signal, once the process caught SIGINT or
  * SIGTERM (mpimr_signals_catch()); else MPIMR_OK. Cheap: one load. */
 int job_check_signal(mpimr_job *job) {
+  if (job->interrupted) return MPIMR_ERR_INTERRUPTED; /* its message was set by mpimr_job_interrupt() */
   int signal_number = mpimr_signal_caught();
   if (signal_number == 0) return MPIMR_OK;
   job_set_error(job, "interrupted by %s", signal_number == SIGINT ? "SIGINT" : "SIGTERM");
   if (job->emit_status == MPIMR_OK) job->emit_status = MPIMR_ERR_INTERRUPTED;
   return MPIMR_ERR_INTERRUPTED;
+}
+
+void mpimr_job_interrupt(mpimr_job *job, const char *reason) {
+  if (job == NULL || job->finished_early || (job->ran && mpimr_future_is_done(&job->task))) return;
+  job_set_error(job, "interrupted: %s", reason != NULL && reason[0] != '\0' ? reason : "by the application");
+  if (job->emit_status == MPIMR_OK) job->emit_status = MPIMR_ERR_INTERRUPTED;
+  job->interrupted = 1;
 }
 
 void job_note_remote_failure(mpimr_job *job) {

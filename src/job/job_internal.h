@@ -142,6 +142,7 @@ struct mpimr_job {
   const unsigned char *reducing_key; /**< The key whose reducer is running (for mpimr_fail()), else NULL. */
   size_t reducing_key_len;
   int emit_status;              /**< The first failure of an emit on this rank. */
+  int interrupted;              /**< mpimr_job_interrupt() was called: fail at the next check. */
   size_t *map_table_dest_bytes; /**< Scratch: bytes per destination when draining the map table. */
   double started_at;
   map_task map;

@@ -455,6 +455,27 @@ int mpimr_job_wait(mpimr_job *job) {
   return rc;
 }
 
+int mpimr_job_wait_for(mpimr_job *job, double seconds, int *done) {
+  if (job == NULL || done == NULL || !(seconds >= 0)) return MPIMR_ERR_INVAL;
+  *done = 0;
+  if (!job->ran) {
+    job_set_error(job, "the job was not started");
+    return MPIMR_ERR_STATE;
+  }
+  if (job->finished_early) {
+    *done = 1;
+    return job->outcome;
+  }
+  int rc = mpimr_executor_block_on_for(job->executor, &job->task, seconds, done);
+  if (!*done && rc != MPIMR_OK) { /* the executor failed: out of step with the other ranks */
+    job_set_error(job, "the executor failed: %s", mpimr_strerror(rc));
+    job->outcome = rc;
+    job->finished_early = 1;
+    *done = 1;
+  }
+  return rc;
+}
+
 int mpimr_job_run(mpimr_job *job) {
   int rc = mpimr_job_start(job);
   return rc == MPIMR_OK ? mpimr_job_wait(job) : rc;

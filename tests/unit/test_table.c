@@ -7,6 +7,7 @@
  * so an entry's key names the oracle slot it must match.
  */
 #include <malloc.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -425,6 +426,74 @@ static void test_sum_f64(void **state) {
   table_destroy(&t);
 }
 
+/* Folds `count` values of 8 bytes into one key with `combine`, through the table as a job does. */
+static void fold_through_table(mpimr_combine_fn combine, const unsigned char (*values)[8], unsigned count,
+                               unsigned char folded[8]) {
+  kv_table t;
+  assert_int_equal(table_init(&t, 16, combine, NULL), MPIMR_OK);
+  for (unsigned i = 0; i < count; i++)
+    assert_int_equal(table_upsert(&t, mpimr_hash64("k", 1, 0), "k", 1, values[i], 8, 0), MPIMR_OK);
+  const table_entry *e = table_first(&t);
+  assert_non_null(e);
+  memcpy(folded, e->data + 1, 8);
+  table_destroy(&t);
+}
+
+/* The minimum and maximum combiners keep the extreme value, whatever the order; NaN is ignored. */
+static void test_min_max(void **state) {
+  (void)state;
+  enum { COUNT = 300 };
+  unsigned char numbers[COUNT][8], doubles[COUNT][8], folded[8];
+  uint64_t least = UINT64_MAX, most = 0;
+  double low = INFINITY, high = -INFINITY;
+  uint64_t x = 0x9e3779b97f4a7c15u;
+  for (unsigned i = 0; i < COUNT; i++) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    uint64_t n = i == 0 ? UINT64_MAX : x >> (i % 40);
+    mpimr_put_u64(numbers[i], n);
+    least = n < least ? n : least;
+    most = n > most ? n : most;
+    double d = i % 50 == 3 ? NAN : (double)(int64_t)x * 1e-12;
+    mpimr_put_f64(doubles[i], d);
+    if (d == d) {
+      low = d < low ? d : low;
+      high = d > high ? d : high;
+    }
+  }
+  fold_through_table(mpimr_combine_min_u64, numbers, COUNT, folded);
+  assert_true(mpimr_get_u64(folded) == least);
+  fold_through_table(mpimr_combine_max_u64, numbers, COUNT, folded);
+  assert_true(mpimr_get_u64(folded) == most);
+  fold_through_table(mpimr_combine_min_f64, doubles, COUNT, folded);
+  assert_true(mpimr_get_f64(folded) == low);
+  fold_through_table(mpimr_combine_max_f64, doubles, COUNT, folded);
+  assert_true(mpimr_get_f64(folded) == high);
+  /* Starting from a NaN (value 3 is one) still ends at the extreme. */
+  fold_through_table(mpimr_combine_max_f64, doubles + 3, COUNT - 3, folded);
+  assert_true(mpimr_get_f64(folded) == high);
+  unsigned char value[8] = {0};
+  assert_true(mpimr_combine_min_u64(NULL, "k", 1, value, 8, 8, value, 4) < 0);
+  assert_true(mpimr_combine_max_f64(NULL, "k", 1, value, 4, 8, value, 8) < 0);
+}
+
+/* mpimr_format_f64 prints enough digits to read the same double back, and asks for room. */
+static void test_format_f64(void **state) {
+  (void)state;
+  const double samples[] = {0.1, -2.5e-300, 1.0 / 3.0, 123456789012345678.0, 0.0};
+  for (size_t i = 0; i < sizeof samples / sizeof samples[0]; i++) {
+    unsigned char value[8];
+    mpimr_put_f64(value, samples[i]);
+    char text[40];
+    long long n = mpimr_format_f64(NULL, value, 8, text, sizeof text - 1);
+    assert_true(n > 0 && n < (long long)sizeof text);
+    text[n] = '\0';
+    assert_true(strtod(text, NULL) == samples[i]);
+    char small[2];
+    assert_int_equal(mpimr_format_f64(NULL, value, 8, small, sizeof small), n); /* the length needed */
+  }
+  assert_true(mpimr_format_f64(NULL, "1234", 4, NULL, 0) < 0);
+}
+
 int main(void) {
 #ifdef M_PERTURB
   /* Overwrite freed memory, so a read through a stale arena pointer shows up as wrong data. */
@@ -438,6 +507,8 @@ int main(void) {
       cmocka_unit_test(test_zero_length_keys_and_values),
       cmocka_unit_test(test_combiner_error),
       cmocka_unit_test(test_sum_f64),
+      cmocka_unit_test(test_min_max),
+      cmocka_unit_test(test_format_f64),
       /* Last: under AddressSanitizer the use-after-free they expose ends the program. */
       cmocka_unit_test(test_concat_moves_entries),
       cmocka_unit_test(test_concat_colliding_hashes),
