@@ -1,0 +1,128 @@
+/*
+ * python/core_emit.c — the Emitter and Values objects that map and reduce functions are given.
+ *
+ * Each job keeps one of each and points it at the C emitter or value iterator of the call in
+ * progress; after the call it points at nothing, so an object kept past its call raises instead
+ * of reaching freed memory.
+ */
+#include "core.h"
+
+static mpimr_emitter *live_emitter(core_emitter_object *self) {
+  if (self->out == NULL)
+    PyErr_SetString(PyExc_RuntimeError, "this emitter belongs to a map or reduce call that has returned");
+  return self->out;
+}
+
+/* An emit that failed: the job is stopping (or the pair is too large), and the callback is told
+ * by an exception its caller recognises. */
+static PyObject *emit_failed(core_emitter_object *self, int status) {
+  core_job_note_emit_failure(self->job, status);
+  if (status == MPIMR_ERR_TOO_LARGE)
+    PyErr_Format(PyExc_ValueError, "a pair over the %zu-byte limit of one pair", (size_t)MPIMR_MAX_PAIR_BYTES);
+  else
+    PyErr_Format(core_stopped_error, "the job is stopping (%s)", mpimr_strerror(status));
+  return NULL;
+}
+
+static PyObject *emitter_call(PyObject *object, PyObject *args, PyObject *kwargs) {
+  core_emitter_object *self = (core_emitter_object *)object;
+  PyObject *key_object, *value_object;
+  static char *names[] = {"key", "value", NULL};
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO:emit", names, &key_object, &value_object)) return NULL;
+  mpimr_emitter *out = live_emitter(self);
+  if (out == NULL) return NULL;
+  core_bytes key, value;
+  if (core_key_bytes(key_object, &key) != 0) return NULL;
+  if (core_value_bytes(value_object, &value) != 0) {
+    core_bytes_release(&key);
+    return NULL;
+  }
+  int rc = mpimr_emit(out, key.data, key.length, value.data, value.length);
+  core_bytes_release(&key);
+  core_bytes_release(&value);
+  if (rc != MPIMR_OK) return emit_failed(self, rc);
+  Py_RETURN_NONE;
+}
+
+static PyObject *emitter_many(PyObject *object, PyObject *args) {
+  core_emitter_object *self = (core_emitter_object *)object;
+  PyObject *keys, *values;
+  if (!PyArg_ParseTuple(args, "OO:many", &keys, &values)) return NULL;
+  mpimr_emitter *out = live_emitter(self);
+  if (out == NULL) return NULL;
+  int status;
+  if (core_put_many(keys, values, core_emit_sink, out, &status) != 0) return NULL;
+  if (status != MPIMR_OK) return emit_failed(self, status);
+  Py_RETURN_NONE;
+}
+
+static PyObject *emitter_origin(PyObject *object, PyObject *unused) {
+  (void)unused;
+  core_emitter_object *self = (core_emitter_object *)object;
+  mpimr_emitter *out = live_emitter(self);
+  if (out == NULL) return NULL;
+  mpimr_record_origin origin;
+  if (mpimr_map_origin(out, &origin) != MPIMR_OK) {
+    PyErr_SetString(PyExc_RuntimeError, "origin() is for map and map_block functions reading files");
+    return NULL;
+  }
+  return Py_BuildValue("(sK)", origin.path, (unsigned long long)origin.offset);
+}
+
+static PyMethodDef emitter_methods[] = {
+    {"many", emitter_many, METH_VARARGS,
+     "many(keys, values): emits keys[i], values[i] for every i.\n\n"
+     "keys: a sequence of keys (bytes, str, int), a numpy.uint64 array (each 8 bytes big-endian),\n"
+     "an 'S<n>' array (trailing NULs dropped) or a 2-D uint8 array (each row a key).\n"
+     "values: one value for every key (bytes, str, int, float, a NumPy scalar), a sequence of\n"
+     "values, or an array whose rows are the values (uint64, float64: 8 bytes little-endian;\n"
+     "2-D: each row's bytes; 'S<n>': trailing NULs dropped)."},
+    {"origin", emitter_origin, METH_NOARGS,
+     "origin() -> (path, offset): the file and byte offset of the record being mapped (for a\n"
+     "block, its first record)."},
+    {NULL, NULL, 0, NULL}};
+
+PyTypeObject core_emitter_type = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "mpimr.Emitter",
+    .tp_basicsize = sizeof(core_emitter_object),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Where a map or reduce function sends pairs: emit(key, value), emit.many(keys, values).\n"
+              "Valid only during the call it was given to.",
+    .tp_call = emitter_call,
+    .tp_methods = emitter_methods,
+};
+
+static PyObject *values_next(PyObject *object) {
+  core_values_object *self = (core_values_object *)object;
+  if (self->values == NULL) {
+    PyErr_SetString(PyExc_RuntimeError, "these values belong to a reduce call that has returned");
+    return NULL;
+  }
+  const void *value;
+  size_t length;
+  int more = mpimr_values_next(self->values, &value, &length);
+  if (more != 1) return NULL; /* StopIteration */
+  return PyBytes_FromStringAndSize(value, (Py_ssize_t)length);
+}
+
+static Py_ssize_t values_length(PyObject *object) {
+  core_values_object *self = (core_values_object *)object;
+  if (self->values == NULL) {
+    PyErr_SetString(PyExc_RuntimeError, "these values belong to a reduce call that has returned");
+    return -1;
+  }
+  return (Py_ssize_t)mpimr_values_count(self->values);
+}
+
+static PySequenceMethods values_sequence = {.sq_length = values_length};
+
+PyTypeObject core_values_type = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "mpimr.Values",
+    .tp_basicsize = sizeof(core_values_object),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "The values of one key, as bytes, for a reducer: iterate once; len() counts them all.\n"
+              "Valid only during the reduce call.",
+    .tp_iter = PyObject_SelfIter,
+    .tp_iternext = values_next,
+    .tp_as_sequence = &values_sequence,
+};
