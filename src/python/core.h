@@ -38,6 +38,21 @@ void core_bytes_release(core_bytes *item);
  * pairs after it are not sent, and 0 is returned). */
 int core_put_many(PyObject *keys, PyObject *values, core_pair_sink sink, void *target, int *status);
 
+/* A 1-D array of integer offsets, read in place (any stride, any native integer type). */
+typedef struct core_offsets {
+  Py_buffer view;
+  char kind; /* 's' signed, 'u' unsigned */
+} core_offsets;
+
+/* Opens `object` as offsets (0, or -1 with TypeError set); release with PyBuffer_Release(&o->view). */
+int core_offsets_open(PyObject *object, const char *what, core_offsets *o);
+
+/* Sends `data[starts[i]:stops[i]], values[i]` to `sink` for every i: keys are pointers into
+ * `data`, not copies. Returns as core_put_many() does; an offset out of [0, length] or a start
+ * after its stop is a ValueError. */
+int core_put_slices(const char *data, size_t length, const core_offsets *starts, const core_offsets *stops,
+                    PyObject *values, core_pair_sink sink, void *target, int *status);
+
 /* mpimr_emit() as a sink. */
 int core_emit_sink(void *target, const void *key, size_t key_len, const void *value, size_t value_len);
 

@@ -283,6 +283,83 @@ int core_put_many(PyObject *keys, PyObject *values, core_pair_sink sink, void *t
   return result;
 }
 
+int core_offsets_open(PyObject *object, const char *what, core_offsets *o) {
+  if (PyObject_GetBuffer(object, &o->view, PyBUF_STRIDED_RO | PyBUF_FORMAT) != 0) {
+    PyErr_Clear();
+    PyErr_Format(PyExc_TypeError, "%s must be a 1-D NumPy array of integers, not %s", what, Py_TYPE(object)->tp_name);
+    return -1;
+  }
+  const char *format = o->view.format ? o->view.format : "B";
+  if (*format == '<' || *format == '=' || *format == '@') format++;
+  int known = format[0] != '\0' && format[1] == '\0' && strchr("bBhHiIlLqQnN", format[0]) != NULL;
+  if (o->view.ndim != 1 || !known) {
+    PyErr_Format(PyExc_TypeError, "%s must be a 1-D array of native integers (format '%s', %d dimensions given)",
+                 what, o->view.format ? o->view.format : "B", o->view.ndim);
+    PyBuffer_Release(&o->view);
+    return -1;
+  }
+  o->kind = strchr("BHILQN", format[0]) != NULL ? 'u' : 's';
+  return 0;
+}
+
+/* Offset i; -1 for a negative one (or an unsigned one past 2**63). */
+static long long offset_at(const core_offsets *o, Py_ssize_t i) {
+  const char *at = (const char *)o->view.buf + i * o->view.strides[0];
+  switch (o->view.itemsize) {
+    case 1: return o->kind == 'u' ? *(const uint8_t *)at : *(const int8_t *)at;
+    case 2: return o->kind == 'u' ? *(const uint16_t *)at : *(const int16_t *)at;
+    case 4: return o->kind == 'u' ? (long long)*(const uint32_t *)at : *(const int32_t *)at;
+    default: {
+      int64_t v;
+      memcpy(&v, at, 8);
+      return v < 0 ? -1 : v;
+    }
+  }
+}
+
+int core_put_slices(const char *data, size_t length, const core_offsets *starts, const core_offsets *stops,
+                    PyObject *values, core_pair_sink sink, void *target, int *status) {
+  *status = MPIMR_OK;
+  Py_ssize_t count = starts->view.shape[0];
+  if (stops->view.shape[0] != count) {
+    PyErr_Format(PyExc_ValueError, "%zd starts but %zd stops", count, stops->view.shape[0]);
+    return -1;
+  }
+  column value_column;
+  if (open_column(values, 0, &value_column) != 0) {
+    column_release(&value_column);
+    return -1;
+  }
+  int result = 0;
+  if (value_column.kind != COLUMN_REPEATED && value_column.count != count) {
+    PyErr_Format(PyExc_ValueError, "%zd slices but %zd values", count, value_column.count);
+    result = -1;
+  }
+  for (Py_ssize_t i = 0; result == 0 && i < count; i++) {
+    long long start = offset_at(starts, i), stop = offset_at(stops, i);
+    if (start < 0 || stop < start || (unsigned long long)stop > length) {
+      PyErr_Format(PyExc_ValueError, "slice %zd is [%lld:%lld], outside the data's %zu bytes or reversed", i,
+                   start, stop, length);
+      result = -1;
+      break;
+    }
+    core_bytes value;
+    unsigned char value_swapped[8];
+    if (column_row(&value_column, i, 0, &value, value_swapped) != 0) {
+      result = -1;
+      break;
+    }
+    int rc = sink(target, data + start, (size_t)(stop - start), value.data, value.length);
+    core_bytes_release(&value);
+    if (rc != MPIMR_OK) {
+      *status = rc;
+      break;
+    }
+  }
+  column_release(&value_column);
+  return result;
+}
+
 int core_emit_sink(void *target, const void *key, size_t key_len, const void *value, size_t value_len) {
   return mpimr_emit(target, key, key_len, value, value_len);
 }

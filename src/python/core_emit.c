@@ -56,6 +56,50 @@ static PyObject *emitter_many(PyObject *object, PyObject *args) {
   Py_RETURN_NONE;
 }
 
+static PyObject *emitter_slices(PyObject *object, PyObject *args) {
+  core_emitter_object *self = (core_emitter_object *)object;
+  PyObject *data_object, *starts_object, *stops_object, *values;
+  if (!PyArg_ParseTuple(args, "OOOO:slices", &data_object, &starts_object, &stops_object, &values)) return NULL;
+  mpimr_emitter *out = live_emitter(self);
+  if (out == NULL) return NULL;
+  Py_buffer data;
+  if (PyObject_GetBuffer(data_object, &data, PyBUF_C_CONTIGUOUS) != 0) {
+    PyErr_Clear();
+    PyErr_Format(PyExc_TypeError, "slices: data must be a contiguous bytes-like object, not %s",
+                 Py_TYPE(data_object)->tp_name);
+    return NULL;
+  }
+  core_offsets starts, stops;
+  if (core_offsets_open(starts_object, "slices: starts", &starts) != 0) {
+    PyBuffer_Release(&data);
+    return NULL;
+  }
+  if (core_offsets_open(stops_object, "slices: stops", &stops) != 0) {
+    PyBuffer_Release(&starts.view);
+    PyBuffer_Release(&data);
+    return NULL;
+  }
+  PyObject *result = NULL;
+  Py_ssize_t count = starts.view.shape[0];
+  if (stops.view.shape[0] != count) {
+    PyErr_Format(PyExc_ValueError, "slices: %zd starts but %zd stops", count, stops.view.shape[0]);
+    goto done;
+  }
+  int status = MPIMR_OK;
+  if (core_put_slices(data.buf, (size_t)data.len, &starts, &stops, values, core_emit_sink, out, &status) != 0)
+    goto done;
+  if (status != MPIMR_OK) {
+    emit_failed(self, status);
+    goto done;
+  }
+  result = Py_NewRef(Py_None);
+done:
+  PyBuffer_Release(&stops.view);
+  PyBuffer_Release(&starts.view);
+  PyBuffer_Release(&data);
+  return result;
+}
+
 static PyObject *emitter_origin(PyObject *object, PyObject *unused) {
   (void)unused;
   core_emitter_object *self = (core_emitter_object *)object;
@@ -77,6 +121,12 @@ static PyMethodDef emitter_methods[] = {
      "values: one value for every key (bytes, str, int, float, a NumPy scalar), a sequence of\n"
      "values, or an array whose rows are the values (uint64, float64: 8 bytes little-endian;\n"
      "2-D: each row's bytes; 'S<n>': trailing NULs dropped)."},
+    {"slices", emitter_slices, METH_VARARGS,
+     "slices(data, starts, stops, values): emits data[starts[i]:stops[i]] with values[i] for every\n"
+     "i, without a copy: data is bytes-like (the block a map_block function was given, say), starts\n"
+     "and stops 1-D NumPy integer arrays (any stride: b[0::2] and b[1::2] of one array of\n"
+     "boundaries will do), values as for many(). Tokenise a block with NumPy and emit every word\n"
+     "in one call."},
     {"origin", emitter_origin, METH_NOARGS,
      "origin() -> (path, offset): the file and byte offset of the record being mapped (for a\n"
      "block, its first record)."},
