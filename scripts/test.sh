@@ -2,7 +2,8 @@
 # The whole test suite, from nothing: installs what is missing, then
 #   1. a Release build (-Werror) and every test: unit, MPI at np 1-4, the
 #      programs end to end (at np 1 and 4 where stage 2 runs them at np 2),
-#      the installed package, the API reference;
+#      the Python package under pytest at np 1-3, the installed package, the
+#      API reference;
 #   2. an AddressSanitizer + UndefinedBehaviorSanitizer build and the unit
 #      tests, the MPI tests at np 2 and 4, and every test of the programs at
 #      one rank count (np 2 for those the Release stage runs at np 1 and 4)
@@ -18,8 +19,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # doxygen: the API reference test (docs.reference); the rest: the real data and trusted tools the
 # graph and k-means tests compare with (METIS graphs in libmetis-doc, WormNet in python3-networkx's
-# examples, networkx and scikit-learn themselves); slurm-wlm and munge: the Slurm test (app.slurm)
-bash scripts/install-deps.sh doxygen libmetis-doc python3-networkx python3-scipy python3-sklearn slurm-wlm munge
+# examples, networkx and scikit-learn themselves); slurm-wlm and munge: the Slurm test (app.slurm);
+# python3-dev, python3-mpi4py, python3-numpy and python3-pytest: the Python package and its tests
+bash scripts/install-deps.sh doxygen libmetis-doc python3-networkx python3-scipy python3-sklearn slurm-wlm munge \
+  python3-dev python3-mpi4py python3-numpy python3-pytest
 source scripts/mpi-env.sh
 jobs=$(nproc)
 

@@ -10,8 +10,11 @@ the functions you give it, so the fewer calls the faster:
   without its newline) -- the convenient, slow path (about a microsecond of
   Python per record);
 * ``map_block=f``: ``f(block, emit)`` once per block of whole records (a
-  read-only ``memoryview`` of about 256 KiB, valid only during the call),
-  emitting arrays of pairs with ``emit.many(keys, values)`` -- the fast path;
+  read-only ``memoryview`` of about 256 KiB, each record ended by its
+  newline, valid only during the call), emitting arrays of pairs at once --
+  the fast path: ``emit.many(keys, values)`` with NumPy arrays or lists, or
+  ``emit.slices(block, starts, stops, values)``, whose keys are slices of the
+  block itself (found with NumPy: no Python object per key);
 * ``map_index=f`` with ``index_count=N``: ``f(start, stop, emit)`` over this
   rank's slice of ``range(N)``, in batches, for data already in memory
   (NumPy arrays); ``map_local=f`` with ``local_count=n`` does the same over
@@ -37,7 +40,7 @@ Example (run with ``mpirun -np 4 python3 wc.py``)::
     from mpi4py import MPI
     import mpimr
 
-    def words(block, emit):
+    def words(block, emit):              # a block of lines: its words, each with a 1
         emit.many(bytes(block).split(), 1)
 
     job = mpimr.Job(MPI.COMM_WORLD, inputs=["text.txt"], map_block=words,
