@@ -484,12 +484,67 @@ static void test_nonblocking_job(void **state) {
   mpimr_dataset_free(counts);
 }
 
+/* A job for the waiting tests: 3M indices counted into `counts`. */
+static mpimr_job *start_counting_job(mpimr_dataset *counts, uint64_t indices) {
+  mpimr_job_config cfg;
+  mpimr_job_config_init(&cfg);
+  cfg.map_index = map_heavy;
+  cfg.index_count = indices;
+  cfg.combine = mpimr_combine_sum_u64;
+  cfg.output_dataset = counts;
+  cfg.pin = MPIMR_PIN_NONE;
+  mpimr_job *job;
+  assert_all(mpimr_job_create(&job, MPI_COMM_WORLD, &cfg) == MPIMR_OK);
+  assert_all(mpimr_job_start(job) == MPIMR_OK);
+  return job;
+}
+
+/* mpimr_job_wait_for() returns within its time while the job runs and with its outcome at the end;
+ * mpimr_job_interrupt() on one rank fails the job on every rank and leaves no output. */
+static void test_wait_for_and_interrupt(void **state) {
+  (void)state;
+  int rank = test_rank(), size = test_size();
+  const uint64_t indices = 3000000;
+  mpimr_dataset *counts;
+  assert_int_equal(mpimr_dataset_create(&counts), MPIMR_OK);
+  mpimr_job *job = start_counting_job(counts, indices);
+  int done = 0, waits = 0, rc = MPIMR_OK;
+  assert_all(mpimr_job_wait_for(job, -1, &done) == MPIMR_ERR_INVAL);
+  while (!done) {
+    rc = mpimr_job_wait_for(job, 0.0005, &done);
+    waits++;
+  }
+  assert_all(rc == MPIMR_OK && waits > 1);
+  uint64_t local = 0, total = 0;
+  mpimr_dataset_cursor at = MPIMR_DATASET_CURSOR_INIT;
+  const void *k, *v;
+  size_t kl, vl;
+  while (mpimr_dataset_next(counts, &at, &k, &kl, &v, &vl)) local += mpimr_get_u64(v);
+  MPI_Allreduce(&local, &total, 1, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
+  assert_all(total == indices);
+  mpimr_job_interrupt(job, "too late"); /* a finished job is not changed */
+  assert_all(mpimr_job_wait_for(job, 0, &done) == MPIMR_OK && done && mpimr_job_error_message(job)[0] == '\0');
+  mpimr_job_free(job);
+
+  job = start_counting_job(counts, indices);
+  if (rank == size - 1) mpimr_job_interrupt(job, "by the test");
+  rc = mpimr_job_wait(job);
+  int expected = rank == size - 1 ? MPIMR_ERR_INTERRUPTED : MPIMR_ERR_REMOTE;
+  char wanted[64];
+  snprintf(wanted, sizeof wanted, "rank %d: interrupted: by the test", rank);
+  assert_all(rc == expected && mpimr_dataset_local_count(counts) == 0);
+  assert_all(rank != size - 1 || strcmp(mpimr_job_error_message(job), wanted) == 0);
+  mpimr_job_free(job);
+  mpimr_dataset_free(counts);
+}
+
 int main(int argc, char **argv) {
   MPI_Init(&argc, &argv);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_dataset_operations),
       cmocka_unit_test(test_jobs_over_datasets),
       cmocka_unit_test(test_nonblocking_job),
+      cmocka_unit_test(test_wait_for_and_interrupt),
   };
   int failed = cmocka_run_group_tests(tests, NULL, NULL);
   MPI_Finalize();
