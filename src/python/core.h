@@ -98,6 +98,9 @@ extern PyTypeObject core_job_type;
  * caller turns it back into the mpimr status. */
 extern PyObject *core_stopped_error;
 
+/* Readies the types core_job.c keeps to itself (0, or -1 with an exception set). */
+int core_job_types_ready(void);
+
 /* Called by an emitter when emitting failed with `status` (records it on the job). */
 void core_job_note_emit_failure(core_job *job, int status);
 

@@ -131,28 +131,65 @@ static int map_record(void *user, const void *record, size_t record_len, mpimr_e
   return status;
 }
 
+/* The exporter of a block's bytes: every memoryview of the block, and every NumPy array or slice
+ * made from one, holds one of its exports until it is freed, so after the call a count above zero
+ * means the function kept a view of memory that the next block reuses. */
+typedef struct {
+  PyObject_HEAD
+  const char *data;
+  Py_ssize_t length;
+  Py_ssize_t exports;
+} block_exporter;
+
+static int block_get_buffer(PyObject *object, Py_buffer *view, int flags) {
+  block_exporter *self = (block_exporter *)object;
+  if (PyBuffer_FillInfo(view, object, (void *)self->data, self->length, 1, flags) != 0) return -1;
+  self->exports++;
+  return 0;
+}
+
+static void block_release_buffer(PyObject *object, Py_buffer *view) {
+  (void)view;
+  ((block_exporter *)object)->exports--;
+}
+
+static PyBufferProcs block_buffer = {.bf_getbuffer = block_get_buffer, .bf_releasebuffer = block_release_buffer};
+
+static PyTypeObject block_exporter_type = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "mpimr._core.Block",
+    .tp_basicsize = sizeof(block_exporter),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "The bytes of a block being mapped (read through a memoryview).",
+    .tp_as_buffer = &block_buffer,
+};
+
+int core_job_types_ready(void) { return PyType_Ready(&block_exporter_type); }
+
 static int map_block(void *user, const void *block, size_t length, mpimr_emitter *out) {
   core_job *job = user;
   PyThreadState *state = enter_python(job);
   int status;
-  PyObject *arguments[2] = {PyMemoryView_FromMemory((char *)block, (Py_ssize_t)length, PyBUF_READ), NULL};
+  block_exporter *exporter = PyObject_New(block_exporter, &block_exporter_type);
+  PyObject *arguments[2] = {NULL, NULL};
+  if (exporter != NULL) {
+    exporter->data = block;
+    exporter->length = (Py_ssize_t)length;
+    exporter->exports = 0;
+    arguments[0] = PyMemoryView_FromObject((PyObject *)exporter);
+  }
   if (arguments[0] == NULL) {
     status = callback_failed(job, out);
   } else {
     status = call_with_emitter(job, job->map_function, arguments, 1, out);
-    /* The block's memory is reused after the call: a view kept past it would read other data. */
-    PyObject *released = PyObject_CallMethod(arguments[0], "release", NULL);
-    if (released == NULL) {
-      PyErr_Clear();
-      if (status == MPIMR_OK) {
-        mpimr_fail(out, "the map_block function kept a view of its block (a NumPy array or memoryview "
-                        "over it) past the call; copy what it keeps (bytes(block))");
-        status = MPIMR_ERR_USER;
-      }
-    }
-    Py_XDECREF(released);
     Py_DECREF(arguments[0]);
+    /* The block's memory is reused after the call: a view kept past it would read other data. */
+    if (exporter->exports != 0 && status == MPIMR_OK) {
+      mpimr_fail(out, "the map_block function kept a view of its block (a memoryview, a slice of it or a NumPy "
+                      "array over it) past the call; copy what it keeps (bytes(block))");
+      status = MPIMR_ERR_USER;
+    }
   }
+  Py_XDECREF(exporter);
   leave_python(job, state);
   return status;
 }

@@ -131,6 +131,7 @@ PyMODINIT_FUNC PyInit__core(void) {
                            &core_dataset_pairs_type, &core_workspace_type, &core_job_type};
   for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
     if (PyType_Ready(types[i]) != 0) return NULL;
+  if (core_job_types_ready() != 0) return NULL;
   PyObject *module = PyModule_Create(&core_module);
   if (module == NULL) return NULL;
   core_stopped_error = PyErr_NewExceptionWithDoc(

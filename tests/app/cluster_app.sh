@@ -14,15 +14,18 @@
 #   - the datasets (data kept in memory between jobs): tests/mpi/test_datasets' own checks, and
 #     where Fortran is built tests/fortran/test_datasets.f90's; the Fortran example
 #     mpimr-wordcount-fortran against wc_oracle and byte for byte against mpimr-wordcount;
+#   - where the Python package is built, python3 -m mpimr.wordcount (its NumPy block map and its
+#     per-record map) against wc_oracle and byte for byte against mpimr-wordcount;
 #   - a node dying: all its ranks killed mid-shuffle, its daemon killed mid-map, and each of the
 #     two while every rank writes its output: every rank gone within 10 s, a failed mpirun, no
 #     _SUCCESS, nothing in the output directory but the dead job's lock and staging directory
 #     (README, Failure behaviour), and a rerun into the same directory right, leaving only the
 #     result.
 # Skipped (status 77) with a message where namespaces cannot be made (not root, no unshare).
-# usage: cluster_app.sh BIN_DIR WC_ORACLE [FORTRAN]   (FORTRAN: 1 if the Fortran programs are built)
+# usage: cluster_app.sh BIN_DIR WC_ORACLE [FORTRAN [PYTHON_PACKAGE_DIR]]
+#   (FORTRAN: 1 if the Fortran programs are built; PYTHON_PACKAGE_DIR: build/python, if built)
 set -euo pipefail
-bin=$1 oracle=$2 fortran=${3:-0}
+bin=$1 oracle=$2 fortran=${3:-0} python_package=${4:-}
 tools=$(dirname "$oracle") # the test programs: wc_oracle, crash_job, test_datasets
 agent="$(cd "$(dirname "$0")/../tools" && pwd)/node_agent.sh"
 check="$(cd "$(dirname "$0")/../tools" && pwd)/graph_networkx_check.py"
@@ -110,6 +113,21 @@ if [ "$fortran" = 1 ]; then
     { echo "mpimr-wordcount-fortran differs from mpimr-wordcount"; exit 1; }
 else
   echo "cluster_app: the Fortran example and datasets skipped: not built (no Fortran compiler)"
+fi
+
+# The Python example (mpimr.wordcount, the map in Python on mpi4py's COMM_WORLD): the same files as
+# mpimr-wordcount's, byte for byte, with the NumPy block path and the per-record one.
+if [ -n "$python_package" ] && [ -d "$python_package/mpimr" ]; then
+  for map in block record; do
+    on_nodes -x PYTHONPATH="$python_package" /usr/bin/python3 -m mpimr.wordcount -q --map "$map" \
+      -o "$work/wc-python-$map" "$work/text.txt"
+    "$oracle" "$work/wc-python-$map" 5 "$work/text.txt"
+    for part in "$work"/wc-auto/part-*; do
+      cmp "$part" "$work/wc-python-$map/${part##*/}" || { echo "mpimr.wordcount --map $map differs"; exit 1; }
+    done
+  done
+else
+  echo "cluster_app: the Python example skipped: the Python package is not built"
 fi
 
 # PageRank and connected components against networkx.

@@ -77,4 +77,60 @@ if [ -e "$build/include/mpimr/fortran/mpimr.mod" ]; then
   LC_ALL=C sort "$work"/out/part-* | cmp - "$work/expected" || fail "fortran: counts differ from the oracle"
   echo "ok: Fortran module"
 fi
+# 4. The Python package, if it was built: installed under the prefix (MPIMR_PYTHON_INSTALL_DIR,
+# lib/python3.X/dist-packages by default), imported from outside the source and build trees with
+# PYTHONPATH pointing there, a word count with it checked against the same kind of oracle, and
+# python3 -m mpimr.wordcount (--help, and a count). Debian's interpreter, named: another python3 may
+# come first on PATH.
+if [ -d "$build/python/mpimr" ]; then
+  python=/usr/bin/python3
+  py_version=$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+  py_dir=$(sed -n 's/^MPIMR_PYTHON_INSTALL_DIR:[A-Z]*=//p' "$build/CMakeCache.txt")
+  default_py_dir=lib/python$py_version/dist-packages  # where Debian's python3 looks under /usr/local
+  if [ -z "$py_dir" ]; then
+    py_dir=$default_py_dir
+  elif [ "$py_dir" != "$default_py_dir" ]; then
+    echo "note: MPIMR_PYTHON_INSTALL_DIR is '$py_dir' (configured), not $default_py_dir"
+  fi
+  py_path=$prefix/$py_dir
+  [ -d "$py_path/mpimr" ] || fail "$py_dir/mpimr not installed"
+  for f in __init__.py wordcount.py; do
+    [ -e "$py_path/mpimr/$f" ] || fail "$py_dir/mpimr/$f not installed"
+  done
+  compgen -G "$py_path/mpimr/_core.cpython-*.so" > /dev/null || fail "$py_dir/mpimr/_core*.so not installed"
+  head -n 300 "$work/text.txt" > "$work/small.txt"
+  tr ' ' '\n' < "$work/small.txt" | grep -v '^$' | LC_ALL=C sort | uniq -c |
+    awk '{print $2 "\t" $1}' > "$work/small.expected"
+  program='
+import os, sys
+from mpi4py import MPI
+import mpimr
+prefix = os.path.realpath(sys.argv[1])
+for module in (mpimr, mpimr._core):
+    assert os.path.realpath(module.__file__).startswith(prefix + os.sep), module.__file__
+def words(block, emit):
+    emit.many(bytes(block).split(), 1)
+job = mpimr.Job(MPI.COMM_WORLD, inputs=[sys.argv[2]], map_block=words, reduce="sum_u64",
+                output_dir=sys.argv[3])
+job.run()
+job.close()
+MPI.COMM_WORLD.Barrier()
+if MPI.COMM_WORLD.Get_rank() == 0:
+    print("python: mpimr from", os.path.dirname(mpimr.__file__))
+'
+  (cd /tmp && PYTHONPATH=$py_path run "$np" "$python" -c "$program" "$prefix" "$work/small.txt" "$work/pyout") \
+    > "$work/python.log" 2>&1 || { cat "$work/python.log"; fail "the installed Python package failed"; }
+  grep -q "^python: mpimr from $py_path/mpimr\$" "$work/python.log" || { cat "$work/python.log"; fail "mpimr not imported from the prefix"; }
+  [ -e "$work/pyout/_SUCCESS" ] || fail "python: no _SUCCESS"
+  LC_ALL=C sort "$work"/pyout/part-* | cmp - "$work/small.expected" || fail "python: counts differ from the oracle"
+  (cd /tmp && PYTHONPATH=$py_path run "$np" "$python" -m mpimr.wordcount --help) > "$work/pyhelp" 2>&1 ||
+    { cat "$work/pyhelp"; fail "python3 -m mpimr.wordcount --help failed"; }
+  grep -q '^SYNOPSIS' "$work/pyhelp" || { cat "$work/pyhelp"; fail "python3 -m mpimr.wordcount --help: no SYNOPSIS"; }
+  (cd /tmp && PYTHONPATH=$py_path run "$np" "$python" -m mpimr.wordcount -q -o "$work/pywc" "$work/small.txt") \
+    > "$work/pywc.log" 2>&1 || { cat "$work/pywc.log"; fail "python3 -m mpimr.wordcount failed"; }
+  LC_ALL=C sort "$work"/pywc/part-* | cmp - "$work/small.expected" || fail "python3 -m mpimr.wordcount: counts differ"
+  echo "ok: Python package"
+else
+  echo "skipped: the Python package (not built: no $build/python/mpimr)"
+fi
 echo "package_app np=$np: ok"
