@@ -5,8 +5,9 @@
 #      the Python package under pytest at np 1-3, the installed package, the
 #      API reference;
 #   2. an AddressSanitizer + UndefinedBehaviorSanitizer build and the unit
-#      tests, the MPI tests at np 2 and 4, and every test of the programs at
+#      tests, the MPI tests at np 2 and 4, every test of the programs at
 #      one rank count (np 2 for those the Release stage runs at np 1 and 4)
+#      and the Python package's tests at np 2
 #      (leak checks in the MPI-free unit tests only: Open MPI's own
 #      allocations look like leaks), with every shuffle message cut small
 #      (MPIMR_MESSAGE_LIMIT) so that the path of rounds over 2 GiB runs;
@@ -33,7 +34,7 @@ cmake --build build -j "$jobs" > /dev/null
 # other test's ranks fill (no test measures time, so none is disturbed by the sharing).
 # The programs' tests at np 2 run in the sanitizer build below instead (np 1 and 4 run here).
 asan_apps='(wordcount|invindex|sort|spill_failure|failures|output|shuffle_bench|job_overhead|rmat|pagerank|graphs_networkx|kmeans|cc)[.]np2'
-(cd build && ctest --output-on-failure -j 2 -LE 'valgrind|fuzz' -E "^app[.]$asan_apps\$")
+(cd build && ctest --output-on-failure -j 2 -LE 'valgrind|fuzz' -E "^(app[.]$asan_apps|python[.]pytest[.]np2)\$")
 
 echo "== AddressSanitizer + UndefinedBehaviorSanitizer"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DMPIMR_SANITIZE=address,undefined > /dev/null
@@ -47,9 +48,10 @@ export MPIMR_MESSAGE_LIMIT=4000
 # The MPI tests at np 2 and 4 (np 1 and 3 ran in the release build; under ASan each is 3x slower).
 (cd build-asan && ASAN_OPTIONS=detect_leaks=0 ctest --output-on-failure -j 2 -L mpi -E '[.]np[13]$')
 # Every program test at one rank count (the fault shim of app.failures is preloaded before ASan's
-# runtime; app.package is left out: it builds a program without the sanitizers against the library).
+# runtime; app.package is left out: it builds a program without the sanitizers against the library),
+# and the Python package's tests at np 2 (the interpreter preloads the sanitizers' runtime).
 (cd build-asan && ASAN_OPTIONS=detect_leaks=0:verify_asan_link_order=0 ctest --output-on-failure -j 2 \
-  -R "^app[.]($asan_apps|(gentext|sortcheck)[.]np3|options)\$")
+  -R "^(app[.]($asan_apps|(gentext|sortcheck)[.]np3|options)|python[.]pytest[.]np2)\$")
 
 unset MPIMR_MESSAGE_LIMIT
 
