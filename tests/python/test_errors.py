@@ -1,7 +1,8 @@
 """Failures: bad arguments raise TypeError/ValueError with a message before anything runs; emit
 refuses what it cannot convert; an exception in a map or reduce function on one rank fails the job
 on every rank (CallbackError there, chained to the exception and naming the input and offset or the
-key; RemoteError elsewhere) and commits nothing; so does a KeyboardInterrupt; an emitter or values
+key; RemoteError elsewhere) and commits nothing; so does a KeyboardInterrupt, raised in a callback or
+by a real SIGINT; an emitter or values
 kept past their call raise; a map_block function keeping a view of its block fails the job. After
 every failure the next job works."""
 
@@ -312,6 +313,43 @@ def test_keyboard_interrupt_in_callback(comm, outdir, good_job):
                                 reduce="sum_u64", output_dir=path), last, KeyboardInterrupt)
     if comm.Get_rank() == last:
         assert str(error) == "stop here"
+    assert_nothing_committed(comm, path)
+    good_job(path)
+
+
+def test_sigint_while_the_job_runs(comm, outdir, good_job):
+    """A real SIGINT (Ctrl-C) on one rank while the job runs, from a timer thread: Python's handler
+    turns it into KeyboardInterrupt, which stops the job on every rank (KeyboardInterrupt there,
+    RemoteError on the others) well before its end; nothing committed; the next job works."""
+    import os
+    import signal
+    import threading
+    import time
+
+    last = comm.Get_size() - 1
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+    batches = [0]
+
+    def slow(start, stop, emit):  # 400 batches of 5 ms: 2 s of map per rank
+        batches[0] += 1
+        time.sleep(0.005)
+        emit.many(np.arange(start, stop, dtype=np.uint64), 1)
+
+    path = outdir()
+    timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
+    if comm.Get_rank() == last:
+        timer.start()
+    try:
+        _expect_failure_on_one_rank(
+            comm, lambda: mpimr.run(comm, map_local=slow, local_count=400, index_batch=1,
+                                    reduce="sum_u64", output_dir=path), last, KeyboardInterrupt)
+    finally:
+        timer.cancel()
+    # The interrupted rank stopped mapping at the signal (the others learn of it at their next
+    # exchange, here the end of their map: this job's pairs never fill a round).
+    if comm.Get_rank() == last:
+        assert batches[0] < 200, f"{batches[0]} of 400 batches mapped after a SIGINT at 0.3 s"
     assert_nothing_committed(comm, path)
     good_job(path)
 

@@ -486,12 +486,14 @@ class Job:
         self._check(self._core.create())
 
     def _check(self, status):
-        if status == 0:
-            return
         exception = self._core.take_exception()
+        if status == 0:
+            if exception is not None:
+                raise exception  # a KeyboardInterrupt that came too late to stop the job
+            return
         message = self._core.error_message()
-        if isinstance(exception, KeyboardInterrupt):
-            raise exception
+        if exception is not None and not isinstance(exception, Exception):
+            raise exception  # KeyboardInterrupt, SystemExit: as they were raised
         if exception is not None:
             raise CallbackError(status, message) from exception
         if status == _core.ERR_REMOTE:
