@@ -567,9 +567,11 @@ MPIMR_API int mpimr_job_wait_for(mpimr_job *job, double seconds, int *done);
  * committed. Local and safe to call at any time from the thread that runs
  * the job, from inside a map or reduce function too (then return a
  * non-zero status from it); a job that has already finished is not
- * changed. This rank's message reads "rank R: interrupted: REASON" (REASON
- * may be NULL). For bindings and programs that catch interruption in their
- * own way, such as Python's KeyboardInterrupt.
+ * changed, and neither is one past its last check (agreeing on its outcome
+ * or committing its output): it ends as it would have. This rank's message
+ * reads "rank R: interrupted: REASON" (REASON may be NULL). For bindings and
+ * programs that catch interruption in their own way, such as Python's
+ * KeyboardInterrupt.
  */
 MPIMR_API void mpimr_job_interrupt(mpimr_job *job, const char *reason);
 

@@ -456,8 +456,8 @@ int mpimr_job_wait(mpimr_job *job) {
 }
 
 int mpimr_job_wait_for(mpimr_job *job, double seconds, int *done) {
+  if (done != NULL) *done = 0;
   if (job == NULL || done == NULL || !(seconds >= 0)) return MPIMR_ERR_INVAL;
-  *done = 0;
   if (!job->ran) {
     job_set_error(job, "the job was not started");
     return MPIMR_ERR_STATE;

@@ -72,12 +72,15 @@ typedef struct {
   mpimr_values *values;
 } core_values_object;
 
-/* A dataset; `running_jobs` counts the started, unfinished jobs that use it (it must not change
- * then). */
+/* A dataset, and the jobs that point to it: it is not freed while a job made with it exists
+ * (`attached_jobs`), does not change while a started, unfinished job reads or fills it
+ * (`running_jobs`), and is not read while such a job fills it (`filling_jobs`). */
 typedef struct {
   PyObject_HEAD
   mpimr_dataset *dataset;
+  int attached_jobs;
   int running_jobs;
+  int filling_jobs;
 } core_dataset_object;
 
 /* A workspace; `open_jobs` counts the jobs made with it and not yet freed. */

@@ -57,7 +57,28 @@ static int unsigned_64(PyObject *object, const char *what, unsigned long long *v
   return 0;
 }
 
+/* An 8-byte big-endian key from an int. */
+static int integer_key(PyObject *object, core_bytes *out) {
+  unsigned long long key;
+  if (unsigned_64(object, "key", &key) != 0) return -1;
+  for (int i = 0; i < 8; i++) out->scratch[i] = (unsigned char)(key >> (56 - 8 * i));
+  out->data = (const char *)out->scratch;
+  out->length = 8;
+  out->has_view = 0;
+  return 0;
+}
+
 int core_key_bytes(PyObject *object, core_bytes *out) {
+  if (!PyLong_Check(object) && !PyBytes_Check(object) && PyIndex_Check(object)) {
+    /* A NumPy integer scalar is an int key (big-endian), not its bytes in memory. */
+    PyObject *integer = PyNumber_Index(object);
+    if (integer != NULL) {
+      int rc = integer_key(integer, out);
+      Py_DECREF(integer);
+      return rc;
+    }
+    PyErr_Clear(); /* an array: its bytes */
+  }
   int taken = plain_bytes(object, out);
   if (taken != 0) return taken < 0 ? -1 : 0;
   if (PyLong_Check(object)) {
@@ -147,9 +168,9 @@ static int array_column(PyObject *object, const char *what, int is_key, column *
   size_t format_length = strlen(format);
   c->strip_nuls = format_length > 0 && format[format_length - 1] == 's' && c->view.ndim == 1;
   int is_u64 = c->view.ndim == 1 && c->view.itemsize == 8 && (strcmp(format, "Q") == 0 || strcmp(format, "L") == 0);
-  if (is_key && c->view.ndim == 1 && c->view.itemsize == 8 && !is_u64 && !c->strip_nuls) {
+  if (is_key && c->view.ndim == 1 && !is_u64 && !c->strip_nuls) {
     PyErr_Format(PyExc_ValueError,
-                 "%s: 8-byte numbers as keys must be numpy.uint64 (format '%s' given); convert with "
+                 "%s: a 1-D array of numbers as keys must be numpy.uint64 (format '%s' given); convert with "
                  ".astype(numpy.uint64), or pass raw bytes as a 2-D uint8 array",
                  what, c->view.format ? c->view.format : "B");
     return -1;
@@ -305,10 +326,23 @@ int core_offsets_open(PyObject *object, const char *what, core_offsets *o) {
 /* Offset i; -1 for a negative one (or an unsigned one past 2**63). */
 static long long offset_at(const core_offsets *o, Py_ssize_t i) {
   const char *at = (const char *)o->view.buf + i * o->view.strides[0];
+  /* memcpy: the array may be unaligned (numpy.frombuffer at an odd offset). */
   switch (o->view.itemsize) {
-    case 1: return o->kind == 'u' ? *(const uint8_t *)at : *(const int8_t *)at;
-    case 2: return o->kind == 'u' ? *(const uint16_t *)at : *(const int16_t *)at;
-    case 4: return o->kind == 'u' ? (long long)*(const uint32_t *)at : *(const int32_t *)at;
+    case 1: {
+      uint8_t v;
+      memcpy(&v, at, 1);
+      return o->kind == 'u' ? (long long)v : (long long)(int8_t)v;
+    }
+    case 2: {
+      uint16_t v;
+      memcpy(&v, at, 2);
+      return o->kind == 'u' ? (long long)v : (long long)(int16_t)v;
+    }
+    case 4: {
+      uint32_t v;
+      memcpy(&v, at, 4);
+      return o->kind == 'u' ? (long long)v : (long long)(int32_t)v;
+    }
     default: {
       int64_t v;
       memcpy(&v, at, 8);

@@ -6,11 +6,15 @@
 
 #include "core.h"
 
-/* The dataset, or NULL with an exception set when it is closed, or when `changing` and a running
- * job uses it. */
+/* The dataset, or NULL with an exception set when it is closed, when a running job fills it (it
+ * changes meanwhile), or when `changing` and a running job uses it at all. */
 static mpimr_dataset *usable(core_dataset_object *self, int changing) {
   if (self->dataset == NULL) {
     PyErr_SetString(PyExc_ValueError, "the dataset is closed");
+    return NULL;
+  }
+  if (self->filling_jobs > 0) {
+    PyErr_SetString(PyExc_RuntimeError, "the dataset is the output of a running job: read it when the job ends");
     return NULL;
   }
   if (changing && self->running_jobs > 0) {
@@ -92,6 +96,10 @@ static PyObject *dataset_close(PyObject *object, PyObject *unused) {
   core_dataset_object *self = (core_dataset_object *)object;
   if (self->dataset == NULL) Py_RETURN_NONE;
   if (usable(self, 1) == NULL) return NULL;
+  if (self->attached_jobs > 0) {
+    PyErr_SetString(PyExc_RuntimeError, "a job made with this dataset still exists: close the job first");
+    return NULL;
+  }
   mpimr_dataset_free(self->dataset);
   self->dataset = NULL;
   Py_RETURN_NONE;
@@ -154,7 +162,14 @@ static int column_put(column_out *c, uint64_t index, const char *what, const voi
 
 static PyObject *dataset_columns(PyObject *object, PyObject *args) {
   column_out keys = {0}, values = {0};
-  if (!PyArg_ParseTuple(args, "nini:columns", &keys.width, &keys.mode, &values.width, &values.mode)) return NULL;
+  Py_ssize_t key_width, value_width;
+  if (!PyArg_ParseTuple(args, "nini:columns", &key_width, &keys.mode, &value_width, &values.mode)) return NULL;
+  if (key_width < 0 || value_width < 0) {
+    PyErr_SetString(PyExc_ValueError, "a negative width");
+    return NULL;
+  }
+  keys.width = (size_t)key_width;
+  values.width = (size_t)value_width;
   mpimr_dataset *dataset = usable((core_dataset_object *)object, 0);
   if (dataset == NULL) return NULL;
   uint64_t count = mpimr_dataset_local_count(dataset);
@@ -162,7 +177,7 @@ static PyObject *dataset_columns(PyObject *object, PyObject *args) {
   mpimr_dataset_cursor at = MPIMR_DATASET_CURSOR_INIT;
   const void *key, *value;
   size_t key_len, value_len;
-  for (uint64_t i = 0; mpimr_dataset_next(dataset, &at, &key, &key_len, &value, &value_len); i++) {
+  for (uint64_t i = 0; i < count && mpimr_dataset_next(dataset, &at, &key, &key_len, &value, &value_len); i++) {
     if (column_put(&keys, i, "key", key, key_len) != 0 || column_put(&values, i, "value", value, value_len) != 0)
       goto failed;
   }
@@ -173,30 +188,35 @@ failed:
   return NULL;
 }
 
+/* The collective calls on a dataset. */
+typedef enum dataset_collective { GLOBAL_COUNT, GATHER, BROADCAST } dataset_collective;
+
 /* A collective call on a communicator handle, with the GIL released while it waits. */
-static PyObject *collective(PyObject *object, PyObject *args, const char *format, int which) {
+static PyObject *collective(PyObject *object, PyObject *args, const char *format, dataset_collective which) {
   long long handle;
   int root = 0;
   if (!PyArg_ParseTuple(args, format, &handle, &root)) return NULL;
-  mpimr_dataset *dataset = usable((core_dataset_object *)object, which != 0);
+  mpimr_dataset *dataset = usable((core_dataset_object *)object, which != GLOBAL_COUNT);
   if (dataset == NULL) return NULL;
   MPI_Comm comm = MPI_Comm_f2c((MPI_Fint)handle);
   uint64_t count = 0;
   int rc;
   Py_BEGIN_ALLOW_THREADS
-  if (which == 0) rc = mpimr_dataset_global_count(dataset, comm, &count);
-  else if (which == 1) rc = mpimr_dataset_gather(dataset, comm, root);
+  if (which == GLOBAL_COUNT) rc = mpimr_dataset_global_count(dataset, comm, &count);
+  else if (which == GATHER) rc = mpimr_dataset_gather(dataset, comm, root);
   else rc = mpimr_dataset_broadcast(dataset, comm, root);
   Py_END_ALLOW_THREADS
-  return which == 0 ? Py_BuildValue("(iK)", rc, (unsigned long long)count) : PyLong_FromLong(rc);
+  return which == GLOBAL_COUNT ? Py_BuildValue("(iK)", rc, (unsigned long long)count) : PyLong_FromLong(rc);
 }
 
 static PyObject *dataset_global_count(PyObject *object, PyObject *args) {
-  return collective(object, args, "L|i:global_count", 0);
+  return collective(object, args, "L|i:global_count", GLOBAL_COUNT);
 }
-static PyObject *dataset_gather(PyObject *object, PyObject *args) { return collective(object, args, "Li:gather", 1); }
+static PyObject *dataset_gather(PyObject *object, PyObject *args) {
+  return collective(object, args, "Li:gather", GATHER);
+}
 static PyObject *dataset_broadcast(PyObject *object, PyObject *args) {
-  return collective(object, args, "Li:broadcast", 2);
+  return collective(object, args, "Li:broadcast", BROADCAST);
 }
 
 /* Iterating a dataset's pairs: the iterator holds the dataset and a cursor. */

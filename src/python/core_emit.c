@@ -80,11 +80,6 @@ static PyObject *emitter_slices(PyObject *object, PyObject *args) {
     return NULL;
   }
   PyObject *result = NULL;
-  Py_ssize_t count = starts.view.shape[0];
-  if (stops.view.shape[0] != count) {
-    PyErr_Format(PyExc_ValueError, "slices: %zd starts but %zd stops", count, stops.view.shape[0]);
-    goto done;
-  }
   int status = MPIMR_OK;
   if (core_put_slices(data.buf, (size_t)data.len, &starts, &stops, values, core_emit_sink, out, &status) != 0)
     goto done;
@@ -110,7 +105,8 @@ static PyObject *emitter_origin(PyObject *object, PyObject *unused) {
     PyErr_SetString(PyExc_RuntimeError, "origin() is for map and map_block functions reading files");
     return NULL;
   }
-  return Py_BuildValue("(sK)", origin.path, (unsigned long long)origin.offset);
+  PyObject *path = PyUnicode_DecodeFSDefault(origin.path); /* as os.fsdecode() would */
+  return path ? Py_BuildValue("(NK)", path, (unsigned long long)origin.offset) : NULL;
 }
 
 static PyMethodDef emitter_methods[] = {

@@ -27,8 +27,7 @@ struct core_job {
   core_dataset_object *input_dataset;
   core_dataset_object *output_dataset;
   core_workspace_object *workspace;
-  core_emitter_object *emitter; /* handed to every call, pointed at its C emitter */
-  core_values_object *values;
+  int datasets_attached; /* input_dataset's and output_dataset's attached_jobs include this job */
   uint64_t batch_start, batch_stop, index_batch; /* map_index/map_local: this rank's range */
   /* C copies of the strings the configuration points to. */
   char **inputs;
@@ -38,8 +37,9 @@ struct core_job {
   PyThreadState *released; /* the GIL is released (by this job's run) when set */
   PyObject *exception;     /* the first exception a callback raised, or a KeyboardInterrupt */
   int emit_status;         /* the first failed emit a callback saw */
-  int started, finished;
+  int made, started, finished;
   int counted_running;     /* the datasets' running_jobs include this job */
+  int busy;                /* a call of this job's runs (in C, or a callback of it): no other may */
 };
 
 PyObject *core_stopped_error;
@@ -65,6 +65,9 @@ static void leave_python(core_job *job, PyThreadState *state) {
 /* The exception being raised, normalised and with its traceback, taken from the error indicator
  * (PyErr_GetRaisedException() of Python 3.12, which Debian 12's 3.11 lacks). */
 static PyObject *take_raised_exception(void) {
+#if PY_VERSION_HEX >= 0x030C0000
+  return PyErr_GetRaisedException();
+#else
   PyObject *type, *value, *traceback;
   PyErr_Fetch(&type, &value, &traceback);
   PyErr_NormalizeException(&type, &value, &traceback);
@@ -72,13 +75,14 @@ static PyObject *take_raised_exception(void) {
   Py_XDECREF(type);
   Py_XDECREF(traceback);
   return value;
+#endif
 }
 
 /* Turns the exception a callback raised into the job's failure; returns the status the callback
  * returns to C. `out` is the callback's emitter (NULL for a combiner). */
 static int callback_failed(core_job *job, mpimr_emitter *out) {
   PyObject *exception = take_raised_exception();
-  if (PyErr_GivenExceptionMatches(exception, core_stopped_error) || job->emit_status != MPIMR_OK) {
+  if (PyErr_GivenExceptionMatches(exception, core_stopped_error)) {
     /* An emit failed because the job is stopping: pass its status on. */
     Py_DECREF(exception);
     return job->emit_status != MPIMR_OK ? job->emit_status : MPIMR_ERR_REMOTE;
@@ -102,17 +106,23 @@ static int callback_failed(core_job *job, mpimr_emitter *out) {
   return interrupt ? MPIMR_ERR_INTERRUPTED : MPIMR_ERR_USER;
 }
 
-/* Calls `function(arguments..., emitter)` with the GIL; returns the callback's status. */
+/* Calls `function(arguments..., emitter)` with the GIL; returns the callback's status. Each call
+ * gets an emitter of its own, which points at nothing once the call returns. */
 static int call_with_emitter(core_job *job, PyObject *function, PyObject **arguments, size_t count,
                              mpimr_emitter *out) {
-  job->emitter->out = out;
-  arguments[count] = (PyObject *)job->emitter;
+  core_emitter_object *emitter = PyObject_New(core_emitter_object, &core_emitter_type);
+  if (emitter == NULL) return callback_failed(job, out);
+  emitter->out = out;
+  emitter->job = job;
+  arguments[count] = (PyObject *)emitter;
   int status = MPIMR_OK;
   PyObject *result = PyObject_Vectorcall(function, arguments, count + 1, NULL);
   if (result == NULL) status = callback_failed(job, out);
   else Py_DECREF(result);
   if (status == MPIMR_OK && job->emit_status != MPIMR_OK) status = job->emit_status; /* swallowed */
-  job->emitter->out = NULL;
+  emitter->out = NULL;
+  emitter->job = NULL;
+  Py_DECREF(emitter);
   return status;
 }
 
@@ -165,6 +175,17 @@ static PyTypeObject block_exporter_type = {
 
 int core_job_types_ready(void) { return PyType_Ready(&block_exporter_type); }
 
+/* Drops the local variables of an exception's traceback frames (traceback.clear_frames()). */
+static void clear_traceback_frames(PyObject *exception) {
+  PyObject *traceback = PyException_GetTraceback(exception);
+  PyObject *module = traceback ? PyImport_ImportModule("traceback") : NULL;
+  PyObject *result = module ? PyObject_CallMethod(module, "clear_frames", "O", traceback) : NULL;
+  if (result == NULL) PyErr_Clear();
+  Py_XDECREF(result);
+  Py_XDECREF(module);
+  Py_XDECREF(traceback);
+}
+
 static int map_block(void *user, const void *block, size_t length, mpimr_emitter *out) {
   core_job *job = user;
   PyThreadState *state = enter_python(job);
@@ -187,6 +208,8 @@ static int map_block(void *user, const void *block, size_t length, mpimr_emitter
       mpimr_fail(out, "the map_block function kept a view of its block (a memoryview, a slice of it or a NumPy "
                       "array over it) past the call; copy what it keeps (bytes(block))");
       status = MPIMR_ERR_USER;
+    } else if (exporter->exports != 0 && job->exception != NULL) {
+      clear_traceback_frames(job->exception); /* its frames' locals hold views of the block */
     }
   }
   Py_XDECREF(exporter);
@@ -229,15 +252,17 @@ static int reduce_python(void *user, const void *key, size_t key_len, mpimr_valu
   core_job *job = user;
   PyThreadState *state = enter_python(job);
   int status;
-  job->values->values = values;
-  PyObject *arguments[3] = {PyBytes_FromStringAndSize(key, (Py_ssize_t)key_len), (PyObject *)job->values, NULL};
-  if (arguments[0] == NULL) {
+  core_values_object *iterator = PyObject_New(core_values_object, &core_values_type);
+  if (iterator != NULL) iterator->values = values;
+  PyObject *arguments[3] = {PyBytes_FromStringAndSize(key, (Py_ssize_t)key_len), (PyObject *)iterator, NULL};
+  if (arguments[0] == NULL || iterator == NULL) {
     status = callback_failed(job, out);
   } else {
     status = call_with_emitter(job, job->reduce_function, arguments, 2, out);
-    Py_DECREF(arguments[0]);
   }
-  job->values->values = NULL;
+  if (iterator != NULL) iterator->values = NULL; /* a reducer that kept it gets an error, not freed values */
+  Py_XDECREF(iterator);
+  Py_XDECREF(arguments[0]);
   leave_python(job, state);
   return status;
 }
@@ -309,12 +334,14 @@ static int setting_seconds(PyObject *settings, const char *name, double *out) {
   return PyErr_Occurred() ? -1 : 0;
 }
 
-static int setting_text(PyObject *settings, const char *name, char **out) {
+/* A path setting, in the file system's encoding (as open() would encode it). */
+static int setting_path(PyObject *settings, const char *name, char **out) {
   PyObject *value = setting(settings, name);
   if (value == NULL) return 0;
-  const char *text = PyUnicode_AsUTF8(value);
-  if (text == NULL) return -1;
-  *out = strdup(text);
+  PyObject *encoded = PyUnicode_EncodeFSDefault(value);
+  if (encoded == NULL) return -1;
+  *out = strdup(PyBytes_AS_STRING(encoded));
+  Py_DECREF(encoded);
   if (*out == NULL) {
     PyErr_NoMemory();
     return -1;
@@ -339,6 +366,22 @@ static const struct {
                          {"max_u64", mpimr_combine_max_u64}, {"sum_f64", mpimr_combine_sum_f64},
                          {"min_f64", mpimr_combine_min_f64}, {"max_f64", mpimr_combine_max_f64}};
 
+/* A dataset setting, open, as a new reference; NULL with an exception set otherwise. */
+static core_dataset_object *dataset_setting(PyObject *settings, const char *name) {
+  PyObject *value = setting(settings, name);
+  if (value == NULL || !PyObject_TypeCheck(value, &core_dataset_type)) {
+    PyErr_Format(PyExc_TypeError, "%s must be a mpimr.Dataset", name);
+    return NULL;
+  }
+  core_dataset_object *dataset = (core_dataset_object *)value;
+  if (dataset->dataset == NULL) {
+    PyErr_Format(PyExc_ValueError, "%s is closed", name);
+    return NULL;
+  }
+  Py_INCREF(value);
+  return dataset;
+}
+
 static int configure_inputs(core_job *self, PyObject *settings) {
   PyObject *inputs = setting(settings, "inputs");
   if (inputs == NULL) return 0;
@@ -350,9 +393,10 @@ static int configure_inputs(core_job *self, PyObject *settings) {
     return -1;
   }
   for (Py_ssize_t i = 0; i < count; i++) {
-    const char *path = PyUnicode_AsUTF8(PyList_GET_ITEM(inputs, i));
+    PyObject *path = PyUnicode_EncodeFSDefault(PyList_GET_ITEM(inputs, i)); /* as open() would */
     if (path == NULL) return -1;
-    self->inputs[i] = strdup(path);
+    self->inputs[i] = strdup(PyBytes_AS_STRING(path));
+    Py_DECREF(path);
     if (self->inputs[i] == NULL) {
       PyErr_NoMemory();
       return -1;
@@ -381,12 +425,8 @@ static int configure_map(core_job *self, PyObject *settings) {
     c->local_count = indices / self->index_batch + (indices % self->index_batch != 0);
   } else if ((f = setting(settings, "map_pair")) != NULL) {
     c->map_pair = map_pair;
-    self->input_dataset = (core_dataset_object *)new_reference(setting(settings, "input_dataset"));
+    if ((self->input_dataset = dataset_setting(settings, "input_dataset")) == NULL) return -1;
     c->input_dataset = self->input_dataset->dataset;
-    if (c->input_dataset == NULL) {
-      PyErr_SetString(PyExc_ValueError, "input_dataset is closed");
-      return -1;
-    }
   } else {
     PyErr_SetString(PyExc_ValueError, "no map function");
     return -1;
@@ -423,7 +463,7 @@ static int configure_output(core_job *self, PyObject *settings) {
   int format = 0;
   if (setting_int(settings, "output_format", &format) != 0) return -1;
   c->output_format = (mpimr_output_format)format;
-  if (setting_text(settings, "output_dir", &self->output_dir) != 0) return -1;
+  if (setting_path(settings, "output_dir", &self->output_dir) != 0) return -1;
   c->output_dir = self->output_dir;
   c->overwrite = setting_flag(settings, "overwrite");
   PyObject *formatter = setting(settings, "format_value");
@@ -432,14 +472,9 @@ static int configure_output(core_job *self, PyObject *settings) {
     if (text == NULL) return -1;
     c->format_value = strcmp(text, "f64") == 0 ? mpimr_format_f64 : mpimr_format_u64;
   }
-  PyObject *dataset = setting(settings, "output_dataset");
-  if (dataset != NULL) {
-    self->output_dataset = (core_dataset_object *)new_reference(dataset);
+  if (setting(settings, "output_dataset") != NULL) {
+    if ((self->output_dataset = dataset_setting(settings, "output_dataset")) == NULL) return -1;
     c->output_dataset = self->output_dataset->dataset;
-    if (c->output_dataset == NULL) {
-      PyErr_SetString(PyExc_ValueError, "output_dataset is closed");
-      return -1;
-    }
   }
   return 0;
 }
@@ -457,8 +492,8 @@ static int configure_tuning(core_job *self, PyObject *settings) {
       setting_int(settings, "transport", &transport) != 0 || setting_int(settings, "pin", &pin) != 0 ||
       setting_seconds(settings, "stall_warning_seconds", &c->stall_warning_seconds) != 0 ||
       setting_seconds(settings, "stall_timeout_seconds", &c->stall_timeout_seconds) != 0 ||
-      setting_text(settings, "spill_dir", &self->spill_dir) != 0 ||
-      setting_text(settings, "trace_path", &self->trace_path) != 0)
+      setting_path(settings, "spill_dir", &self->spill_dir) != 0 ||
+      setting_path(settings, "trace_path", &self->trace_path) != 0)
     return -1;
   c->transport = (mpimr_transport)transport;
   c->pin = (mpimr_pin_mode)pin;
@@ -467,11 +502,15 @@ static int configure_tuning(core_job *self, PyObject *settings) {
   c->verbose = setting_flag(settings, "verbose");
   PyObject *workspace = setting(settings, "workspace");
   if (workspace != NULL) {
-    self->workspace = (core_workspace_object *)new_reference(workspace);
-    if (self->workspace->workspace == NULL) {
+    if (!PyObject_TypeCheck(workspace, &core_workspace_type)) {
+      PyErr_SetString(PyExc_TypeError, "workspace must be a mpimr.Workspace");
+      return -1;
+    }
+    if (((core_workspace_object *)workspace)->workspace == NULL) {
       PyErr_SetString(PyExc_ValueError, "the workspace is closed");
       return -1;
     }
+    self->workspace = (core_workspace_object *)new_reference(workspace);
     self->workspace->open_jobs++;
     c->workspace = self->workspace->workspace;
   }
@@ -488,10 +527,11 @@ static int job_init(PyObject *object, PyObject *args, PyObject *kwargs) {
     return -1;
   }
   if (!PyArg_ParseTuple(args, "LO!:Job", &handle, &PyDict_Type, &settings)) return -1;
-  if (self->emitter != NULL) {
+  if (self->made) {
     PyErr_SetString(PyExc_RuntimeError, "a job is made once");
     return -1;
   }
+  self->made = 1;
   self->comm = MPI_Comm_f2c((MPI_Fint)handle);
   if (MPI_Comm_rank(self->comm, &self->rank) != MPI_SUCCESS) {
     PyErr_SetString(PyExc_ValueError, "not a valid communicator");
@@ -499,16 +539,14 @@ static int job_init(PyObject *object, PyObject *args, PyObject *kwargs) {
   }
   mpimr_job_config_init(&self->config);
   self->config.user = self;
-  self->emitter = PyObject_New(core_emitter_object, &core_emitter_type);
-  self->values = PyObject_New(core_values_object, &core_values_type);
-  if (self->emitter == NULL || self->values == NULL) return -1;
-  self->emitter->out = NULL;
-  self->emitter->job = self;
-  self->values->values = NULL;
   if (configure_inputs(self, settings) != 0 || configure_map(self, settings) != 0 ||
       configure_grouping(self, settings) != 0 || configure_output(self, settings) != 0 ||
       configure_tuning(self, settings) != 0)
     return -1;
+  /* The C job will point to the datasets: they must not be freed before it is. */
+  if (self->input_dataset) self->input_dataset->attached_jobs++;
+  if (self->output_dataset) self->output_dataset->attached_jobs++;
+  self->datasets_attached = 1;
   return 0;
 }
 
@@ -522,13 +560,21 @@ static int job_init(PyObject *object, PyObject *args, PyObject *kwargs) {
   } while (0)
 
 static mpimr_job *live_job(core_job *self) {
+  if (self->busy) {
+    PyErr_SetString(PyExc_RuntimeError, "the job is running in another call (one of its own callbacks, a signal "
+                                        "handler or another thread): a job is used by one call at a time");
+    return NULL;
+  }
   if (self->job == NULL) PyErr_SetString(PyExc_ValueError, "the job is closed or was never made");
   return self->job;
 }
 
 static void count_running(core_job *self, int delta) {
   if (self->input_dataset) self->input_dataset->running_jobs += delta;
-  if (self->output_dataset) self->output_dataset->running_jobs += delta;
+  if (self->output_dataset) {
+    self->output_dataset->running_jobs += delta;
+    self->output_dataset->filling_jobs += delta;
+  }
   self->counted_running = delta > 0;
 }
 
@@ -540,12 +586,14 @@ static void note_finished(core_job *self) {
 static PyObject *job_create(PyObject *object, PyObject *unused) {
   (void)unused;
   core_job *self = (core_job *)object;
-  if (self->emitter == NULL || self->job != NULL || self->finished) {
+  if (!self->made || self->job != NULL || self->finished || self->busy) {
     PyErr_SetString(PyExc_RuntimeError, "create() is called once, after Job()");
     return NULL;
   }
   int rc;
+  self->busy = 1;
   RUN_IN_C(self, rc = mpimr_job_create(&self->job, self->comm, &self->config));
+  self->busy = 0;
   if (rc != MPIMR_OK && self->job == NULL) {
     /* Nothing to explain the failure with: keep a job-less error. */
     self->finished = 1;
@@ -565,7 +613,9 @@ static PyObject *job_start(PyObject *object, PyObject *unused) {
   self->started = 1;
   count_running(self, +1);
   int rc;
+  self->busy = 1;
   RUN_IN_C(self, rc = mpimr_job_start(job));
+  self->busy = 0;
   if (rc != MPIMR_OK) note_finished(self);
   return PyLong_FromLong(rc);
 }
@@ -594,9 +644,11 @@ static PyObject *job_test(PyObject *object, PyObject *unused) {
   core_job *self = (core_job *)object;
   if (require_started(self) != 0) return NULL;
   int rc, done = 0;
+  self->busy = 1;
   RUN_IN_C(self, rc = mpimr_job_test(self->job, &done));
   if (done) note_finished(self);
   else check_signals(self);
+  self->busy = 0;
   return Py_BuildValue("(iO)", rc, done ? Py_True : Py_False);
 }
 
@@ -605,11 +657,13 @@ static PyObject *job_wait(PyObject *object, PyObject *unused) {
   core_job *self = (core_job *)object;
   if (require_started(self) != 0) return NULL;
   int rc, done = 0;
+  self->busy = 1; /* a signal handler run by check_signals() cannot close the job either */
   for (;;) {
     RUN_IN_C(self, rc = mpimr_job_wait_for(self->job, 0.05, &done));
     if (done) break;
     check_signals(self);
   }
+  self->busy = 0;
   note_finished(self);
   return PyLong_FromLong(rc);
 }
@@ -682,7 +736,9 @@ static PyObject *job_report(PyObject *object, PyObject *args) {
   FILE *stream = open_memstream(&text, &length);
   if (stream == NULL) return PyErr_NoMemory();
   int rc;
+  self->busy = 1;
   RUN_IN_C(self, rc = mpimr_job_report(self->job, stream, json_path));
+  self->busy = 0;
   fclose(stream);
   PyObject *result;
   if (rc != MPIMR_OK) {
@@ -699,6 +755,11 @@ static PyObject *job_report(PyObject *object, PyObject *args) {
 }
 
 static void free_job(core_job *self) {
+  if (self->datasets_attached) {
+    if (self->input_dataset) self->input_dataset->attached_jobs--;
+    if (self->output_dataset) self->output_dataset->attached_jobs--;
+    self->datasets_attached = 0;
+  }
   if (self->job != NULL) {
     if (core_mpi_usable()) mpimr_job_free(self->job); /* after MPI_Finalize its communicator leaks */
     self->job = NULL;
@@ -712,16 +773,15 @@ static void free_job(core_job *self) {
 
 static PyObject *job_close(PyObject *object, PyObject *unused) {
   (void)unused;
-  free_job((core_job *)object);
+  core_job *self = (core_job *)object;
+  if (self->busy) return (PyObject *)live_job(self); /* NULL, with the error that says why */
+  free_job(self);
   Py_RETURN_NONE;
 }
 
 static void job_dealloc(PyObject *object) {
   core_job *self = (core_job *)object;
   free_job(self);
-  if (self->emitter) self->emitter->job = NULL;
-  Py_XDECREF(self->emitter);
-  Py_XDECREF(self->values);
   Py_XDECREF(self->map_function);
   Py_XDECREF(self->reduce_function);
   Py_XDECREF(self->combine_function);

@@ -355,11 +355,14 @@ def test_sigint_while_the_job_runs(comm, outdir, good_job):
 
 
 def test_emitter_and_values_used_after_their_call(comm, outdir, good_job):
-    """An Emitter or Values kept past the call raises RuntimeError when used; the job itself is
-    unharmed."""
+    """An Emitter or Values kept past the call raises RuntimeError when used, in a later call too;
+    the job itself is unharmed."""
     kept_emitters, kept_values = [], []
 
     def mapper(start, stop, emit):
+        if kept_emitters:  # the emitter of an earlier call, used during this one
+            with pytest.raises(RuntimeError, match="has returned"):
+                kept_emitters[-1](b"late", 1)
         kept_emitters.append(emit)
         emit(b"key", stop - start)
 
@@ -426,3 +429,91 @@ def test_map_block_keeping_a_numpy_view_fails(comm, corpus, outdir, good_job, ke
     kept.clear()
     assert_nothing_committed(comm, path)
     good_job(path)
+
+
+def test_dataset_closed_before_its_job_runs_is_refused(comm):
+    """A dataset a job was made with cannot be closed until the job is: the C job points to it."""
+    source = mpimr.Dataset.from_numpy(np.arange(10, dtype=np.uint64), 1)
+    result = mpimr.Dataset()
+    job = mpimr.Job(comm, map_pair=lambda k, v, emit: emit(k, v), input_dataset=source,
+                    reduce="sum_u64", output_dataset=result)
+    for dataset in (source, result):
+        with pytest.raises(RuntimeError, match="close the job first"):
+            dataset.close()
+    job.run()
+    total = sum(mpimr.u64(v) for _, v in result)
+    assert comm.allreduce(total) == 10 * comm.Get_size()
+    job.close()
+    source.close()
+    result.close()
+    with pytest.raises(ValueError, match="closed"):
+        len(source)
+
+
+def test_job_used_from_its_own_callback_is_refused(comm, outdir):
+    """A job's methods called from its own callback raise RuntimeError (one call at a time), and so
+    does reading the dataset it is filling; the job itself goes on and succeeds."""
+    refused = []
+    job_box = []
+    result = mpimr.Dataset()
+
+    def mapper(start, stop, emit):
+        for attempt in (lambda: job_box[0].close(), lambda: job_box[0].wait(),
+                        lambda: job_box[0].test(), lambda: job_box[0].stats):
+            with pytest.raises(RuntimeError, match="one call at a time"):
+                attempt()
+        with pytest.raises(RuntimeError, match="output of a running job"):
+            result.to_numpy()
+        refused.append(start)
+        emit.many(np.arange(start, stop, dtype=np.uint64), 1)
+
+    job = mpimr.Job(comm, map_local=mapper, local_count=30, index_batch=10, reduce="sum_u64",
+                    output_dataset=result)
+    job_box.append(job)
+    job.run()
+    assert refused == [0, 10, 20]
+    keys, values = result.to_numpy(np.uint64, np.uint64)
+    assert comm.allreduce(int(values.sum())) == 30 * comm.Get_size()
+    job.close()
+
+
+def test_system_exit_in_callback_is_raised_as_it_was(comm, outdir, good_job):
+    """SystemExit in a callback on one rank stops the job everywhere and is raised as itself there
+    (not wrapped in a JobError that `except mpimr.JobError` would catch); RemoteError elsewhere."""
+    last = comm.Get_size() - 1
+
+    def mapper(start, stop, emit):
+        emit.many(np.arange(start, stop, dtype=np.uint64), 1)
+        if comm.Get_rank() == last:
+            raise SystemExit(3)
+
+    path = outdir()
+    error = _expect_failure_on_one_rank(
+        comm, lambda: mpimr.run(comm, map_local=mapper, local_count=50, index_batch=10,
+                                reduce="sum_u64", output_dir=path), last, SystemExit)
+    if comm.Get_rank() == last:
+        assert error.code == 3
+    assert_nothing_committed(comm, path)
+    good_job(path)
+
+
+def test_numpy_integer_scalars_are_int_keys(comm):
+    """A NumPy integer scalar as a key is an int key (8 bytes big-endian), in emit and in a list for
+    emit.many, like a uint64 array's entries; 1-D arrays of other numbers are refused as keys."""
+    result = mpimr.Dataset()
+
+    def mapper(start, stop, emit):
+        for i in range(start, stop):
+            emit(np.uint64(i), 1)
+            emit(np.int32(i), 1)
+        emit.many(list(np.arange(start, stop, dtype=np.int64)), 1)
+        emit.many(np.arange(start, stop, dtype=np.uint64), 1)
+        with pytest.raises(ValueError, match="must be numpy.uint64"):
+            emit.many(np.arange(3, dtype=np.int32), 1)
+
+    mpimr.run(comm, map_local=mapper, local_count=40, index_batch=7, reduce="sum_u64",
+              output_dataset=result)
+    got = {mpimr.key_u64(k): mpimr.u64(v) for k, v in merged(gathered_items(comm, result)).items()}
+    assert got == {i: 4 * comm.Get_size() for i in range(40)}
+    assert all(len(k) == 8 and k == i.to_bytes(8, "big")
+               for k, _ in result for i in [mpimr.key_u64(k)])

@@ -56,6 +56,7 @@ and commits nothing. A ``KeyboardInterrupt`` during a job stops it on every
 rank, as SIGINT stops a C program, and is raised again on its rank.
 """
 
+import os as _os
 import sys as _sys
 
 from mpi4py import MPI as _MPI  # initialises MPI before the C library calls it
@@ -139,11 +140,12 @@ def _choice(name, value, table):
     return table[value] if isinstance(table, dict) else value
 
 
-def _count(name, value, low=0, high=None):
+def _count(name, value, low=0, high=(1 << 64) - 1):
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{name} must be an int, not {type(value).__name__}")
-    if value < low or (high is not None and value > high):
-        bound = f"between {low} and {high}" if high is not None else f"at least {low}"
+    if not low <= value <= high:
+        bound = f"at least {low}" if high == (1 << 64) - 1 and value < low else \
+            f"at most {high}" if high == (1 << 64) - 1 else f"between {low} and {high}"
         raise ValueError(f"{name} must be {bound}, not {value}")
     return value
 
@@ -341,7 +343,9 @@ class Job:
     ``stall_timeout_seconds``, ``workspace``.
 
     Making the job is collective (it duplicates the communicator and checks the settings);
-    ``run()`` or ``start()`` with ``test()``/``wait()`` run it once.
+    ``run()`` or ``start()`` with ``test()``/``wait()`` run it once. A job is used by one call at
+    a time: its methods raise RuntimeError when called from its own callbacks, or from another
+    thread while it runs. Datasets it was made with cannot be closed before it is.
     """
 
     def __init__(self, comm=None, *, inputs=None, map=None, map_block=None, map_index=None,
@@ -368,12 +372,9 @@ class Job:
                 inputs = [inputs]
             paths = []
             for path in inputs:
-                if hasattr(path, "__fspath__"):
-                    path = path.__fspath__()
-                if isinstance(path, bytes):
-                    path = path.decode()
-                if not isinstance(path, str):
+                if not isinstance(path, (str, bytes)) and not hasattr(path, "__fspath__"):
                     raise TypeError(f"inputs must be paths, not {type(path).__name__}")
+                path = _os.fsdecode(path)  # encoded again as open() would
                 if not path or "\0" in path:
                     raise ValueError(f"input path {path!r} is empty or holds a NUL")
                 paths.append(path)
@@ -441,10 +442,11 @@ class Job:
             settings["output_dataset"] = output_dataset._core
         settings["output_format"] = _choice("output_format", output_format, _OUTPUT_FORMATS)
         if output_dir is not None:
-            if hasattr(output_dir, "__fspath__"):
-                output_dir = output_dir.__fspath__()
-            if not isinstance(output_dir, str) or not output_dir:
-                raise TypeError("output_dir must be a non-empty path")
+            if not isinstance(output_dir, (str, bytes)) and not hasattr(output_dir, "__fspath__"):
+                raise TypeError("output_dir must be a path")
+            output_dir = _os.fsdecode(output_dir)
+            if not output_dir or "\0" in output_dir:
+                raise ValueError(f"output_dir {output_dir!r} is empty or holds a NUL")
             settings["output_dir"] = output_dir
         elif output_dataset is None and output_format != "none":
             raise ValueError('a job needs output_dir, output_dataset or output_format="none"')
@@ -468,10 +470,11 @@ class Job:
         settings["verbose"] = bool(verbose)
         for name, value in (("spill_dir", spill_dir), ("trace_path", trace_path)):
             if value is not None:
-                if hasattr(value, "__fspath__"):
-                    value = value.__fspath__()
-                if not isinstance(value, str) or not value:
-                    raise TypeError(f"{name} must be a non-empty path")
+                if not isinstance(value, (str, bytes)) and not hasattr(value, "__fspath__"):
+                    raise TypeError(f"{name} must be a path")
+                value = _os.fsdecode(value)
+                if not value or "\0" in value:
+                    raise ValueError(f"{name} {value!r} is empty or holds a NUL")
                 settings[name] = value
         for name, value in (("stall_warning_seconds", stall_warning_seconds),
                             ("stall_timeout_seconds", stall_timeout_seconds)):
