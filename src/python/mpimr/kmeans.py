@@ -27,7 +27,6 @@ import io
 import math
 import os
 import re
-import signal
 import sys
 import time
 import warnings
@@ -37,6 +36,7 @@ from mpi4py import MPI
 import numpy as np
 
 import mpimr
+from mpimr._programs import Reported, exit_status
 
 PROGRAM = "mpimr.kmeans"
 
@@ -891,10 +891,6 @@ def parse_arguments(argv):
     return o
 
 
-class _Failed(Exception):
-    """A failure already reported by the rank that found it."""
-
-
 def _collective_check(comm, problem):
     """Collective: fails every rank if any has a problem; the first rank with one prints it."""
     problems = comm.allgather(problem)
@@ -902,7 +898,7 @@ def _collective_check(comm, problem):
         if text is not None:
             if rank == comm.Get_rank():
                 print(f"{PROGRAM}: {text}", file=sys.stderr, flush=True)
-            raise _Failed()
+            raise Reported()
 
 
 def _check_outputs(comm, options):
@@ -927,7 +923,7 @@ def _run(comm, options):
         points, first = read_points(comm, options.inputs[0], options.skip_header, options.columns)
     except InputError as error:
         _collective_check(comm, error.message if error.rank == rank else None)
-        raise _Failed() from None  # pragma: no cover (the check above raises)
+        raise Reported() from None  # pragma: no cover (the check above raises)
     total = comm.allreduce(len(points), op=MPI.SUM)
     dims = points.shape[1]
     k = options.k
@@ -997,10 +993,6 @@ def _run(comm, options):
     return result
 
 
-def _interrupt(signal_number, frame):
-    raise KeyboardInterrupt(signal.Signals(signal_number).name)
-
-
 def main(argv=None, comm=None):
     """The program, on every rank of ``comm`` (default MPI.COMM_WORLD): returns the exit status."""
     comm = MPI.COMM_WORLD if comm is None else comm
@@ -1015,25 +1007,7 @@ def main(argv=None, comm=None):
         if rank == 0:
             print(DESCRIPTION, end="")
         return 0
-    # SIGTERM (mpirun, Slurm) stops the jobs on every rank as Ctrl-C does.
-    previous = signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        _run(comm, options)
-        return 0
-    except _Failed:
-        return 1
-    except mpimr.RemoteError:
-        return 1  # the rank that failed says why
-    except mpimr.JobError as error:
-        print(f"{PROGRAM}: {error.message} ({error.status_name})", file=sys.stderr, flush=True)
-        if error.needs_abort:
-            comm.Abort(1)
-        return 1
-    except KeyboardInterrupt as stop:
-        print(f"{PROGRAM}: rank {rank}: interrupted{f' by {stop}' if str(stop) else ''}", file=sys.stderr)
-        return 1
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    return exit_status(comm, PROGRAM, lambda: _run(comm, options))
 
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@ Python, a block of whole lines per call tokenised with NumPy (``--map split``: w
 
 import argparse
 import io
-import signal
 import sys
 
 from mpi4py import MPI
@@ -15,6 +14,7 @@ from mpi4py import MPI
 import numpy
 
 import mpimr
+from mpimr._programs import exit_status
 
 PROGRAM = "mpimr.wordcount"
 
@@ -232,10 +232,6 @@ def reduce_sum(word, counts, emit):
     emit(word, sum(mpimr.u64(count) for count in counts))
 
 
-def interrupt(signal_number, frame):
-    raise KeyboardInterrupt(signal.Signals(signal_number).name)
-
-
 def main(argv=None):
     comm = MPI.COMM_WORLD
     rank = comm.Get_rank()
@@ -249,28 +245,14 @@ def main(argv=None):
         if rank == 0:
             print(DESCRIPTION, end="")
         return 0
-    # SIGTERM (mpirun, Slurm) stops the job on every rank as Ctrl-C does.
-    signal.signal(signal.SIGTERM, interrupt)
-    job = None
-    try:
-        job = mpimr.Job(comm, **settings)
+    return exit_status(comm, PROGRAM, lambda: count_words(options, settings))
+
+
+def count_words(options, settings):
+    with mpimr.Job(MPI.COMM_WORLD, **settings) as job:
         job.run()
         if not options.quiet or options.stats:
             job.report(file=io.StringIO() if options.quiet else sys.stdout, json_path=options.stats)
-        return 0
-    except mpimr.RemoteError:
-        return 1  # the rank that failed says why
-    except mpimr.JobError as error:
-        print(f"{PROGRAM}: {error.message} ({error.status_name})", file=sys.stderr, flush=True)
-        if error.needs_abort:
-            comm.Abort(1)
-        return 1
-    except KeyboardInterrupt as stop:
-        print(f"{PROGRAM}: rank {rank}: interrupted{f' by {stop}' if str(stop) else ''}", file=sys.stderr)
-        return 1
-    finally:
-        if job is not None:
-            job.close()
 
 
 if __name__ == "__main__":
