@@ -138,26 +138,25 @@ PyTypeObject core_emitter_type = {
     .tp_methods = emitter_methods,
 };
 
-static PyObject *values_next(PyObject *object) {
-  core_values_object *self = (core_values_object *)object;
-  if (self->values == NULL) {
+static mpimr_values *live_values(core_values_object *self) {
+  if (self->values == NULL)
     PyErr_SetString(PyExc_RuntimeError, "these values belong to a reduce call that has returned");
-    return NULL;
-  }
+  return self->values;
+}
+
+static PyObject *values_next(PyObject *object) {
+  mpimr_values *values = live_values((core_values_object *)object);
+  if (values == NULL) return NULL;
   const void *value;
   size_t length;
-  int more = mpimr_values_next(self->values, &value, &length);
+  int more = mpimr_values_next(values, &value, &length);
   if (more != 1) return NULL; /* StopIteration */
   return PyBytes_FromStringAndSize(value, (Py_ssize_t)length);
 }
 
 static Py_ssize_t values_length(PyObject *object) {
-  core_values_object *self = (core_values_object *)object;
-  if (self->values == NULL) {
-    PyErr_SetString(PyExc_RuntimeError, "these values belong to a reduce call that has returned");
-    return -1;
-  }
-  return (Py_ssize_t)mpimr_values_count(self->values);
+  mpimr_values *values = live_values((core_values_object *)object);
+  return values == NULL ? -1 : (Py_ssize_t)mpimr_values_count(values);
 }
 
 static PySequenceMethods values_sequence = {.sq_length = values_length};
