@@ -32,9 +32,11 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DMPIMR_VALGRIND_TESTS=ON > /dev/
 cmake --build build -j "$jobs" > /dev/null
 # Two tests at a time: much of an app test is mpirun starting up and scripts waiting, which the
 # other test's ranks fill (no test measures time, so none is disturbed by the sharing).
-# The programs' tests at np 2 run in the sanitizer build below instead (np 1 and 4 run here).
+# The programs' tests at np 2 run in the sanitizer build below instead (np 1 and 4 run here), and so
+# do app.options and the np 3 runs of app.gentext and app.sortcheck.
 asan_apps='(wordcount|invindex|sort|spill_failure|failures|shuffle_bench|job_overhead|rmat|pagerank|graphs_networkx|kmeans|cc)[.]np2'
-(cd build && ctest --output-on-failure -j 2 -LE 'valgrind|fuzz' -E "^(app[.]$asan_apps|python[.]pytest[.]np2)\$")
+(cd build && ctest --output-on-failure -j 2 -LE 'valgrind|fuzz' \
+  -E "^(app[.]($asan_apps|options|(gentext|sortcheck)[.]np3)|python[.]pytest[.]np2)\$")
 
 echo "== AddressSanitizer + UndefinedBehaviorSanitizer"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DMPIMR_SANITIZE=address,undefined > /dev/null

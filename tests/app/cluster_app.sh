@@ -89,7 +89,7 @@ python3 "$tool_dir/rmat_oracle.py" "$work/rmat" 5 10 16 0.57 0.19 0.19 "$seed"
 
 # k-means on generated points: the same assignments as one rank on one node.
 gen=(-k 6 --generate 5000 --dims 3 --clusters 6 --seed "$seed")
-on_nodes "$bin/mpimr-kmeans" -q -o "$work/km" --assignments "$work/km-assign" "${gen[@]}"
+on_nodes --mca mpi_yield_when_idle 1 "$bin/mpimr-kmeans" -q -o "$work/km" --assignments "$work/km-assign" "${gen[@]}"
 run 1 "$bin/mpimr-kmeans" -q -o "$work/km1" --assignments "$work/km1-assign" "${gen[@]}"
 cmp <(sort -n "$work"/km-assign/part-*) <(sort -n "$work"/km1-assign/part-*)
 
@@ -97,7 +97,9 @@ cmp <(sort -n "$work"/km-assign/part-*) <(sort -n "$work"/km1-assign/part-*)
 # the Fortran example: its counts against wc_oracle and equal to mpimr-wordcount's. The datasets
 # tests poll MPI in loops of their own; the 5 ranks share this machine's cores, which nodes would
 # not, so they yield when idle (else a poller holds its core for a time slice per message: 15 s
-# where this takes 2).
+# where this takes 2). The iterative programs (mpimr-kmeans above, mpimr-pagerank and mpimr-cc
+# below) and the examples yield too, for the same reason
+# (the node-death runs do not: their timing is what they test).
 on_nodes --mca mpi_yield_when_idle 1 "$tools/test_datasets" >"$work/datasets.log" 2>&1 ||
   { echo "test_datasets failed across the nodes:"; cat "$work/datasets.log"; exit 1; }
 [ "$(grep -Ec '^\[  PASSED  \] [0-9]+ test' "$work/datasets.log")" -eq 5 ] ||
@@ -107,7 +109,7 @@ if [ "$fortran" = 1 ]; then
     { echo "test_fortran_datasets failed across the nodes:"; cat "$work/fortran-datasets.log"; exit 1; }
   grep -q "^fortran datasets: 5 ranks, all right" "$work/fortran-datasets.log" ||
     { echo "test_fortran_datasets:"; cat "$work/fortran-datasets.log"; exit 1; }
-  on_nodes "$bin/mpimr-wordcount-fortran" -o "$work/wc-fortran" "$work/text.txt" >/dev/null
+  on_nodes --mca mpi_yield_when_idle 1 "$bin/mpimr-wordcount-fortran" -o "$work/wc-fortran" "$work/text.txt" >/dev/null
   "$oracle" "$work/wc-fortran" 5 "$work/text.txt"
   cmp <(LC_ALL=C sort "$work"/wc-fortran/part-*) <(LC_ALL=C sort "$work"/wc-auto/part-*) ||
     { echo "mpimr-wordcount-fortran differs from mpimr-wordcount"; exit 1; }
@@ -119,7 +121,7 @@ fi
 # mpimr-wordcount's, byte for byte, with the NumPy block path and the per-record one.
 if [ -n "$python_package" ] && [ -d "$python_package/mpimr" ]; then
   for map in block record; do
-    on_nodes -x PYTHONPATH="$python_package" /usr/bin/python3 -m mpimr.wordcount -q --map "$map" \
+    on_nodes --mca mpi_yield_when_idle 1 -x PYTHONPATH="$python_package" /usr/bin/python3 -m mpimr.wordcount -q --map "$map" \
       -o "$work/wc-python-$map" "$work/text.txt"
     "$oracle" "$work/wc-python-$map" 5 "$work/text.txt"
     for part in "$work"/wc-auto/part-*; do
@@ -133,9 +135,9 @@ fi
 # PageRank and connected components against networkx.
 metis=/usr/share/doc/libmetis-dev/examples/graphs/4elt.graph
 if [ -r "$metis" ] && /usr/bin/python3 -c 'import networkx' 2>/dev/null; then
-  on_nodes "$bin/mpimr-pagerank" -q --tolerance-per-vertex 1e-12 --max-iterations 1000 -o "$work/pr" "$metis"
+  on_nodes --mca mpi_yield_when_idle 1 "$bin/mpimr-pagerank" -q --tolerance-per-vertex 1e-12 --max-iterations 1000 -o "$work/pr" "$metis"
   /usr/bin/python3 "$check" pagerank --format metis --tol 1e-12 --max-iter 1000 --rel 1e-7 "$metis" "$work/pr"
-  on_nodes "$bin/mpimr-cc" -q -o "$work/cc" "$metis"
+  on_nodes --mca mpi_yield_when_idle 1 "$bin/mpimr-cc" -q -o "$work/cc" "$metis"
   /usr/bin/python3 "$check" cc --format metis "$metis" "$work/cc"
 else
   echo "cluster_app: pagerank and cc skipped: no $metis or no networkx for /usr/bin/python3"

@@ -14,15 +14,17 @@
 #     ("interrupted by SIGTERM", or stopped by the rank that says so) and are gone; no _SUCCESS,
 #     the output directory the job made is removed; the same script submitted again with time
 #     enough succeeds;
-#   - srun --cpu-bind=cores: mpimr-wordcount -v says rank 0 kept that binding (--pin auto).
+#   - srun --cpu-bind=cores: mpimr-wordcount -v says rank 0 kept that binding (--pin auto);
+#   - where the Python package is built, srun of python3 -m mpimr.wordcount: the same files as
+#     mpimr-wordcount's.
 # The time-limit job is submitted first and checked last: slurmctld looks at time limits every
 # 30 s from its start, so the job ends about 90 s after the test's Slurm started, and the other
 # checks run meanwhile.
 # Skipped (status 77) with a message where Slurm or munge is not installed or cannot start (not
 # root). scripts/test.sh installs slurm-wlm and munge.
-# usage: slurm_app.sh BIN_DIR WC_ORACLE
+# usage: slurm_app.sh BIN_DIR WC_ORACLE [PYTHON_PACKAGE_DIR]   (build/python, if it was built)
 set -euo pipefail
-bin=$(cd "$1" && pwd) oracle=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
+bin=$(cd "$1" && pwd) oracle=$(cd "$(dirname "$2")" && pwd)/$(basename "$2") python_package=${3:-}
 tools=$(dirname "$oracle") # wc_oracle and crash_job
 root=$(cd "$(dirname "$0")/../.." && pwd)
 for tool in munged slurmctld slurmd srun sbatch; do
@@ -81,6 +83,18 @@ srun --mpi=pmix -n 2 --cpu-bind=cores "$bin/mpimr-wordcount" -v -o "$work/wc-bou
 grep -q "^mpimr: 2 ranks; rank 0: kept existing binding (cpuset " "$work/err" ||
   { cat "$work/err"; fail "srun --cpu-bind=cores: rank 0 should say it kept srun's binding"; }
 "$oracle" "$work/wc-bound" 2 "$work/text.txt"
+
+# The Python example under srun (mpi4py's MPI_Init through PMIx): the same files as mpimr-wordcount's.
+if [ -n "$python_package" ] && [ -d "$python_package/mpimr" ]; then
+  PYTHONPATH=$python_package srun --mpi=pmix -n 2 /usr/bin/python3 -m mpimr.wordcount -q -o "$work/wc-python" \
+    "$work/text.txt"
+  "$oracle" "$work/wc-python" 2 "$work/text.txt"
+  for part in "$work"/wc-srun/part-*; do
+    cmp "$part" "$work/wc-python/${part##*/}" || fail "python3 -m mpimr.wordcount under srun differs from mpimr-wordcount"
+  done
+else
+  echo "slurm_app: the Python example skipped: the Python package is not built"
+fi
 
 # The shipped job scripts, as a user submits them (from the project's directory: they find
 # build/bin there; here MPIMR_BIN says where the programs are).
