@@ -126,17 +126,21 @@ static int call_with_emitter(core_job *job, PyObject *function, PyObject **argum
   return status;
 }
 
+/* call_with_emitter() with `count` arguments just made (NULL where making one failed), which it
+ * releases; the caller holds the GIL. */
+static int call_taking(core_job *job, PyObject *function, PyObject **arguments, size_t count, mpimr_emitter *out) {
+  int made = 1;
+  for (size_t i = 0; i < count; i++) made = made && arguments[i] != NULL;
+  int status = made ? call_with_emitter(job, function, arguments, count, out) : callback_failed(job, out);
+  for (size_t i = 0; i < count; i++) Py_XDECREF(arguments[i]);
+  return status;
+}
+
 static int map_record(void *user, const void *record, size_t record_len, mpimr_emitter *out) {
   core_job *job = user;
   PyThreadState *state = enter_python(job);
-  int status;
   PyObject *arguments[2] = {PyBytes_FromStringAndSize(record, (Py_ssize_t)record_len), NULL};
-  if (arguments[0] == NULL) {
-    status = callback_failed(job, out);
-  } else {
-    status = call_with_emitter(job, job->map_function, arguments, 1, out);
-    Py_DECREF(arguments[0]);
-  }
+  int status = call_taking(job, job->map_function, arguments, 1, out);
   leave_python(job, state);
   return status;
 }
@@ -223,12 +227,8 @@ static int map_batch(void *user, uint64_t batch, mpimr_emitter *out) {
   uint64_t start = job->batch_start + batch * job->index_batch;
   uint64_t stop = job->batch_stop - start < job->index_batch ? job->batch_stop : start + job->index_batch;
   PyThreadState *state = enter_python(job);
-  int status;
   PyObject *arguments[3] = {PyLong_FromUnsignedLongLong(start), PyLong_FromUnsignedLongLong(stop), NULL};
-  if (arguments[0] == NULL || arguments[1] == NULL) status = callback_failed(job, out);
-  else status = call_with_emitter(job, job->map_function, arguments, 2, out);
-  Py_XDECREF(arguments[0]);
-  Py_XDECREF(arguments[1]);
+  int status = call_taking(job, job->map_function, arguments, 2, out);
   leave_python(job, state);
   return status;
 }
@@ -237,13 +237,9 @@ static int map_pair(void *user, const void *key, size_t key_len, const void *val
                     mpimr_emitter *out) {
   core_job *job = user;
   PyThreadState *state = enter_python(job);
-  int status;
   PyObject *arguments[3] = {PyBytes_FromStringAndSize(key, (Py_ssize_t)key_len),
                             PyBytes_FromStringAndSize(value, (Py_ssize_t)value_len), NULL};
-  if (arguments[0] == NULL || arguments[1] == NULL) status = callback_failed(job, out);
-  else status = call_with_emitter(job, job->map_function, arguments, 2, out);
-  Py_XDECREF(arguments[0]);
-  Py_XDECREF(arguments[1]);
+  int status = call_taking(job, job->map_function, arguments, 2, out);
   leave_python(job, state);
   return status;
 }
@@ -251,18 +247,15 @@ static int map_pair(void *user, const void *key, size_t key_len, const void *val
 static int reduce_python(void *user, const void *key, size_t key_len, mpimr_values *values, mpimr_emitter *out) {
   core_job *job = user;
   PyThreadState *state = enter_python(job);
-  int status;
   core_values_object *iterator = PyObject_New(core_values_object, &core_values_type);
   if (iterator != NULL) iterator->values = values;
+  Py_XINCREF(iterator); /* held past the call, to cut it off from the values */
   PyObject *arguments[3] = {PyBytes_FromStringAndSize(key, (Py_ssize_t)key_len), (PyObject *)iterator, NULL};
-  if (arguments[0] == NULL || iterator == NULL) {
-    status = callback_failed(job, out);
-  } else {
-    status = call_with_emitter(job, job->reduce_function, arguments, 2, out);
+  int status = call_taking(job, job->reduce_function, arguments, 2, out);
+  if (iterator != NULL) {
+    iterator->values = NULL; /* a reducer that kept it gets an error, not freed values */
+    Py_DECREF(iterator);
   }
-  if (iterator != NULL) iterator->values = NULL; /* a reducer that kept it gets an error, not freed values */
-  Py_XDECREF(iterator);
-  Py_XDECREF(arguments[0]);
   leave_python(job, state);
   return status;
 }

@@ -401,6 +401,16 @@ static int map_heavy(void *user, uint64_t index, mpimr_emitter *out) {
   return mpimr_emit(out, key, 8, one, 8);
 }
 
+/* A job that counts `indices` indices modulo 10007 (map_heavy) into `counts`. */
+static void counting_config(mpimr_job_config *cfg, mpimr_dataset *counts, uint64_t indices) {
+  mpimr_job_config_init(cfg);
+  cfg->map_index = map_heavy;
+  cfg->index_count = indices;
+  cfg->combine = mpimr_combine_sum_u64;
+  cfg->output_dataset = counts;
+  cfg->pin = MPIMR_PIN_NONE;
+}
+
 static void test_nonblocking_job(void **state) {
   (void)state;
   int rank = test_rank(), size = test_size();
@@ -408,12 +418,7 @@ static void test_nonblocking_job(void **state) {
   mpimr_dataset *counts;
   assert_int_equal(mpimr_dataset_create(&counts), MPIMR_OK);
   mpimr_job_config cfg;
-  mpimr_job_config_init(&cfg);
-  cfg.map_index = map_heavy;
-  cfg.index_count = indices;
-  cfg.combine = mpimr_combine_sum_u64;
-  cfg.output_dataset = counts;
-  cfg.pin = MPIMR_PIN_NONE;
+  counting_config(&cfg, counts, indices);
   cfg.round_bytes = 64 << 10;
   cfg.combine_bytes = 64 << 10;
   mpimr_job *job;
@@ -484,15 +489,10 @@ static void test_nonblocking_job(void **state) {
   mpimr_dataset_free(counts);
 }
 
-/* A job for the waiting tests: 3M indices counted into `counts`. */
+/* A job for the waiting tests: `indices` indices counted into `counts`. */
 static mpimr_job *start_counting_job(mpimr_dataset *counts, uint64_t indices) {
   mpimr_job_config cfg;
-  mpimr_job_config_init(&cfg);
-  cfg.map_index = map_heavy;
-  cfg.index_count = indices;
-  cfg.combine = mpimr_combine_sum_u64;
-  cfg.output_dataset = counts;
-  cfg.pin = MPIMR_PIN_NONE;
+  counting_config(&cfg, counts, indices);
   mpimr_job *job;
   assert_all(mpimr_job_create(&job, MPI_COMM_WORLD, &cfg) == MPIMR_OK);
   assert_all(mpimr_job_start(job) == MPIMR_OK);

@@ -21,7 +21,6 @@ As a library (every function is collective: call it on every rank of ``comm``)::
 unevenly, or all on one rank.
 """
 
-import argparse
 import collections
 import io
 import math
@@ -36,7 +35,7 @@ from mpi4py import MPI
 import numpy as np
 
 import mpimr
-from mpimr._programs import Reported, exit_status
+from mpimr._programs import Parser, Reported, UsageError, program_main
 
 PROGRAM = "mpimr.kmeans"
 
@@ -157,7 +156,6 @@ EXAMPLES
         --tolerance 0 -o centroids.txt --assignments clusters.txt digits.csv
 """
 
-USAGE_EXIT = 64
 
 # ---- The algorithm ----------------------------------------------------------------------------
 
@@ -809,15 +807,6 @@ def _write_file(path, text):
 # ---- The program ------------------------------------------------------------------------------
 
 
-class UsageError(Exception):
-    pass
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):
-        raise UsageError(message)
-
-
 def _whole(text, low, high, name, high_text=None):
     if not (text.isascii() and text.isdigit()) or not low <= int(text) <= high:
         raise UsageError(f"{name} must be an integer from {low} to {high_text or high}, not '{text}'")
@@ -825,7 +814,7 @@ def _whole(text, low, high, name, high_text=None):
 
 
 def parse_arguments(argv):
-    parser = _Parser(prog=PROGRAM, add_help=False)
+    parser = Parser(prog=PROGRAM, add_help=False)
     parser.add_argument("-k")
     parser.add_argument("-o", "--output")
     parser.add_argument("-f", "--overwrite", action="store_true")
@@ -996,18 +985,12 @@ def _run(comm, options):
 def main(argv=None, comm=None):
     """The program, on every rank of ``comm`` (default MPI.COMM_WORLD): returns the exit status."""
     comm = MPI.COMM_WORLD if comm is None else comm
-    rank = comm.Get_rank()
-    try:
+
+    def parse():
         options = parse_arguments(sys.argv[1:] if argv is None else argv)
-    except UsageError as error:
-        if rank == 0:
-            print(f"{PROGRAM}: {error}\nTry 'python3 -m {PROGRAM} --help'.", file=sys.stderr)
-        return USAGE_EXIT
-    if options.help:
-        if rank == 0:
-            print(DESCRIPTION, end="")
-        return 0
-    return exit_status(comm, PROGRAM, lambda: _run(comm, options))
+        return None if options.help else options
+
+    return program_main(comm, PROGRAM, DESCRIPTION, parse, lambda options: _run(comm, options))
 
 
 if __name__ == "__main__":

@@ -5,7 +5,6 @@ Python, a block of whole lines per call tokenised with NumPy (``--map split``: w
 ``--map record``: a line per call, the slow path).
 """
 
-import argparse
 import io
 import sys
 
@@ -14,7 +13,7 @@ from mpi4py import MPI
 import numpy
 
 import mpimr
-from mpimr._programs import exit_status
+from mpimr._programs import Parser, UsageError, program_main
 
 PROGRAM = "mpimr.wordcount"
 
@@ -90,18 +89,6 @@ EXAMPLES
     mpirun -np 2 python3 -m mpimr.wordcount -o counts text.txt
     cat counts/part-* | sort -t$'\\t' -k2,2nr | head
 """
-
-USAGE_EXIT = 64
-
-
-class UsageError(Exception):
-    pass
-
-
-class Parser(argparse.ArgumentParser):
-    def error(self, message):
-        raise UsageError(message)
-
 
 def parse_size(text, low, high, name):
     units = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
@@ -233,19 +220,11 @@ def reduce_sum(word, counts, emit):
 
 
 def main(argv=None):
-    comm = MPI.COMM_WORLD
-    rank = comm.Get_rank()
-    try:
+    def parse():
         options, settings = parse_arguments(sys.argv[1:] if argv is None else argv)
-    except UsageError as error:
-        if rank == 0:
-            print(f"{PROGRAM}: {error}\nTry 'python3 -m {PROGRAM} --help'.", file=sys.stderr)
-        return USAGE_EXIT
-    if options.help:
-        if rank == 0:
-            print(DESCRIPTION, end="")
-        return 0
-    return exit_status(comm, PROGRAM, lambda: count_words(options, settings))
+        return None if options.help else (options, settings)
+
+    return program_main(MPI.COMM_WORLD, PROGRAM, DESCRIPTION, parse, lambda parsed: count_words(*parsed))
 
 
 def count_words(options, settings):
