@@ -301,7 +301,7 @@ static int parse_options(int argc, char **argv, int rank, options *o) {
       JOB_CLI_COMMON_LONG_OPTIONS, {"postings-per-line", required_argument, NULL, OPT_POSTINGS_PER_LINE},
       JOB_CLI_LONG_OPTIONS, {NULL, 0, NULL, 0}};
   mpimr_job_config *job = &o->cli.job;
-  mpimr_job_config_init(job);
+  job_cli_config_init(job);
   job->map_record = map_line;
   job->reduce = reduce_postings;
   job->reduce_in_order = 1; /* every line it writes has the word it was called for */

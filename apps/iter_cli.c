@@ -25,7 +25,7 @@ const char ITER_CLI_TUNING_HELP[] =
     "                              removed when each job ends\n"
     "        --pin MODE            core binding: auto (default: keep mpirun's binding,\n"
     "                              else one core per rank unless oversubscribed),\n"
-    "                              core, or none\n";
+    "                              core, or none\n" JOB_CLI_WATCH_HELP_TEXT;
 
 int iter_cli_all_ok(int ok) {
   int all;

@@ -52,9 +52,37 @@ const char JOB_CLI_HELP[] =
     "                              never), fail the job with that message and abort\n"
     "                              every rank (ranks other than 0 wait 10 s more and\n"
     "                              name rank 0). Set it above the longest reduce of a\n"
-    "                              rank, or a busy rank is taken for a stopped one\n";
+    "                              rank, or a busy rank is taken for a stopped one\n"
+    JOB_CLI_WATCH_HELP_TEXT;
 
-int job_cli_is_option(int option) { return option >= JOB_CLI_ROUND_SIZE && option <= JOB_CLI_STALL_TIMEOUT; }
+const char JOB_CLI_WATCH_HELP[] = JOB_CLI_WATCH_HELP_TEXT;
+
+int job_cli_is_option(int option) { return option >= JOB_CLI_ROUND_SIZE && option <= JOB_CLI_MAX_BAD_RECORDS; }
+
+void job_cli_config_init(mpimr_job_config *config) {
+  mpimr_job_config_init(config);
+  config->progress = MPIMR_PROGRESS_AUTO;
+}
+
+/* Parses --progress's optional MODE. */
+static int apply_progress(const char *value, int rank, const char *program, mpimr_progress *out) {
+  static const struct {
+    const char *name;
+    mpimr_progress mode;
+  } modes[] = {{"line", MPIMR_PROGRESS_LINE}, {"plain", MPIMR_PROGRESS_PLAIN}, {"off", MPIMR_PROGRESS_OFF},
+               {"auto", MPIMR_PROGRESS_AUTO}};
+  if (value == NULL) {
+    *out = MPIMR_PROGRESS_LINE;
+    return 0;
+  }
+  for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++)
+    if (strcmp(value, modes[i].name) == 0) {
+      *out = modes[i].mode;
+      return 0;
+    }
+  cli_usage_error(rank, program, "--progress must be line, plain, off or auto (as --progress=MODE), not '%s'", value);
+  return CLI_EXIT_USAGE;
+}
 
 /* Parses a size option into `*out`, or reports the usage error. */
 static int apply_size(const char *value, uint64_t min, uint64_t max, const char *range, const char *name,
@@ -124,6 +152,16 @@ int job_cli_apply(job_cli *cli, int option, const char *value, int rank, const c
       return apply_seconds(value, "stall-warning", "no warning", rank, program, &job->stall_warning_seconds);
     case JOB_CLI_STALL_TIMEOUT:
       return apply_seconds(value, "stall-timeout", "no timeout", rank, program, &job->stall_timeout_seconds);
+    case JOB_CLI_PROGRESS: return apply_progress(value, rank, program, &job->progress);
+    case JOB_CLI_PROGRESS_INTERVAL:
+      if (cli_parse_double(value, 0.01, 86400, &job->progress_interval_seconds) == 0) return 0;
+      cli_usage_error(rank, program, "--progress-interval must be a number of seconds from 0.01 to 86400, not '%s'",
+                      value);
+      return CLI_EXIT_USAGE;
+    case JOB_CLI_MAX_BAD_RECORDS:
+      if (cli_parse_u64(value, 0, UINT64_MAX - 1, &job->max_bad_records) == 0) return 0;
+      cli_usage_error(rank, program, "--max-bad-records must be a whole number from 0, not '%s'", value);
+      return CLI_EXIT_USAGE;
     default: cli_usage_error(rank, program, "internal error: option %d is not a job option", option);
   }
   return CLI_EXIT_USAGE;

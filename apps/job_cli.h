@@ -27,10 +27,14 @@ enum job_cli_option {
   JOB_CLI_TRACE,
   JOB_CLI_GLOBAL_ORDER,
   JOB_CLI_STALL_WARNING,
-  JOB_CLI_STALL_TIMEOUT
+  JOB_CLI_STALL_TIMEOUT,
+  JOB_CLI_PROGRESS,
+  JOB_CLI_PROGRESS_INTERVAL,
+  JOB_CLI_MAX_BAD_RECORDS /* the last: job_cli_is_option() takes the range */
 };
 
-/** The tuning options' entries for a `struct option` table (the programs that run many jobs take only these). */
+/** The tuning and watching options' entries for a `struct option` table (the programs that run many jobs
+ * take only these). */
 #define JOB_CLI_TUNING_LONG_OPTIONS                                        \
   {"round-size", required_argument, NULL, JOB_CLI_ROUND_SIZE},             \
   {"rounds-in-flight", required_argument, NULL, JOB_CLI_ROUNDS_IN_FLIGHT}, \
@@ -40,7 +44,10 @@ enum job_cli_option {
   {"read-size", required_argument, NULL, JOB_CLI_READ_SIZE},               \
   {"memory", required_argument, NULL, JOB_CLI_MEMORY},                     \
   {"spill-dir", required_argument, NULL, JOB_CLI_SPILL_DIR},               \
-  {"pin", required_argument, NULL, JOB_CLI_PIN}
+  {"pin", required_argument, NULL, JOB_CLI_PIN},                           \
+  {"progress", optional_argument, NULL, JOB_CLI_PROGRESS},                 \
+  {"progress-interval", required_argument, NULL, JOB_CLI_PROGRESS_INTERVAL}, \
+  {"max-bad-records", required_argument, NULL, JOB_CLI_MAX_BAD_RECORDS}
 
 /** The shared options' entries for a `struct option` table. */
 #define JOB_CLI_LONG_OPTIONS                                         \
@@ -51,8 +58,32 @@ enum job_cli_option {
   {"stall-warning", required_argument, NULL, JOB_CLI_STALL_WARNING}, \
   {"stall-timeout", required_argument, NULL, JOB_CLI_STALL_TIMEOUT}
 
+/* The watching options' lines, shared by JOB_CLI_HELP, JOB_CLI_WATCH_HELP and
+ * ITER_CLI_TUNING_HELP. */
+#define JOB_CLI_WATCH_HELP_TEXT                                                     \
+    "        --progress[=MODE]     rank 0's live progress on stderr: the phase, the\n" \
+    "                              input mapped (all ranks), its rate, rounds, bytes\n" \
+    "                              spilled, bad records and the map's time left.\n" \
+    "                              MODE: line (one line rewritten in place; what\n" \
+    "                              --progress alone means), plain (a line per\n" \
+    "                              interval, for batch logs), off, or auto (the\n" \
+    "                              default: line when stderr is a terminal, else off)\n" \
+    "        --progress-interval SECONDS\n" \
+    "                              seconds between updates (default 1 for line, 10\n" \
+    "                              for plain)\n" \
+    "        --max-bad-records N   skip up to N input records over the whole job whose\n" \
+    "                              parsing fails, listing each (file, byte offset,\n" \
+    "                              why) in OUTDIR/_bad_records, and fail if more do\n" \
+    "                              (default 0: the first one fails the job)\n"
+
 /** Their lines of a program's --help, in the OPTIONS layout the programs share. */
 extern const char JOB_CLI_HELP[];
+
+/** The --help lines of --progress, --progress-interval and --max-bad-records (in JOB_CLI_HELP too). */
+extern const char JOB_CLI_WATCH_HELP[];
+
+/** mpimr_job_config_init() and the programs' own defaults (progress: AUTO, as rank 0's stderr is a terminal). */
+void job_cli_config_init(mpimr_job_config *config);
 
 /** A job's configuration and the program-side settings the shared options set. */
 typedef struct job_cli {

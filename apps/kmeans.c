@@ -1443,7 +1443,7 @@ static int parse_options(int argc, char **argv, int rank, options *o) {
       {"columns", required_argument, NULL, OPT_COLUMNS},
       JOB_CLI_TUNING_LONG_OPTIONS,
       {NULL, 0, NULL, 0}};
-  mpimr_job_config_init(&o->cli.job);
+  job_cli_config_init(&o->cli.job);
   o->max_iterations = DEFAULT_MAX_ITERATIONS;
   o->tolerance = DEFAULT_TOLERANCE;
   o->seed = DEFAULT_SEED;

@@ -845,7 +845,7 @@ static int parse_options(int argc, char **argv, int rank, pagerank *pr) {
       RMAT_LONG_OPTIONS,
       JOB_CLI_LONG_OPTIONS,
       {NULL, 0, NULL, 0}};
-  mpimr_job_config_init(&pr->cli.job);
+  job_cli_config_init(&pr->cli.job);
   rmat_params_init(&pr->graph);
   pr->damping = DEFAULT_DAMPING;
   pr->tolerance = DEFAULT_TOLERANCE;

@@ -118,7 +118,7 @@ static int parse_options(int argc, char **argv, int rank, options *o) {
                                                JOB_CLI_LONG_OPTIONS,
                                                {NULL, 0, NULL, 0}};
   mpimr_job_config *job = &o->cli.job;
-  mpimr_job_config_init(job);
+  job_cli_config_init(job);
   job->map_index = map_edge;
   job->output_format = MPIMR_OUTPUT_LINES;
   rmat_params_init(&o->graph);

@@ -132,7 +132,7 @@ static int parse_options(int argc, char **argv, int rank, job_cli *cli) {
   static const struct option long_options[] = {JOB_CLI_COMMON_LONG_OPTIONS, {"lines", no_argument, NULL, OPT_LINES},
                                                JOB_CLI_LONG_OPTIONS, {NULL, 0, NULL, 0}};
   mpimr_job_config *job = &cli->job;
-  mpimr_job_config_init(job);
+  job_cli_config_init(job);
   job->map_block = map_records;
   job->key_order = MPIMR_KEY_ORDER_GLOBAL;
   job->output_format = MPIMR_OUTPUT_LINES;

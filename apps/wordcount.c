@@ -145,7 +145,7 @@ static int parse_options(int argc, char **argv, int rank, job_cli *cli) {
                                                JOB_CLI_LONG_OPTIONS,
                                                {NULL, 0, NULL, 0}};
   mpimr_job_config *job = &cli->job;
-  mpimr_job_config_init(job);
+  job_cli_config_init(job);
   job->map_block = map_words;
   job->combine = mpimr_combine_sum_u64;
   job->format_value = mpimr_format_u64;

@@ -56,7 +56,9 @@ enum mpimr_status {
    */
   MPIMR_ERR_STALLED = -13,
   /** The output directory is in use by another job (the message names it). */
-  MPIMR_ERR_BUSY = -14
+  MPIMR_ERR_BUSY = -14,
+  /** What was asked for does not exist (a counter no rank added to). */
+  MPIMR_ERR_NOT_FOUND = -15
 };
 
 /**

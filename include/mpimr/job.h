@@ -97,6 +97,14 @@ typedef int (*mpimr_reduce_fn)(void *user, const void *key, size_t key_len, mpim
  */
 typedef int (*mpimr_partition_fn)(void *user, const void *key, size_t key_len, uint64_t hash, int nranks);
 
+/** What mpimr_job_config.progress shows on rank 0's stderr. */
+typedef enum mpimr_progress {
+  MPIMR_PROGRESS_OFF = 0,   /**< Nothing (the library's default). */
+  MPIMR_PROGRESS_AUTO = 1,  /**< MPIMR_PROGRESS_LINE if rank 0's stderr is a terminal, else nothing. */
+  MPIMR_PROGRESS_LINE = 2,  /**< One line rewritten in place (`\r`), ended by a final state. */
+  MPIMR_PROGRESS_PLAIN = 3  /**< A new line every interval and a final one, for batch logs. */
+} mpimr_progress;
+
 /** Which keys a rank reduces, and so what order the part files are in. */
 typedef enum mpimr_key_order {
   /**
@@ -390,6 +398,46 @@ typedef struct mpimr_job_config {
    * none; the jobs must run one at a time on it.
    */
   mpimr_workspace *workspace;
+
+  /* Watching and tolerating (issue 24). */
+  /**
+   * Map records whose map function may fail (mpimr_fail(), or any non-zero
+   * return that is not an emit's failure) over the whole job before the job
+   * fails (default 0: the first failure fails the job). A record that fails
+   * is skipped and counted (counter "mpimr.bad_records"); pairs it emitted
+   * before failing are kept, so a map function should check its record
+   * before it emits. With file output, rank 0 writes `OUTDIR/_bad_records`,
+   * one line per skipped record: `PATH<TAB>OFFSET<TAB>MESSAGE` (for index
+   * input `index<TAB>N<TAB>MESSAGE`; for dataset input `pair<TAB>N<TAB>...`).
+   * Once more than this many failed over all ranks the job fails on every
+   * rank, naming the last one this rank skipped, and `_bad_records` lists
+   * at most max_bad_records + 1 of them (no `_SUCCESS`). With map_block a
+   * block is the record (its first record's offset is given). Reduce
+   * functions that fail always fail the job.
+   */
+  uint64_t max_bad_records;
+  /**
+   * Where the list of skipped records goes (rank 0 writes it, through a
+   * temporary file renamed into place; every rank must be able to write
+   * `PATH.RANK` beside it, which rank 0 gathers and removes). NULL (the
+   * default): `OUTDIR/_bad_records` for a job that writes part files, else
+   * no list. A program whose later job writes the result can set it for the
+   * job that parses the input.
+   */
+  const char *bad_records_path;
+  /**
+   * A live progress display on rank 0's stderr (default MPIMR_PROGRESS_OFF):
+   * the phase, the input mapped as a share of the whole (all ranks; known a
+   * shuffle round late for the other ranks), bytes a second, rounds, bytes
+   * spilled, bad records and the time the map phase has left. The other
+   * ranks' figures ride on the round headers: no extra message.
+   */
+  mpimr_progress progress;
+  /**
+   * Seconds between progress updates (0: the default, 1 s for
+   * MPIMR_PROGRESS_LINE, 10 s for MPIMR_PROGRESS_PLAIN). Must be 0 or more.
+   */
+  double progress_interval_seconds;
 } mpimr_job_config;
 
 /** Per-rank figures of one job. Times are seconds of wall clock. */
@@ -423,6 +471,15 @@ typedef struct mpimr_job_stats {
   uint64_t merge_passes;        /**< Intermediate merges (runs merged into a run before reduce). */
   double time_sample;           /**< MPIMR_KEY_ORDER_GLOBAL: mapping the sample, choosing splitters (before map). */
   uint64_t sample_pairs;        /**< MPIMR_KEY_ORDER_GLOBAL: sampled pairs this rank sent to rank 0. */
+  uint64_t bad_records;         /**< Map records skipped because their map call failed (max_bad_records). */
+  /**
+   * Values of the key with the most values this rank reduced (before any
+   * reduce-side combining: with a combiner, 0), and that key's first bytes
+   * (mpimr_job_report() names it when one key dominates the reduce side).
+   */
+  uint64_t heaviest_key_pairs;
+  uint32_t heaviest_key_len; /**< The key's full length; its first 48 bytes are in heaviest_key. */
+  unsigned char heaviest_key[48];
 } mpimr_job_stats;
 
 /**
@@ -458,6 +515,60 @@ MPIMR_API int mpimr_fail(mpimr_emitter *out, const char *format, ...)
     __attribute__((format(printf, 2, 3)))
 #endif
     ;
+
+/**
+ * A counter of the job (see mpimr_counter_find()): a handle to this rank's
+ * running total, added to with mpimr_counter_increment().
+ */
+typedef struct mpimr_counter {
+  uint64_t value; /**< This rank's total so far. */
+} mpimr_counter;
+
+/**
+ * Finds the counter called `name` of the job whose map or reduce function
+ * was given `out`, making it (at 0) the first time: resolve it once (in the
+ * first call, or keep it in the function's state) and add with
+ * mpimr_counter_increment(), which costs one addition. Names are 1-64
+ * printable ASCII characters other than `"` and `\`; those starting
+ * "mpimr." are the framework's own (read them with mpimr_job_counter()).
+ * The handle is valid until the job is freed; a job's counters are summed
+ * over ranks when it succeeds, and shown by mpimr_job_report(). Returns
+ * NULL for a bad name, an emitter that is not a map or reduce function's,
+ * or no memory (then mpimr_fail() can say so).
+ */
+MPIMR_API mpimr_counter *mpimr_counter_find(mpimr_emitter *out, const char *name);
+
+/** Adds `n` to a counter from mpimr_counter_find(). */
+static inline void mpimr_counter_increment(mpimr_counter *counter, uint64_t n) { counter->value += n; }
+
+/**
+ * Adds `n` to the counter called `name` (mpimr_counter_find() and
+ * mpimr_counter_increment() in one call; the name is looked up by hash each
+ * time, a few nanoseconds for a short name). Returns MPIMR_OK, or
+ * MPIMR_ERR_INVAL / MPIMR_ERR_NOMEM as mpimr_counter_find() returns NULL.
+ */
+MPIMR_API int mpimr_counter_add(mpimr_emitter *out, const char *name, uint64_t n);
+
+/**
+ * Reads counter `name` of a job that succeeded, summed over all ranks (the
+ * same on every rank; local, no MPI). Besides the program's own counters the
+ * framework keeps "mpimr.input_bytes", "mpimr.input_records",
+ * "mpimr.pairs_emitted", "mpimr.pairs_sent", "mpimr.keys_reduced",
+ * "mpimr.pairs_output", "mpimr.bytes_output", "mpimr.bad_records",
+ * "mpimr.spill_bytes" and "mpimr.rounds" (rounds: the most any rank took).
+ * Returns MPIMR_OK and sets `*value`; MPIMR_ERR_NOT_FOUND if no rank added to
+ * it; MPIMR_ERR_STATE if the job has not succeeded.
+ */
+MPIMR_API int mpimr_job_counter(const mpimr_job *job, const char *name, uint64_t *value);
+
+/**
+ * Calls `visit` for each of a succeeded job's counters, summed over ranks,
+ * in name order (the framework's "mpimr." ones included). Returns the
+ * number of counters, or MPIMR_ERR_STATE if the job has not succeeded.
+ */
+MPIMR_API int mpimr_job_each_counter(const mpimr_job *job,
+                                     void (*visit)(void *context, const char *name, uint64_t value),
+                                     void *context);
 
 /**
  * The default memory budget of one rank: half of the node's memory (or of

@@ -36,7 +36,8 @@ module mpimr
   integer(c_int), parameter, public :: MPIMR_OK = 0, MPIMR_ERR_NOMEM = -1, MPIMR_ERR_INVAL = -2, &
     MPIMR_ERR_IO = -3, MPIMR_ERR_MPI = -4, MPIMR_ERR_EXISTS = -5, MPIMR_ERR_USER = -6, &
     MPIMR_ERR_REMOTE = -7, MPIMR_ERR_TOO_LARGE = -8, MPIMR_ERR_CORRUPT = -9, MPIMR_ERR_TOPOLOGY = -10, &
-    MPIMR_ERR_STATE = -11, MPIMR_ERR_INTERRUPTED = -12, MPIMR_ERR_STALLED = -13, MPIMR_ERR_BUSY = -14
+    MPIMR_ERR_STATE = -11, MPIMR_ERR_INTERRUPTED = -12, MPIMR_ERR_STALLED = -13, MPIMR_ERR_BUSY = -14, &
+    MPIMR_ERR_NOT_FOUND = -15
 
   !> A job: describe it with the type-bound procedures, run it once, free it.
   type, public :: mpimr_job_t

@@ -103,6 +103,7 @@ static int job_setup(mpimr_job *job, const mpimr_pin_report *kept_pinning) {
   if (rc == MPIMR_OK) rc = job->store->create(job);
   job->map_emitter.sink = job->store->emit;
   job->map_emitter.sink_state = job;
+  job->bad.limit = job->config.max_bad_records;
   step = stall_watch_init(&job->watch, job->comm, job->config.stall_warning_seconds,
                           job->config.stall_timeout_seconds);
   if (step != MPIMR_OK && rc == MPIMR_OK) {
@@ -214,6 +215,13 @@ void mpimr_job_free(mpimr_job *job) {
   input_list_destroy(&job->inputs);
   if (job->output.held) output_claim_release(&job->output, job->comm, 0); /* a job freed unfinished */
   trace_destroy(&job->trace);
+  counter_set_destroy(&job->counters);
+  counter_set_destroy(&job->counter_totals);
+  free(job->counter_packed);
+  free(job->counter_gathered);
+  free(job->counter_sizes);
+  free(job->counter_displs);
+  bad_record_log_destroy(&job->bad);
   if (job->comm != MPI_COMM_NULL) MPI_Comm_free(&job->comm);
   free(job);
 }
@@ -257,6 +265,11 @@ int mpimr_fail(mpimr_emitter *out, const char *format, ...) {
   va_start(args, format);
   vsnprintf(text, sizeof text, format, args);
   va_end(args);
+  if (job->reducing_key == NULL && job->bad.limit > 0 && emitter_map_task(out) != NULL) {
+    /* A record that may be skipped: map_call_failed() lists it with this message. */
+    snprintf(job->bad.message, sizeof job->bad.message, "%s", text);
+    return MPIMR_ERR_USER;
+  }
   if (job->reducing_key != NULL) {
     char shown[JOB_KEY_SHOWN_BYTES * 4 + 8];
     job_show_key(job->reducing_key, job->reducing_key_len, shown, sizeof shown);
@@ -269,6 +282,44 @@ int mpimr_fail(mpimr_emitter *out, const char *format, ...) {
   }
   if (job->emit_status == MPIMR_OK) job->emit_status = MPIMR_ERR_USER;
   return MPIMR_ERR_USER;
+}
+
+mpimr_counter *mpimr_counter_find(mpimr_emitter *out, const char *name) {
+  mpimr_job *job = out != NULL ? emitter_job(out) : NULL;
+  if (job == NULL || name == NULL || strncmp(name, "mpimr.", 6) == 0) return NULL;
+  return counter_set_find(&job->counters, name);
+}
+
+int mpimr_counter_add(mpimr_emitter *out, const char *name, uint64_t n) {
+  mpimr_job *job = out != NULL ? emitter_job(out) : NULL;
+  if (job == NULL || name == NULL || strncmp(name, "mpimr.", 6) == 0) return MPIMR_ERR_INVAL;
+  mpimr_counter *counter = counter_set_find(&job->counters, name);
+  if (counter == NULL) return counter_name_valid(name) ? MPIMR_ERR_NOMEM : MPIMR_ERR_INVAL;
+  counter->value += n;
+  return MPIMR_OK;
+}
+
+int mpimr_job_counter(const mpimr_job *job, const char *name, uint64_t *value) {
+  if (job == NULL || name == NULL || value == NULL) return MPIMR_ERR_INVAL;
+  if (!job->counters_summed) return MPIMR_ERR_STATE;
+  const mpimr_counter *counter = counter_set_lookup(&job->counter_totals, name);
+  if (counter == NULL) return MPIMR_ERR_NOT_FOUND;
+  *value = counter->value;
+  return MPIMR_OK;
+}
+
+int mpimr_job_each_counter(const mpimr_job *job, void (*visit)(void *context, const char *name, uint64_t value),
+                           void *context) {
+  if (job == NULL || visit == NULL) return MPIMR_ERR_INVAL;
+  if (!job->counters_summed) return MPIMR_ERR_STATE;
+  const counter_set *totals = &job->counter_totals;
+  size_t *order = malloc((totals->count ? totals->count : 1) * sizeof *order);
+  if (order == NULL) return MPIMR_ERR_NOMEM;
+  counter_set_sorted(totals, order);
+  for (size_t i = 0; i < totals->count; i++)
+    visit(context, counter_set_name(totals, order[i]), counter_set_value(totals, order[i]));
+  free(order);
+  return (int)totals->count;
 }
 
 const char *mpimr_job_error_message(const mpimr_job *job) { return job ? job->error_message : ""; }

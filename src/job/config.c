@@ -140,6 +140,15 @@ int job_config_validate(const mpimr_job_config *c, char *why, size_t why_size) {
              c->stall_warning_seconds, c->stall_timeout_seconds);
     return MPIMR_ERR_INVAL;
   }
+  if (c->progress < MPIMR_PROGRESS_OFF || c->progress > MPIMR_PROGRESS_PLAIN) {
+    snprintf(why, why_size, "unknown progress mode %d", (int)c->progress);
+    return MPIMR_ERR_INVAL;
+  }
+  if (!isfinite(c->progress_interval_seconds) || c->progress_interval_seconds < 0) {
+    snprintf(why, why_size, "progress interval %g s must be 0 (the default) or a positive number",
+             c->progress_interval_seconds);
+    return MPIMR_ERR_INVAL;
+  }
   if (c->pinned_by != NULL && (c->pinned_by->local_size < 1 || c->pinned_by->local_rank < 0 ||
                                c->pinned_by->local_rank >= c->pinned_by->local_size)) {
     snprintf(why, why_size,

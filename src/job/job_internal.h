@@ -6,8 +6,11 @@
 #ifndef MPIMR_JOB_INTERNAL_H
 #define MPIMR_JOB_INTERNAL_H
 
+#include "job/bad_records.h"
+#include "job/counters.h"
 #include "job/input.h"
 #include "job/output.h"
+#include "job/progress.h"
 #include "job/range.h"
 #include "job/spill.h"
 #include "job/stall_watch.h"
@@ -166,7 +169,23 @@ struct mpimr_job {
   mpimr_request_group agreement;
   char marker_packet[sizeof(int) + 512]; /**< Rank 0's outcome of writing _SUCCESS, and its message. */
   stall_watch watch;    /**< Notices a job that waits without progress (job/stall_watch.h). */
-  int closing_status;   /**< The job's outcome while the watch drains its messages (PHASE_CLOSING). */
+  int closing_status;   /**< The job's outcome while the watch and the display finish (PHASE_CLOSING). */
+  int closing_watch;    /**< The stall watch has messages to drain before the job ends. */
+  /* Watching and tolerating (counters, skipped records, the progress display). */
+  counter_set counters;       /**< This rank's counters (mpimr_counter_find()). */
+  counter_set counter_totals; /**< Every counter summed over the ranks, once the job succeeded. */
+  int counters_summed;        /**< counter_totals holds the totals. */
+  int counter_packed_size;    /**< This rank's packed counters, and everyone's sizes and displacements. */
+  unsigned char *counter_packed;
+  unsigned char *counter_gathered;
+  int *counter_sizes;
+  int *counter_displs;
+  bad_record_log bad;   /**< Map records skipped (max_bad_records). */
+  uint64_t bad_total;   /**< Records skipped over all ranks (summed with the shuffle's agreement). */
+  progress_display progress;
+  progress_figures progress_last; /**< The display's figures when it last looked at the ranks' headers. */
+  uint64_t input_total;  /**< The whole input in the display's units (bytes, or records; 0: unknown). */
+  int input_in_bytes;    /**< The input is files: the display counts bytes. */
   int finished_early;   /**< The job ended outside its future (failed to start, or the executor failed). */
   int outcome;          /**< The outcome then. */
   char error_message[640];

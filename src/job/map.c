@@ -50,12 +50,50 @@ void job_describe_map_position(const map_task *m, char *text, size_t size) {
     snprintf(text, size, " (input '%s' at byte %" PRIu64 ")", m->reader.path, m->reader.record_offset);
 }
 
-/* A map function that fails because emit failed passes that status on; otherwise it is a user error. */
-static int map_call_failed(const map_task *m, int returned) {
+/* Where the record being mapped is, as _bad_records lists it: the input's path (or "index", "local",
+ * "pair") and its byte offset (or number). */
+static const char *bad_record_place(const map_task *m, uint64_t *position) {
+  const mpimr_job *job = m->job;
+  if (job->config.map_index != NULL || job->config.map_local != NULL) {
+    *position = m->next_index;
+    return job->config.map_index != NULL ? "index" : "local";
+  }
+  if (job->config.map_pair != NULL) {
+    *position = m->next_pair;
+    return "pair";
+  }
+  *position = m->reader_open ? m->reader.record_offset : 0;
+  return m->reader_open ? m->reader.path : "input";
+}
+
+/*
+ * A map call returned non-zero. One that failed because emit failed passes that status on. Otherwise,
+ * with max_bad_records, the record is skipped (MPIMR_OK: map goes on) until this rank alone has
+ * skipped more than the limit; the sample's map (sample.c) skips without counting, since the job's
+ * map meets the same record again. Without it, a user error.
+ */
+static int map_call_failed(map_task *m, int returned) {
   mpimr_job *job = m->job;
   if (job->emit_status != MPIMR_OK) return job->emit_status;
   char position[320];
   job_describe_map_position(m, position, sizeof position);
+  bad_record_log *bad = &job->bad;
+  if (bad->limit > 0) {
+    if (m != &job->map) {
+      bad->message[0] = '\0';
+      return MPIMR_OK;
+    }
+    uint64_t offset;
+    const char *where = bad_record_place(m, &offset);
+    if (bad_record_log_add(bad, where, offset, returned, position) != 0) {
+      job_set_error(job, "map: out of memory listing a skipped record%s", position);
+      return MPIMR_ERR_NOMEM;
+    }
+    if (!bad_record_log_over(bad)) return MPIMR_OK;
+    job_set_error(job, "map: %s; %" PRIu64 " bad records on this rank, more than max_bad_records (%" PRIu64 ")",
+                  bad->last, bad->count, bad->limit);
+    return MPIMR_ERR_USER;
+  }
   job_set_error(job, "map: the map function returned %d%s", returned, position);
   return MPIMR_ERR_USER;
 }
@@ -102,7 +140,7 @@ int job_map_record_slice(map_task *m, int *more) {
                        : job->config.map_record(job->config.user, record, length, m->emitter);
     m->padded_begin = 0;
     m->padded_span = 0;
-    if (returned != 0) return map_call_failed(m, returned);
+    if (returned != 0 && (rc = map_call_failed(m, returned)) != MPIMR_OK) return rc;
   }
   m->figures->input_bytes += consumed;
   return job->store->flush_staged(job);
@@ -115,7 +153,8 @@ int job_map_index_slice(map_task *m, int *more) {
   mpimr_map_index_fn map = job->config.map_index ? job->config.map_index : job->config.map_local;
   while (m->next_index < stop && !m->needs_flush) {
     int returned = map(job->config.user, m->next_index, m->emitter);
-    if (returned != 0) return map_call_failed(m, returned); /* naming the index that failed */
+    int rc = returned != 0 ? map_call_failed(m, returned) : MPIMR_OK; /* naming the index that failed */
+    if (rc != MPIMR_OK) return rc;
     m->next_index++;
     m->figures->input_records++;
   }
@@ -133,7 +172,8 @@ int job_map_pair_slice(map_task *m, int *more) {
          m->pair_cursor.offset - start < m->read_bytes &&
          mpimr_dataset_next(job->config.input_dataset, &m->pair_cursor, &key, &key_len, &value, &value_len)) {
     int returned = job->config.map_pair(job->config.user, key, key_len, value, value_len, m->emitter);
-    if (returned != 0) return map_call_failed(m, returned); /* naming the pair that failed */
+    int rc = returned != 0 ? map_call_failed(m, returned) : MPIMR_OK; /* naming the pair that failed */
+    if (rc != MPIMR_OK) return rc;
     m->next_pair++;
     m->figures->input_records++;
   }
@@ -155,6 +195,7 @@ static mpimr_poll_result map_finish(map_task *m, mpimr_executor *ex, int status)
     m->reader_open = 0;
   }
   m->base.result = status;
+  job_share_progress(m->job); /* the last rounds' headers carry this rank's final figures */
   shuffle_finish_map(m->job->shuffle, ex, status);
   return MPIMR_READY;
 }
@@ -178,6 +219,7 @@ mpimr_poll_result job_map_poll(mpimr_future *self, mpimr_executor *ex) {
       m->wait_started = 0;
     }
     int rc = job_drain_map_side(job);
+    job_share_progress(job);
     if (rc == MPIMR_OK) rc = shuffle_seal(job->shuffle, ex);
     if (rc != MPIMR_OK) return map_finish(m, ex, rc);
     m->needs_flush = 0;

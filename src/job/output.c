@@ -47,7 +47,7 @@ static int is_temporary_part_name(const char *name) { return strncmp(name, ".par
 
 /* What a job that never finished can leave (never _SUCCESS), and the lock files. */
 static int is_failed_run_remains(const char *name) {
-  return is_part_name(name) || is_temporary_part_name(name) || strncmp(name, "mpimr-spill-", 12) == 0 ||
+  return is_part_name(name) || strcmp(name, OUTPUT_BAD_RECORDS_NAME) == 0 || is_temporary_part_name(name) || strncmp(name, "mpimr-spill-", 12) == 0 ||
          strncmp(name, STAGING_PREFIX, strlen(STAGING_PREFIX)) == 0 ||
          strncmp(name, OUTPUT_LOCK_NAME, strlen(OUTPUT_LOCK_NAME)) == 0;
 }
@@ -261,6 +261,76 @@ static int write_marker(const char *dir, char *message, size_t message_size) {
   return status;
 }
 
+int output_stage_bad_records(const char *prefix, int rank, const char *lines, size_t length, char *message,
+                             size_t message_size) {
+  char *path = malloc(strlen(prefix) + 16);
+  if (path != NULL) sprintf(path, "%s.%d", prefix, rank);
+  FILE *f = path ? fopen(path, "w") : NULL;
+  int ok = f != NULL && fwrite(lines, 1, length, f) == length;
+  if (f != NULL && fclose(f) != 0) ok = 0;
+  if (!ok)
+    snprintf(message, message_size, "'%s': cannot write the skipped records: %s", path ? path : prefix,
+             path ? strerror(errno) : "out of memory");
+  free(path);
+  return ok ? MPIMR_OK : path ? MPIMR_ERR_IO : MPIMR_ERR_NOMEM;
+}
+
+/* Copies lines of `from` (missing: none) to `to` until `*left` lines are copied. Returns 0 or -1. */
+static int copy_lines(const char *from, FILE *to, uint64_t *left) {
+  FILE *f = fopen(from, "r");
+  if (f == NULL) return errno == ENOENT ? 0 : -1;
+  int c;
+  while (*left > 0 && (c = getc(f)) != EOF) {
+    if (putc(c, to) == EOF) break;
+    if (c == '\n') --*left;
+  }
+  int failed = ferror(f) || ferror(to);
+  fclose(f);
+  return failed ? -1 : 0;
+}
+
+int output_gather_bad_records(const char *prefix, int ranks, uint64_t max_lines, const char *path, char *message,
+                              size_t message_size) {
+  size_t room = strlen(prefix) + 24;
+  char *temporary = malloc(strlen(path) + 16), *staged = malloc(room);
+  if (temporary != NULL) sprintf(temporary, "%s.gathering", path);
+  FILE *out = temporary && staged ? fopen(temporary, "w") : NULL;
+  int failed = out == NULL;
+  uint64_t left = max_lines;
+  for (int rank = 0; rank < ranks && !failed; rank++) {
+    snprintf(staged, room, "%s.%d", prefix, rank);
+    failed = left > 0 && copy_lines(staged, out, &left) != 0;
+    unlink(staged);
+  }
+  if (out != NULL && (fflush(out) != 0 || fsync(fileno(out)) != 0)) failed = 1;
+  if (out != NULL && fclose(out) != 0) failed = 1;
+  if (!failed && rename(temporary, path) != 0) failed = 1;
+  if (failed) {
+    snprintf(message, message_size, "'%s': cannot write the skipped records: %s", path,
+             temporary && staged ? strerror(errno) : "out of memory");
+    if (temporary) unlink(temporary);
+  }
+  free(temporary);
+  free(staged);
+  return failed ? MPIMR_ERR_IO : MPIMR_OK;
+}
+
+/* Removes an older result's `_bad_records`, and gathers this job's if it skipped any. */
+static int publish_bad_records(output_claim *claim, int ranks, char *message, size_t message_size) {
+  char *path = files_join(claim->dir, OUTPUT_BAD_RECORDS_NAME);
+  char *prefix = files_join(claim->staging, OUTPUT_BAD_RECORDS_NAME);
+  int rc = path && prefix ? MPIMR_OK : MPIMR_ERR_NOMEM;
+  if (rc == MPIMR_OK && claim->bad_record_lines > 0)
+    rc = output_gather_bad_records(prefix, ranks, claim->bad_record_lines, path, message, message_size);
+  else if (rc == MPIMR_OK && unlink(path) != 0 && errno != ENOENT) {
+    snprintf(message, message_size, "output '%s': cannot remove: %s", path, strerror(errno));
+    rc = MPIMR_ERR_IO;
+  }
+  free(path);
+  free(prefix);
+  return rc;
+}
+
 int output_publish(output_claim *claim, int ranks, char *message, size_t message_size) {
   const char *dir = claim->dir;
   int rc = sync_directory(claim->staging, message, message_size);
@@ -279,11 +349,12 @@ int output_publish(output_claim *claim, int ranks, char *message, size_t message
   if (rc == MPIMR_OK) rc = sync_directory(dir, message, message_size);
   if (rc == MPIMR_OK) rc = remove_entries(dir, is_part_not_replaced, ranks, message, message_size);
   if (rc == MPIMR_OK) rc = move_parts_in(claim, ranks, message, message_size);
+  if (rc == MPIMR_OK) rc = publish_bad_records(claim, ranks, message, message_size);
   if (rc == MPIMR_OK) rc = sync_directory(dir, message, message_size);
   if (rc == MPIMR_OK) rc = write_marker(dir, message, message_size);
   if (rc == MPIMR_OK) rc = sync_directory(dir, message, message_size);
   if (rc == MPIMR_OK) {
-    rmdir(claim->staging);
+    files_remove_flat_directory(claim->staging); /* what is left: the ranks' staged _bad_records */
     output_lock_release(&claim->lock);
     claim->published = 1; /* nothing is left to take back */
   }

@@ -37,7 +37,29 @@ typedef struct output_claim {
   int created;      /**< Rank 0: the job made the directory. */
   int held;         /**< The claim succeeded (every rank). */
   int published;    /**< Rank 0: the result was published (the lock is released). */
+  uint64_t bad_record_lines; /**< Lines of `_bad_records` publishing gathers (0: none; an old one goes). */
 } output_claim;
+
+/** The file that lists the map records a job skipped (mpimr_job_config.max_bad_records). */
+#define OUTPUT_BAD_RECORDS_NAME "_bad_records"
+
+/**
+ * Every rank with skipped records, before the agreement that follows map:
+ * writes its lines (`length` bytes) as `PREFIX.RANK` (PREFIX: the staging
+ * directory's `_bad_records`, or the job's bad_records_path). Returns
+ * MPIMR_OK, or IO / NOMEM with the cause in `message`.
+ */
+int output_stage_bad_records(const char *prefix, int rank, const char *lines, size_t length, char *message,
+                             size_t message_size);
+
+/**
+ * Rank 0, once every rank has staged its lines: writes the first
+ * `max_lines` lines of the ranks' `PREFIX.RANK` files, in rank order, to
+ * `path` (through a temporary file renamed into place) and removes them.
+ * Returns MPIMR_OK, or IO / NOMEM with the cause in `message`.
+ */
+int output_gather_bad_records(const char *prefix, int ranks, uint64_t max_lines, const char *path, char *message,
+                              size_t message_size);
 
 /**
  * Collective: claims `dir` as above. Returns the same status on every rank
@@ -51,7 +73,9 @@ int output_claim_take(output_claim *claim, MPI_Comm comm, const char *dir, int o
 
 /**
  * Rank 0, once every rank's part is in the staging directory: publishes the
- * result of `ranks` parts as above and releases the lock. Returns MPIMR_OK,
+ * result of `ranks` parts as above (with `_bad_records` gathered from the
+ * staged lines when claim->bad_record_lines is set; an older result's goes
+ * either way) and releases the lock. Returns MPIMR_OK,
  * or IO / NOMEM with the cause in `message` (the old result is then gone,
  * but no `_SUCCESS` was written: the directory holds no result).
  */

@@ -3,6 +3,7 @@
  * spill writes, agreements, commit), the stall watch's close, and start, test, wait and run.
  */
 #include <inttypes.h>
+#include <limits.h>
 #include <math.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -22,6 +23,7 @@
 #include "mpimr/error.h"
 #include "mpimr/signals.h"
 #include "util/clock.h"
+#include "util/files.h"
 
 /* ---- the job ----------------------------------------------------------- */
 
@@ -126,17 +128,27 @@ enum job_phase {
   PHASE_SPILL_WRITES,   /* waiting for background spill writes */
   PHASE_SHUFFLE_AGREED, /* the agreement on map and shuffle is in flight */
   PHASE_OUTPUT_AGREED,  /* the agreement on the reduce and the part is in flight */
+  PHASE_COUNTERS_SIZED, /* the sizes of the ranks' packed counters are being gathered */
+  PHASE_COUNTERS_SHARED, /* the packed counters are being gathered */
   PHASE_MARKER_SHARED,  /* rank 0's outcome of writing _SUCCESS is being broadcast */
-  PHASE_CLOSING         /* the outcome is known; the stall watch drains its messages */
+  PHASE_CLOSING         /* the outcome is known; the stall watch drains its messages, the display ends */
 };
+
+static const char *const phase_names[] = {"map",          "shuffle",     "spill writes",  "shuffle agreement",
+                                          "output agreement", "counters", "counters", "output commit",
+                                          "closing"};
+
+/* The job's phase as the stall watch and the display name it. */
+static const char *phase_name(const mpimr_job *job) {
+  int state = job->task.state;
+  if (state == PHASE_MAP && mpimr_future_is_done(&job->map.base)) return "shuffle"; /* rounds still in flight */
+  return state >= 0 && state <= PHASE_CLOSING ? phase_names[state] : "unknown";
+}
 
 /* The job's phase and shuffle round, for the stall watch's messages. */
 static void locate_job(void *context, char *phase, size_t size, int64_t *round) {
-  static const char *const names[] = {
-      "map", "shuffle", "spill writes", "shuffle agreement", "output agreement", "output commit", "closing"};
   const mpimr_job *job = context;
-  int state = job->task.state;
-  snprintf(phase, size, "%s", state >= 0 && state <= PHASE_CLOSING ? names[state] : "unknown");
+  snprintf(phase, size, "%s", phase_name(job));
   *round = job->shuffle ? (int64_t)shuffle_rounds_received(job->shuffle) : -1;
 }
 
@@ -144,26 +156,34 @@ static mpimr_job *job_of_task(mpimr_future *task) {
   return (mpimr_job *)(void *)((char *)task - offsetof(mpimr_job, task));
 }
 
-/* Hands one collective request to the reactor; the task is woken when it completes. */
-static void await_collective(mpimr_job *job, mpimr_executor *ex, MPI_Request request) {
-  if (mpimr_future_await_requests(ex, &job->task, &job->agreement, &request, 1) != MPIMR_OK) {
-    /* No room in the reactor: finish this one collective here. */
-    job->agreement.error = MPI_Wait(&request, MPI_STATUS_IGNORE);
+/* Hands `count` collective requests to the reactor; the task is woken when all have completed. */
+static void await_collectives(mpimr_job *job, mpimr_executor *ex, MPI_Request *requests, int count) {
+  if (mpimr_future_await_requests(ex, &job->task, &job->agreement, requests, count) != MPIMR_OK) {
+    /* No room in the reactor: finish these collectives here. */
+    job->agreement.error = MPI_Waitall(count, requests, MPI_STATUSES_IGNORE) == MPI_SUCCESS ? MPI_SUCCESS : MPI_ERR_OTHER;
     mpimr_future_wake(ex, &job->task);
   }
 }
 
-/* Starts agreeing on `status` with the other ranks; the task is woken when every rank has. */
-static int post_agreement(mpimr_job *job, mpimr_executor *ex, int status) {
+static void await_collective(mpimr_job *job, mpimr_executor *ex, MPI_Request request) {
+  await_collectives(job, ex, &request, 1);
+}
+
+/* Starts agreeing on `status` with the other ranks (and, with `sum_bad_records`, summing the map
+ * records they skipped into job->bad_total); the task is woken when every rank has. */
+static int post_agreement(mpimr_job *job, mpimr_executor *ex, int status, int sum_bad_records) {
   if (status == MPIMR_OK) status = job_check_signal(job);
   job->agree_in = status;
-  MPI_Request request;
-  if (MPI_Iallreduce(&job->agree_in, &job->agree_out, 1, MPI_INT, MPI_MIN, job->comm, &request) !=
-      MPI_SUCCESS) {
+  MPI_Request requests[2];
+  int count = 0;
+  if (MPI_Iallreduce(&job->agree_in, &job->agree_out, 1, MPI_INT, MPI_MIN, job->comm, &requests[count++]) !=
+          MPI_SUCCESS ||
+      (sum_bad_records && MPI_Iallreduce(&job->bad.count, &job->bad_total, 1, MPI_UINT64_T, MPI_SUM, job->comm,
+                                         &requests[count++]) != MPI_SUCCESS)) {
     job_set_error(job, "MPI_Iallreduce failed while agreeing on the job's status");
     return MPIMR_ERR_MPI;
   }
-  await_collective(job, ex, request);
+  await_collectives(job, ex, requests, count);
   return MPIMR_OK;
 }
 
@@ -190,6 +210,7 @@ static int shuffle_outcome(mpimr_job *job) {
   job->stats.pairs_sent = counters->pairs_sent;
   job->stats.bytes_sent = counters->bytes_sent;
   job->stats.bytes_received = counters->bytes_received;
+  job->stats.bad_records = job->bad.count;
   int status = shuffle_status(job->shuffle);
   int rc = job->map.base.result, driver_rc = shuffle_driver(job->shuffle)->result;
   if (status == MPIMR_OK && rc == MPIMR_OK && driver_rc == MPIMR_OK && job->spill_status != MPIMR_OK)
@@ -273,6 +294,223 @@ static int marker_outcome(mpimr_job *job) {
   return status;
 }
 
+/* ---- skipped records, counters, the display's figures ----------------- */
+
+/* Where the list of skipped records goes (malloc'd): bad_records_path, else the output directory's
+ * _bad_records when the job writes files; NULL: no list. Ranks stage their lines at
+ * `*prefix`.RANK: the staging directory's _bad_records (publishing gathers them with the parts),
+ * or the list's own path (gathered after the agreement that follows map). */
+static char *bad_records_list(const mpimr_job *job, char **prefix, int *with_commit) {
+  *prefix = NULL;
+  *with_commit = 0;
+  if (job->config.bad_records_path != NULL) {
+    *prefix = strdup(job->config.bad_records_path);
+    return strdup(job->config.bad_records_path);
+  }
+  if (!job->files_output || job->output.staging == NULL) return NULL;
+  *with_commit = 1;
+  *prefix = files_join(job->output.staging, OUTPUT_BAD_RECORDS_NAME);
+  return files_join(job->config.output_dir, OUTPUT_BAD_RECORDS_NAME);
+}
+
+/* Before the agreement that follows map: this rank's skipped records' lines are staged for rank 0. */
+static int stage_bad_records(mpimr_job *job) {
+  if (job->bad.length == 0) return MPIMR_OK;
+  char *prefix;
+  int with_commit;
+  char *list = bad_records_list(job, &prefix, &with_commit);
+  int rc = MPIMR_OK;
+  char message[512] = "";
+  if (list != NULL)
+    rc = prefix ? output_stage_bad_records(prefix, job->rank, job->bad.lines, job->bad.length, message,
+                                           sizeof message)
+                : MPIMR_ERR_NOMEM;
+  if (rc != MPIMR_OK) job_set_error(job, "%s", message[0] ? message : "out of memory staging skipped records");
+  free(list);
+  free(prefix);
+  return rc;
+}
+
+/* After that agreement (every rank knows the sum of skipped records): rank 0 writes the list now
+ * unless publishing will (a job that writes files and succeeds); more records skipped than allowed
+ * fails the job on every rank, the list then holding at most the limit + 1. */
+static int check_bad_records(mpimr_job *job) {
+  uint64_t limit = job->config.max_bad_records;
+  if (limit == 0) return MPIMR_OK;
+  int over = job->bad_total > limit;
+  char *prefix;
+  int with_commit;
+  char *list = job->bad_total > 0 ? bad_records_list(job, &prefix, &with_commit) : NULL;
+  if (list != NULL && with_commit && !over) {
+    job->output.bad_record_lines = job->bad_total;
+  } else if (list != NULL && job->rank == 0) {
+    char message[512] = "";
+    int rc = prefix ? output_gather_bad_records(prefix, job->nranks, over ? limit + 1 : job->bad_total, list, message,
+                                                sizeof message)
+                    : MPIMR_ERR_NOMEM;
+    if (rc != MPIMR_OK && !over) { /* rank 0 alone: the others go on, so this rank goes on too */
+      fprintf(stderr, "mpimr: warning: rank 0: %s\n", message[0] ? message : "out of memory listing skipped records");
+    } else if (rc != MPIMR_OK) {
+      job_set_error(job, "%s", message[0] ? message : "out of memory listing skipped records");
+    }
+  }
+  if (list != NULL) free(prefix);
+  free(list);
+  if (!over) return MPIMR_OK;
+  if (job->bad.count > 0)
+    job_set_error(job, "map: %" PRIu64 " bad records over the whole job, more than max_bad_records (%" PRIu64
+                       "); the last on this rank: %s",
+                  job->bad_total, limit, job->bad.last);
+  else
+    job_set_error(job, "map: stopped: %" PRIu64 " bad records over the whole job, more than max_bad_records (%" PRIu64
+                       ") (the ranks that skipped them name them)",
+                  job->bad_total, limit);
+  return MPIMR_ERR_USER;
+}
+
+/* The framework's figures as counters, beside the program's own. */
+static int add_framework_counters(mpimr_job *job) {
+  const mpimr_job_stats *st = &job->stats;
+  const struct {
+    const char *name;
+    uint64_t value;
+  } figures[] = {{"mpimr.input_bytes", st->input_bytes},
+                 {"mpimr.input_records", st->input_records},
+                 {"mpimr.pairs_emitted", st->pairs_emitted},
+                 {"mpimr.pairs_sent", st->pairs_sent},
+                 {"mpimr.keys_reduced", st->keys_reduced},
+                 {"mpimr.pairs_output", st->pairs_output},
+                 {"mpimr.bytes_output", st->bytes_output},
+                 {"mpimr.bad_records", job->bad.count},
+                 {"mpimr.spill_bytes", job->spill.bytes_written + job->output_spill.bytes_written}};
+  for (size_t i = 0; i < sizeof figures / sizeof figures[0]; i++) {
+    mpimr_counter *counter = counter_set_find(&job->counters, figures[i].name);
+    if (counter == NULL) return MPIMR_ERR_NOMEM;
+    counter->value = figures[i].value;
+  }
+  return MPIMR_OK;
+}
+
+/* Packs this rank's counters and starts gathering every rank's size. */
+static int post_counter_sizes(mpimr_job *job, mpimr_executor *ex) {
+  size_t size = 0;
+  int rc = add_framework_counters(job);
+  if (rc == MPIMR_OK) job->counter_packed = counter_set_pack(&job->counters, &size);
+  job->counter_sizes = calloc((size_t)job->nranks, sizeof *job->counter_sizes);
+  job->counter_displs = calloc((size_t)job->nranks, sizeof *job->counter_displs);
+  /* A rank short of memory sends no counters (its totals then read NOMEM): the job stays in step. */
+  job->counter_packed_size = job->counter_packed && size <= INT_MAX ? (int)size : 0;
+  if (job->counter_sizes == NULL || job->counter_displs == NULL) {
+    job_set_error(job, "out of memory gathering the counters");
+    return MPIMR_ERR_MPI; /* the other ranks are in the collective already: out of step */
+  }
+  MPI_Request request;
+  if (MPI_Iallgather(&job->counter_packed_size, 1, MPI_INT, job->counter_sizes, 1, MPI_INT, job->comm,
+                     &request) != MPI_SUCCESS) {
+    job_set_error(job, "MPI_Iallgather of the counters' sizes failed");
+    return MPIMR_ERR_MPI;
+  }
+  await_collective(job, ex, request);
+  return MPIMR_OK;
+}
+
+/* Starts gathering every rank's packed counters. */
+static int post_counters(mpimr_job *job, mpimr_executor *ex) {
+  if (job->agreement.error != MPI_SUCCESS) {
+    job_set_error(job, "MPI_Iallgather of the counters' sizes failed");
+    return MPIMR_ERR_MPI;
+  }
+  size_t total = 0;
+  for (int r = 0; r < job->nranks; r++) {
+    job->counter_displs[r] = (int)total;
+    total += (size_t)job->counter_sizes[r];
+  }
+  if (total > INT_MAX) {
+    job_set_error(job, "the counters of all ranks take over 2 GiB");
+    return MPIMR_ERR_MPI;
+  }
+  job->counter_gathered = malloc(total ? total : 1);
+  if (job->counter_gathered == NULL) {
+    job_set_error(job, "out of memory gathering the counters");
+    return MPIMR_ERR_MPI;
+  }
+  MPI_Request request;
+  if (MPI_Iallgatherv(job->counter_packed, job->counter_packed_size, MPI_BYTE, job->counter_gathered,
+                      job->counter_sizes, job->counter_displs, MPI_BYTE, job->comm, &request) != MPI_SUCCESS) {
+    job_set_error(job, "MPI_Iallgatherv of the counters failed");
+    return MPIMR_ERR_MPI;
+  }
+  await_collective(job, ex, request);
+  return MPIMR_OK;
+}
+
+/* Sums every rank's counters; a local failure leaves the totals unread (not the job failed). */
+static int sum_counters(mpimr_job *job) {
+  if (job->agreement.error != MPI_SUCCESS) {
+    job_set_error(job, "MPI_Iallgatherv of the counters failed");
+    return MPIMR_ERR_MPI;
+  }
+  int complete = 1, rc = MPIMR_OK;
+  for (int r = 0; r < job->nranks && rc == MPIMR_OK; r++) {
+    complete &= job->counter_sizes[r] > 0; /* every rank has framework counters, unless out of memory */
+    rc = counter_set_add_packed(&job->counter_totals, job->counter_gathered + job->counter_displs[r],
+                                (size_t)job->counter_sizes[r]);
+  }
+  job->counters_summed = complete && rc == MPIMR_OK;
+  free(job->counter_packed);
+  free(job->counter_gathered);
+  free(job->counter_sizes);
+  free(job->counter_displs);
+  job->counter_packed = job->counter_gathered = NULL;
+  job->counter_sizes = job->counter_displs = NULL;
+  return MPIMR_OK;
+}
+
+/* The whole input in the display's units: bytes of the files, or the index range's length. */
+static void measure_input(mpimr_job *job) {
+  job->input_in_bytes = job->config.map_index == NULL && job->config.map_local == NULL &&
+                        job->config.map_pair == NULL;
+  job->input_total = 0;
+  if (job->config.map_index != NULL) job->input_total = job->config.index_count;
+  if (job->input_in_bytes)
+    for (size_t i = 0; i < job->inputs.count; i++) job->input_total += job->inputs.files[i].size;
+}
+
+/* This rank's figures for the round headers: input mapped (the display's units), spilled, skipped. */
+void job_share_progress(mpimr_job *job) {
+  if (job->shuffle == NULL) return;
+  int64_t words[SHUFFLE_PROGRESS_WORDS] = {
+      (int64_t)(job->input_in_bytes ? job->stats.input_bytes : job->stats.input_records),
+      (int64_t)(job->spill.bytes_written + job->output_spill.bytes_written), (int64_t)job->bad.count};
+  shuffle_set_progress(job->shuffle, words);
+}
+
+/* The display's figures: rank 0's own, and the other ranks' as their latest round headers said. */
+static void sample_progress(void *context, progress_figures *f) {
+  mpimr_job *job = context;
+  const char *phase = job->task.state == PHASE_CLOSING ? "" : phase_name(job);
+  if (job->shuffle == NULL) { /* after the shuffle: the figures of its last look stand */
+    *f = job->progress_last;
+    f->phase = phase;
+    return;
+  }
+  f->phase = phase;
+  f->total = job->input_total;
+  f->in_bytes = job->input_in_bytes;
+  job_share_progress(job);
+  uint64_t sums[SHUFFLE_PROGRESS_WORDS] = {0};
+  for (int r = 0; r < job->nranks; r++) {
+    int64_t words[SHUFFLE_PROGRESS_WORDS];
+    shuffle_peer_progress(job->shuffle, r, words);
+    for (int k = 0; k < SHUFFLE_PROGRESS_WORDS; k++) sums[k] += words[k] > 0 ? (uint64_t)words[k] : 0;
+  }
+  f->mapped = sums[0];
+  f->spilled_bytes = sums[1];
+  f->bad_records = sums[2];
+  f->rounds = shuffle_get_counters(job->shuffle)->rounds;
+  job->progress_last = *f;
+}
+
 /* Takes the spill figures and removes every run and spill directory, whatever the outcome. */
 static void finish_spilling(mpimr_job *job) {
   const spill_area *areas[2] = {&job->spill, &job->output_spill};
@@ -313,17 +551,23 @@ static int job_finish(mpimr_job *job, int rc) {
   return rc;
 }
 
-static mpimr_poll_result task_finish(mpimr_job *job, int rc) {
-  /* The stall watch's probes and replies are drained first: none may outlive the communicator. */
-  if (stall_watch_close(&job->watch, job->executor, rc)) {
-    job->closing_status = rc;
-    job->task.state = PHASE_CLOSING;
-    if (mpimr_future_join(&job->task, stall_watch_future(&job->watch)))
-      mpimr_future_wake(job->executor, &job->task);
-    return MPIMR_PENDING;
-  }
-  job->task.result = job_finish(job, rc);
+/* The job's last step: the display's future and the stall watch's messages finish first (neither
+ * may outlive the job: the watch's messages would reach the next communicator, the display reads the
+ * job); then job_finish. */
+static mpimr_poll_result close_job(mpimr_job *job) {
+  mpimr_future *display = progress_future(&job->progress);
+  if (display != NULL && !mpimr_future_join(&job->task, display)) return MPIMR_PENDING;
+  if (job->closing_watch && !mpimr_future_join(&job->task, stall_watch_future(&job->watch))) return MPIMR_PENDING;
+  job->task.result = job_finish(job, job->closing_status);
   return MPIMR_READY;
+}
+
+static mpimr_poll_result task_finish(mpimr_job *job, int rc) {
+  job->task.state = PHASE_CLOSING;
+  progress_stop(&job->progress, job->executor, rc);
+  job->closing_watch = stall_watch_close(&job->watch, job->executor, rc);
+  job->closing_status = rc;
+  return close_job(job);
 }
 
 static mpimr_poll_result job_poll(mpimr_future *self, mpimr_executor *ex) {
@@ -348,35 +592,51 @@ static mpimr_poll_result job_poll(mpimr_future *self, mpimr_executor *ex) {
       if (job->writer.running && !mpimr_future_join(self, &job->writer.base)) return MPIMR_PENDING;
       rc = shuffle_outcome(job);
       if (rc == MPIMR_ERR_MPI) return task_finish(job, rc);
-      rc = post_agreement(job, ex, rc);
+      if (rc == MPIMR_OK) rc = stage_bad_records(job);
+      rc = post_agreement(job, ex, rc, job->config.max_bad_records > 0);
       if (rc != MPIMR_OK) return task_finish(job, rc);
       self->state = PHASE_SHUFFLE_AGREED;
       return MPIMR_PENDING;
     case PHASE_SHUFFLE_AGREED:
       rc = agreement_outcome(job);
+      if (rc == MPIMR_OK) rc = check_bad_records(job);
       if (rc != MPIMR_OK) return task_finish(job, rc);
       /* Done with the round buffers: their memory goes to reduce, unless the shuffle is to serve
        * the workspace's next job (mpimr_job_free() hands it over). */
+      if (progress_future(&job->progress) != NULL) { /* the display's last look at the ranks' figures */
+        progress_figures last;
+        sample_progress(job, &last);
+      }
       if (job->config.workspace == NULL) {
         shuffle_free(job->shuffle);
         job->shuffle = NULL;
       }
-      rc = post_agreement(job, ex, write_part(job));
+      progress_show(&job->progress); /* reduce and writing the part are one step: say so first */
+      rc = post_agreement(job, ex, write_part(job), 0);
       if (rc != MPIMR_OK) return task_finish(job, rc);
       self->state = PHASE_OUTPUT_AGREED;
       return MPIMR_PENDING;
     case PHASE_OUTPUT_AGREED:
       rc = agreement_outcome(job);
+      if (rc != MPIMR_OK) return task_finish(job, rc);
+      rc = post_counter_sizes(job, ex);
+      if (rc != MPIMR_OK) return task_finish(job, rc);
+      self->state = PHASE_COUNTERS_SIZED;
+      return MPIMR_PENDING;
+    case PHASE_COUNTERS_SIZED:
+      rc = post_counters(job, ex);
+      if (rc != MPIMR_OK) return task_finish(job, rc);
+      self->state = PHASE_COUNTERS_SHARED;
+      return MPIMR_PENDING;
+    case PHASE_COUNTERS_SHARED:
+      rc = sum_counters(job);
       if (rc != MPIMR_OK || !job->files_output) return task_finish(job, rc);
       rc = post_marker_outcome(job, ex);
       if (rc != MPIMR_OK) return task_finish(job, rc);
       self->state = PHASE_MARKER_SHARED;
       return MPIMR_PENDING;
     case PHASE_MARKER_SHARED: return task_finish(job, marker_outcome(job));
-    case PHASE_CLOSING:
-      if (!mpimr_future_join(self, stall_watch_future(&job->watch))) return MPIMR_PENDING;
-      job->task.result = job_finish(job, job->closing_status);
-      return MPIMR_READY;
+    case PHASE_CLOSING: return close_job(job);
   }
   return task_finish(job, MPIMR_ERR_STATE);
 }
@@ -409,6 +669,13 @@ int mpimr_job_start(mpimr_job *job) {
   mpimr_executor_spawn(job->executor, shuffle_driver(job->shuffle));
   mpimr_executor_spawn(job->executor, &job->map.base);
   mpimr_executor_spawn(job->executor, &job->task);
+  measure_input(job); /* on every rank: each shares its figures in the display's units */
+  mpimr_progress display = progress_resolve(job->config.progress, job->rank, stderr);
+  if (display != MPIMR_PROGRESS_OFF) {
+    progress_start(&job->progress, job->executor, display, job->config.progress_interval_seconds, stderr,
+                   sample_progress, job, job->started_at);
+    stall_watch_ignore_polls(&job->watch, &job->progress.polls);
+  }
   stall_watch_start(&job->watch, job->executor, locate_job, job, &job->task);
   return MPIMR_OK;
 }

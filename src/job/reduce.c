@@ -29,6 +29,14 @@ static int call_reducer(mpimr_job *job, const unsigned char *key, size_t key_len
                         mpimr_emitter *emitter) {
   if (job_check_signal(job) != MPIMR_OK) return MPIMR_ERR_INTERRUPTED;
   job->stats.keys_reduced++;
+  if (!job->combining) { /* the key with the most values: the reduce side's skew, at a glance */
+    uint64_t count = mpimr_values_count(values);
+    if (count > job->stats.heaviest_key_pairs) {
+      job->stats.heaviest_key_pairs = count;
+      job->stats.heaviest_key_len = (uint32_t)key_len;
+      memcpy(job->stats.heaviest_key, key, key_len < sizeof job->stats.heaviest_key ? key_len : sizeof job->stats.heaviest_key);
+    }
+  }
   job->reducing_key = key;
   job->reducing_key_len = key_len;
   int returned = job->config.reduce(job->config.user, key, key_len, values, emitter);

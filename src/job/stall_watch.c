@@ -129,6 +129,7 @@ static void note_progress(stall_watch *w, mpimr_executor *ex, double now) {
   mpimr_executor_counters counters;
   mpimr_executor_get_counters(ex, &counters);
   uint64_t others = counters.polls - w->own_polls; /* this poll is counted when it returns */
+  if (w->ignored_polls != NULL) others -= *w->ignored_polls;
   if (others != w->others_polls) {
     w->others_polls = others;
     w->last_progress = now;
@@ -499,6 +500,8 @@ static void post_host_exchange(stall_watch *w, mpimr_executor *ex) {
   hand(w, ex, &w->start_group, w->start_requests, 2);
 }
 
+void stall_watch_ignore_polls(stall_watch *w, const uint64_t *polls) { w->ignored_polls = polls; }
+
 void stall_watch_start(stall_watch *w, mpimr_executor *ex, stall_locate_fn locate, void *locate_context,
                        mpimr_future *on_stall) {
   if (!w->enabled) return;
@@ -511,7 +514,7 @@ void stall_watch_start(stall_watch *w, mpimr_executor *ex, stall_locate_fn locat
   w->started_at = w->last_progress = w->last_heard = w->last_round_at = clock_now();
   mpimr_executor_counters counters;
   mpimr_executor_get_counters(ex, &counters);
-  w->others_polls = counters.polls;
+  w->others_polls = counters.polls - (w->ignored_polls ? *w->ignored_polls : 0);
   post_host_exchange(w, ex);
   if (w->rank != 0 && w->status == MPIMR_OK) post_probe_receive(w, ex);
   w->running = 1;

@@ -95,6 +95,7 @@ typedef struct stall_watch {
   double deadline;
   uint64_t own_polls;
   uint64_t others_polls; /**< Polls of other futures when last looked. */
+  const uint64_t *ignored_polls; /**< Polls of a future that are not progress either (stall_watch_ignore_polls). */
   double started_at;
   double last_progress;
   double last_heard; /**< Not rank 0: when the latest probe came. */
@@ -145,6 +146,13 @@ typedef struct stall_watch {
  * or MPIMR_ERR_NOMEM.
  */
 int stall_watch_init(stall_watch *w, MPI_Comm comm, double warning, double timeout);
+
+/**
+ * Tells the watch that the polls counted at `*polls` (a display's timer, say)
+ * are not progress either. Call before stall_watch_start(); `polls` must
+ * outlive the watch.
+ */
+void stall_watch_ignore_polls(stall_watch *w, const uint64_t *polls);
 
 /**
  * Starts an enabled watch when the job starts (collective: posts the host

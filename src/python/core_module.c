@@ -123,6 +123,7 @@ static const struct {
     {"ERR_INTERRUPTED", MPIMR_ERR_INTERRUPTED},
     {"ERR_STALLED", MPIMR_ERR_STALLED},
     {"ERR_BUSY", MPIMR_ERR_BUSY},
+    {"ERR_NOT_FOUND", MPIMR_ERR_NOT_FOUND},
 };
 
 PyMODINIT_FUNC PyInit__core(void);

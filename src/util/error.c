@@ -18,6 +18,7 @@ const char *mpimr_strerror(int status) {
     case MPIMR_ERR_INTERRUPTED: return "interrupted by a signal";
     case MPIMR_ERR_STALLED: return "a rank stalled, ranks out of step";
     case MPIMR_ERR_BUSY: return "output directory in use by another job";
+    case MPIMR_ERR_NOT_FOUND: return "not found";
     default: return "unknown mpimr status";
   }
 }
