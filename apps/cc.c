@@ -431,7 +431,10 @@ static int build_graph(const options *o, cc *g, mpimr_dataset *graph, int rank, 
   config.reduce = reduce_vertex;
   config.reduce_in_order = 1; /* it emits the vertex it was called for */
   config.output_dataset = graph;
+  char *bad_records = iter_cli_bad_records_path(o->cli.job.output_dir, o->cli.job.max_bad_records, rank);
+  config.bad_records_path = bad_records;
   int rc = job_cli_run_pinned(&config, PROGRAM, NULL, NULL, &g->pinning);
+  free(bad_records);
   if (o->format > 0) {
     uint64_t entries = g->file_entries;
     MPI_Allreduce(MPI_IN_PLACE, &entries, 1, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
@@ -508,6 +511,7 @@ static int run_cc(const options *o, cc *g, int rank, int nranks) {
     if (job_cli_run_pinned(&config, PROGRAM, NULL, NULL, &g->pinning) != MPIMR_OK) status = 1;
   }
   mpimr_dataset_free(graph);
+  iter_cli_keep_bad_records(o->cli.job.max_bad_records ? o->cli.job.output_dir : NULL, rank);
   if (status == 0 && rank == 0 && !o->cli.quiet)
     fprintf(stderr, "%s: %" PRIu64 " vertices in %" PRIu64 " components after %d iterations\n", PROGRAM,
             totals[0], totals[1], iterations);

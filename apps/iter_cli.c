@@ -1,9 +1,12 @@
 /* apps/iter_cli.c — what the iterative programs share; see iter_cli.h. */
 #include "iter_cli.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 const char ITER_CLI_TUNING_HELP[] =
     "        --round-size SIZE     bytes a rank sends per shuffle round (default 4M;\n"
@@ -39,6 +42,25 @@ int iter_cli_check_output(const char *dir, int overwrite, int rank, const char *
   int rc = mpimr_output_check(MPI_COMM_WORLD, dir, overwrite, message, sizeof message);
   if (rc != MPIMR_OK && rank == 0) fprintf(stderr, "%s: %s\n", program, message);
   return rc == MPIMR_OK ? 0 : 1;
+}
+
+char *iter_cli_bad_records_path(const char *dir, uint64_t max_bad_records, int rank) {
+  if (dir == NULL || max_bad_records == 0) return NULL;
+  int made = rank != 0 || mkdir(dir, 0777) == 0 || errno == EEXIST;
+  if (!made) fprintf(stderr, "mpimr: rank 0: output '%s': cannot create: %s\n", dir, strerror(errno));
+  iter_cli_all_ok(made); /* the directory exists before any rank writes beside the list */
+  char *path = malloc(strlen(dir) + sizeof "/_bad_records.parse");
+  if (path != NULL) sprintf(path, "%s/_bad_records.parse", dir);
+  return path;
+}
+
+void iter_cli_keep_bad_records(const char *dir, int rank) {
+  if (dir == NULL || rank != 0) return;
+  char from[4096], to[4096];
+  snprintf(from, sizeof from, "%s/_bad_records.parse", dir);
+  snprintf(to, sizeof to, "%s/_bad_records", dir);
+  if (rename(from, to) != 0 && errno != ENOENT)
+    fprintf(stderr, "mpimr: rank 0: cannot rename '%s' to '%s': %s\n", from, to, strerror(errno));
 }
 
 size_t iter_cli_decimal(char *text, uint64_t v) { return (size_t)snprintf(text, 21, "%" PRIu64, v); }

@@ -33,6 +33,20 @@ int iter_cli_all_ok(int ok);
  */
 int iter_cli_check_output(const char *dir, int overwrite, int rank, const char *program);
 
+/**
+ * The list of records the parsing job skips (--max-bad-records), for a
+ * program whose later job writes the result into `dir`: rank 0 makes `dir`
+ * if it is missing (collective), and the parsing job writes its list to the
+ * returned path, `dir/_bad_records.parse` (free it), which the result's
+ * publishing leaves alone. NULL when `dir` is NULL or no record may be
+ * skipped. After the program ends, iter_cli_keep_bad_records() names it
+ * `_bad_records`, as a single job's is named.
+ */
+char *iter_cli_bad_records_path(const char *dir, uint64_t max_bad_records, int rank);
+
+/** Rank 0: renames `dir/_bad_records.parse` (if there is one) to `dir/_bad_records`. */
+void iter_cli_keep_bad_records(const char *dir, int rank);
+
 /** Writes `v` in decimal into `text` (room for 21 bytes, NUL included) and returns its length. */
 size_t iter_cli_decimal(char *text, uint64_t v);
 

@@ -660,7 +660,10 @@ static int build_graph(pagerank *pr, int rank, uint64_t *edges) {
   part->key_start[0] = part->edge_start[0] = 0;
   config.reduce = reduce_adjacency;
   config.verbose = pr->cli.job.verbose;
+  char *bad_records = iter_cli_bad_records_path(pr->cli.job.output_dir, pr->cli.job.max_bad_records, rank);
+  config.bad_records_path = bad_records;
   int rc = job_cli_run_pinned(&config, PROGRAM, NULL, NULL, &pr->pinning);
+  free(bad_records);
   if (pr->format == FORMAT_METIS || pr->format == FORMAT_MATRIX_MARKET) {
     uint64_t entries = pr->file_entries;
     MPI_Allreduce(MPI_IN_PLACE, &entries, 1, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
@@ -975,6 +978,7 @@ int main(int argc, char **argv) {
       status = fail_all(rank, "out of memory");
     else
       status = run_pagerank(&pr, rank, ranks);
+    iter_cli_keep_bad_records(pr.cli.job.max_bad_records ? pr.cli.job.output_dir : NULL, rank);
   }
   free_graph(&pr);
   MPI_Finalize();

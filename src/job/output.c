@@ -47,7 +47,7 @@ static int is_temporary_part_name(const char *name) { return strncmp(name, ".par
 
 /* What a job that never finished can leave (never _SUCCESS), and the lock files. */
 static int is_failed_run_remains(const char *name) {
-  return is_part_name(name) || strcmp(name, OUTPUT_BAD_RECORDS_NAME) == 0 || is_temporary_part_name(name) || strncmp(name, "mpimr-spill-", 12) == 0 ||
+  return is_part_name(name) || strncmp(name, OUTPUT_BAD_RECORDS_NAME, strlen(OUTPUT_BAD_RECORDS_NAME)) == 0 || is_temporary_part_name(name) || strncmp(name, "mpimr-spill-", 12) == 0 ||
          strncmp(name, STAGING_PREFIX, strlen(STAGING_PREFIX)) == 0 ||
          strncmp(name, OUTPUT_LOCK_NAME, strlen(OUTPUT_LOCK_NAME)) == 0;
 }
