@@ -186,6 +186,7 @@ struct mpimr_job {
   progress_figures progress_last; /**< The display's figures when it last looked at the ranks' headers. */
   uint64_t input_total;  /**< The whole input in the display's units (bytes, or records; 0: unknown). */
   int input_in_bytes;    /**< The input is files: the display counts bytes. */
+  int reducing;          /**< Reduce and writing the part are running (the display says "reduce"). */
   int finished_early;   /**< The job ended outside its future (failed to start, or the executor failed). */
   int outcome;          /**< The outcome then. */
   char error_message[640];

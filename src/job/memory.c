@@ -30,6 +30,7 @@ static size_t memory_in_use(const mpimr_job *job) {
 void job_note_peak(mpimr_job *job, size_t extra) {
   uint64_t bytes = memory_in_use(job) + extra;
   if (bytes > job->stats.peak_memory_bytes) job->stats.peak_memory_bytes = bytes;
+  if (job->trace.enabled) trace_memory(&job->trace, clock_now(), bytes); /* memory over time, for the report */
 }
 
 /* Keeps the largest memory the tables and the round buffers have taken, for the stats. */

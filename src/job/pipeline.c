@@ -488,7 +488,7 @@ void job_share_progress(mpimr_job *job) {
 /* The display's figures: rank 0's own, and the other ranks' as their latest round headers said. */
 static void sample_progress(void *context, progress_figures *f) {
   mpimr_job *job = context;
-  const char *phase = job->task.state == PHASE_CLOSING ? "" : phase_name(job);
+  const char *phase = job->task.state == PHASE_CLOSING ? "" : job->reducing ? "reduce" : phase_name(job);
   if (job->shuffle == NULL) { /* after the shuffle: the figures of its last look stand */
     *f = job->progress_last;
     f->phase = phase;
@@ -611,8 +611,11 @@ static mpimr_poll_result job_poll(mpimr_future *self, mpimr_executor *ex) {
         shuffle_free(job->shuffle);
         job->shuffle = NULL;
       }
+      job->reducing = 1;
       progress_show(&job->progress); /* reduce and writing the part are one step: say so first */
-      rc = post_agreement(job, ex, write_part(job), 0);
+      rc = write_part(job);
+      job->reducing = 0;
+      rc = post_agreement(job, ex, rc, 0);
       if (rc != MPIMR_OK) return task_finish(job, rc);
       self->state = PHASE_OUTPUT_AGREED;
       return MPIMR_PENDING;

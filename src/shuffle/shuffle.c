@@ -436,7 +436,9 @@ static void handle_data(shuffle *sh, mpimr_executor *ex, round_slot *slot) {
   if (sh->broken) return;
   sh->counters.bytes_received += slot->recv_total + slot->borrowed_bytes;
   double received_at = sh->trace ? clock_now() : 0;
-  if (sh->trace) trace_span(sh->trace, TRACE_ROUND_DATA, slot->data_posted_at, received_at, sh->oldest_round);
+  if (sh->trace)
+    trace_span_value(sh->trace, TRACE_ROUND_DATA, slot->data_posted_at, received_at, sh->oldest_round,
+                     slot->recv_total + slot->borrowed_bytes);
   if (shuffle_status(sh) == MPIMR_OK && slot->recv_total + slot->borrowed_bytes > 0) {
     int kept = 0, stop = 0;
     if (slot->recv_total > 0)
