@@ -9,11 +9,11 @@
 
 #include "mpimr/error.h"
 
-static const char *const kind_names[TRACE_KIND_COUNT] = {"map slice",  "send wait",  "round header",
-                                                         "round data", "fold round", "shuffle tail",
-                                                         "reduce",     "output",     "named"};
+static const char *const kind_names[TRACE_KIND_COUNT] = {
+    "map slice",    "send wait", "round header", "round data", "fold round",
+    "shuffle tail", "reduce",    "output",       "named",      "memory"};
 static const char *const kind_categories[TRACE_KIND_COUNT] = {
-    "map", "map", "shuffle", "shuffle", "shuffle", "shuffle", "reduce", "output", "app"};
+    "map", "map", "shuffle", "shuffle", "shuffle", "shuffle", "reduce", "output", "app", "memory"};
 
 /* What one rank sends to rank 0 before its events and names. */
 enum { SIZE_EVENTS, SIZE_NAME_BYTES, SIZE_DROPPED, SIZE_FIELDS };
@@ -52,7 +52,8 @@ int trace_set_label(trace *t, const char *label) {
 
 /* ---- Recording ---------------------------------------------------------- */
 
-static void record(trace *t, trace_kind kind, double start, double end, uint32_t detail) {
+/* Appends one event; on failure to grow, marks the trace lossy instead. */
+static void record(trace *t, trace_kind kind, double start, double end, uint32_t detail, uint64_t value) {
   if (t->count == t->capacity) {
     size_t capacity = t->capacity ? t->capacity * 2 : 1024;
     trace_event *grown = realloc(t->events, capacity * sizeof *grown);
@@ -63,11 +64,20 @@ static void record(trace *t, trace_kind kind, double start, double end, uint32_t
     t->events = grown;
     t->capacity = capacity;
   }
-  t->events[t->count++] = (trace_event){start - t->origin, end - t->origin, (uint32_t)kind, detail};
+  t->events[t->count++] = (trace_event){start - t->origin, end - t->origin, (uint32_t)kind, detail, value};
 }
 
 void trace_span_slow(trace *t, trace_kind kind, double start, double end, uint64_t round) {
-  record(t, kind, start, end, (uint32_t)round);
+  record(t, kind, start, end, (uint32_t)round, 0);
+}
+
+void trace_span_value_slow(trace *t, trace_kind kind, double start, double end, uint64_t round,
+                           uint64_t value) {
+  record(t, kind, start, end, (uint32_t)round, value);
+}
+
+void trace_memory_slow(trace *t, double when, uint64_t bytes) {
+  record(t, TRACE_MEMORY, when, when, 0, bytes);
 }
 
 /* FNV-1a: names are short and few, so a simple hash is plenty. */
@@ -129,7 +139,7 @@ void trace_span_named(trace *t, const char *name, double start, double end) {
     t->dropped = 1;
     return;
   }
-  record(t, TRACE_NAMED, start, end, (uint32_t)offset);
+  record(t, TRACE_NAMED, start, end, (uint32_t)offset, 0);
 }
 
 /* ---- JSON --------------------------------------------------------------- */
@@ -184,9 +194,27 @@ static void write_json_string(FILE *f, const char *text) {
   fputc('"', f);
 }
 
-/* `names` holds `names_length` bytes and ends in a NUL (or is empty). */
+/*
+ * A memory sample, as a Chrome counter event. Counters belong to a process
+ * and every rank's track is a thread of process 0, so the rank is also the
+ * counter's "id": viewers then draw one "memory" graph per rank instead of
+ * one that zigzags between the ranks' samples.
+ */
+static void write_memory_sample(FILE *f, const trace_event *e, int rank) {
+  fprintf(
+      f,
+      ",\n{\"name\":\"memory\",\"cat\":\"memory\",\"ph\":\"C\",\"pid\":0,\"tid\":%d,\"id\":%d,\"ts\":%.3f,"
+      "\"args\":{\"bytes\":%llu}}",
+      rank, rank, e->start * 1e6, (unsigned long long)e->value);
+}
+
+/* Writes one span or sample; `names` holds `names_length` bytes and ends in a NUL (or is empty). */
 static void write_event(FILE *f, const trace_event *e, int rank, const char *names, size_t names_length) {
   uint32_t kind = e->kind < TRACE_KIND_COUNT ? e->kind : 0;
+  if (kind == TRACE_MEMORY) {
+    write_memory_sample(f, e, rank);
+    return;
+  }
   fputs(",\n{\"name\":", f);
   if (kind == TRACE_NAMED)
     write_json_string(f, e->round < names_length ? names + e->round : "?");
@@ -194,7 +222,9 @@ static void write_event(FILE *f, const trace_event *e, int rank, const char *nam
     write_json_string(f, kind_names[kind]);
   fprintf(f, ",\"cat\":\"%s\",\"ph\":\"X\",\"pid\":0,\"tid\":%d,\"ts\":%.3f,\"dur\":%.3f",
           kind_categories[kind], rank, e->start * 1e6, (e->end - e->start) * 1e6);
-  if (kind == TRACE_ROUND_HEADER || kind == TRACE_ROUND_DATA || kind == TRACE_FOLD_ROUND)
+  if (kind == TRACE_ROUND_DATA)
+    fprintf(f, ",\"args\":{\"round\":%u,\"bytes\":%llu}", e->round, (unsigned long long)e->value);
+  else if (kind == TRACE_ROUND_HEADER || kind == TRACE_FOLD_ROUND)
     fprintf(f, ",\"args\":{\"round\":%u}", e->round);
   fputc('}', f);
 }

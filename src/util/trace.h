@@ -13,6 +13,11 @@
  *    table, and a span holds the name's offset in it, so spans stay small and
  *    each distinct name crosses the gather once.
  *
+ * A span may carry a value: a TRACE_ROUND_DATA span's is the bytes this rank
+ * received in that round (trace_span_value()). Besides spans, the recorder
+ * takes samples of the job's memory (TRACE_MEMORY, trace_memory()), written
+ * as a counter that viewers draw as a graph under the rank's track.
+ *
  * Times are seconds from the rank's own origin (for a job, its start; the
  * ranks start together, at the job's first collective).
  */
@@ -32,16 +37,20 @@ typedef enum trace_kind {
   TRACE_SHUFFLE_TAIL,
   TRACE_REDUCE,
   TRACE_OUTPUT,
-  TRACE_NAMED, /**< A span named by the caller (trace_span_named()). */
+  TRACE_NAMED,  /**< A span named by the caller (trace_span_named()). */
+  TRACE_MEMORY, /**< Not a span: a sample of the bytes in use at `start` (trace_memory()). */
   TRACE_KIND_COUNT
 } trace_kind;
 
+/** One span or sample, as recorded and as gathered (the ranks send it as bytes). */
 typedef struct trace_event {
-  double start;
-  double end;
+  double start; /**< Seconds from the origin; a sample's time, for TRACE_MEMORY. */
+  double end;   /**< Equal to `start` for TRACE_MEMORY. */
   uint32_t kind;
   /** The shuffle round, for round spans; the name's offset in the name table, for TRACE_NAMED. */
   uint32_t round;
+  /** Bytes received, for TRACE_ROUND_DATA; bytes in use, for TRACE_MEMORY; 0 otherwise. */
+  uint64_t value;
 } trace_event;
 
 /**
@@ -77,11 +86,38 @@ void trace_destroy(trace *t);
 /** Names the timeline (copied; shown as the process name). Returns 0, or -1 if out of memory. */
 int trace_set_label(trace *t, const char *label);
 
-/** Records one span (absolute times from clock_now()). */
+/** Records one span (absolute times from clock_now()) with value 0; call trace_span() instead. */
 void trace_span_slow(trace *t, trace_kind kind, double start, double end, uint64_t round);
 
+/** Records one span that carries a value; call trace_span_value() instead. */
+void trace_span_value_slow(trace *t, trace_kind kind, double start, double end, uint64_t round,
+                           uint64_t value);
+
+/** Records a sample of the bytes in use; call trace_memory() instead. */
+void trace_memory_slow(trace *t, double when, uint64_t bytes);
+
+/** Records one span (absolute times from clock_now()): one branch when tracing is off. */
 static inline void trace_span(trace *t, trace_kind kind, double start, double end, uint64_t round) {
   if (t->enabled) trace_span_slow(t, kind, start, end, round);
+}
+
+/**
+ * Records one span with a value: for TRACE_ROUND_DATA, the bytes this rank
+ * received in round `round`, written as the span's "bytes". One branch when
+ * tracing is off.
+ */
+static inline void trace_span_value(trace *t, trace_kind kind, double start, double end, uint64_t round,
+                                    uint64_t value) {
+  if (t->enabled) trace_span_value_slow(t, kind, start, end, round, value);
+}
+
+/**
+ * Records that this rank had `bytes` in use at `when` (absolute, from
+ * clock_now()); written as a sample of the counter "memory" on the rank's
+ * track. One branch when tracing is off.
+ */
+static inline void trace_memory(trace *t, double when, uint64_t bytes) {
+  if (t->enabled) trace_memory_slow(t, when, bytes);
 }
 
 /** Records a span called `name` (copied, at most once per distinct name). */

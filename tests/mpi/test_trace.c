@@ -5,7 +5,9 @@
  * UTF-8) escaped into valid JSON, many distinct names, names reused from one
  * buffer; a second write replaces the file with the spans recorded since; a
  * disabled or NULL trace writes nothing; a path that cannot be written gives
- * the same error and message on every rank and leaves no file behind.
+ * the same error and message on every rank and leaves no file behind. The
+ * library's own recorder (util/trace.h): a round's data span carries the
+ * bytes received as "bytes", and memory samples become one counter per rank.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -13,6 +15,7 @@
 #include "../common/json_check.h"
 #include "mpi_test_util.h"
 #include "mpimr/mpimr.h"
+#include "util/trace.h"
 
 /* A name with every kind of character the writer must take care of, and its JSON form. */
 static const char odd_name[] = "say \"hi\" C:\\dir\nnext\ttab \x01\x1f caf\xc3\xa9 \xe2\x82\xac \xff\xfe end";
@@ -66,24 +69,24 @@ static int check_file(const char *path, int nranks, size_t spans_per_rank, int s
 }
 
 /* Records the spans check_file() expects; returns how many. */
-static size_t record_spans(mpimr_trace *trace) {
+static size_t record_spans(mpimr_trace *timeline) {
   int rank = test_rank();
   double t0 = mpimr_trace_now();
   size_t spans = 0;
-  mpimr_trace_span(trace, "plain", t0, t0 + 0.001), spans++;
-  mpimr_trace_span(trace, odd_name, t0 + 0.001, t0 + 0.002), spans++;
-  mpimr_trace_span(trace, "", t0 + 0.002, t0 + 0.003), spans++;
-  mpimr_trace_span(trace, NULL, t0 + 0.003, t0 + 0.004), spans++; /* counts as "" */
-  mpimr_trace_span(trace, "instant", t0 + 0.004, t0 + 0.004), spans++;
+  mpimr_trace_span(timeline, "plain", t0, t0 + 0.001), spans++;
+  mpimr_trace_span(timeline, odd_name, t0 + 0.001, t0 + 0.002), spans++;
+  mpimr_trace_span(timeline, "", t0 + 0.002, t0 + 0.003), spans++;
+  mpimr_trace_span(timeline, NULL, t0 + 0.003, t0 + 0.004), spans++; /* counts as "" */
+  mpimr_trace_span(timeline, "instant", t0 + 0.004, t0 + 0.004), spans++;
   /* One buffer, rewritten: the trace must have copied each name. */
   char name[64];
   for (int i = 0; i < MANY_NAMES; i++) {
     snprintf(name, sizeof name, "many %d", i);
-    mpimr_trace_span(trace, name, t0 + 0.005, t0 + 0.006), spans++;
+    mpimr_trace_span(timeline, name, t0 + 0.005, t0 + 0.006), spans++;
   }
   for (int repeat = 0; repeat < 2; repeat++) {
     snprintf(name, sizeof name, "only on rank %d", rank);
-    mpimr_trace_span(trace, name, t0 + 0.006, t0 + 0.007), spans++;
+    mpimr_trace_span(timeline, name, t0 + 0.006, t0 + 0.007), spans++;
     snprintf(name, sizeof name, "scratch");
   }
   return spans;
@@ -95,22 +98,22 @@ static void test_spans_round_trip(void **state) {
   test_temp_dir(dir, sizeof dir);
   assert_all(dir[0] != '\0');
   snprintf(path, sizeof path, "%s/trace.json", dir);
-  mpimr_trace *trace = NULL;
-  assert_all(mpimr_trace_create(&trace, "test \"trace\"", 1) == MPIMR_OK && mpimr_trace_enabled(trace));
-  size_t spans = record_spans(trace);
+  mpimr_trace *timeline = NULL;
+  assert_all(mpimr_trace_create(&timeline, "test \"trace\"", 1) == MPIMR_OK && mpimr_trace_enabled(timeline));
+  size_t spans = record_spans(timeline);
   char message[256] = "unchanged";
-  assert_all(mpimr_trace_write(trace, MPI_COMM_WORLD, path, message, sizeof message) == MPIMR_OK);
+  assert_all(mpimr_trace_write(timeline, MPI_COMM_WORLD, path, message, sizeof message) == MPIMR_OK);
   assert_all(message[0] == '\0');
   int ok = test_rank() != 0 || check_file(path, test_size(), spans, 0);
   assert_all(ok);
 
   /* Written again: the file is replaced and has what was recorded in between. */
   double now = mpimr_trace_now();
-  mpimr_trace_span(trace, "after the first write", now, now + 0.001);
-  assert_all(mpimr_trace_write(trace, MPI_COMM_WORLD, path, NULL, 0) == MPIMR_OK);
+  mpimr_trace_span(timeline, "after the first write", now, now + 0.001);
+  assert_all(mpimr_trace_write(timeline, MPI_COMM_WORLD, path, NULL, 0) == MPIMR_OK);
   ok = test_rank() != 0 || check_file(path, test_size(), spans + 1, 1);
   assert_all(ok);
-  mpimr_trace_free(trace);
+  mpimr_trace_free(timeline);
   test_remove_tree(dir);
 }
 
@@ -120,11 +123,11 @@ static void test_write_on_another_communicator(void **state) {
   char dir[256], path[512];
   test_temp_dir(dir, sizeof dir);
   snprintf(path, sizeof path, "%s/rank%d.json", dir, test_rank());
-  mpimr_trace *trace = NULL;
-  assert_all(mpimr_trace_create(&trace, NULL, 1) == MPIMR_OK);
+  mpimr_trace *timeline = NULL;
+  assert_all(mpimr_trace_create(&timeline, NULL, 1) == MPIMR_OK);
   double now = mpimr_trace_now();
-  mpimr_trace_span(trace, "alone", now, now + 0.5);
-  assert_all(mpimr_trace_write(trace, MPI_COMM_SELF, path, NULL, 0) == MPIMR_OK);
+  mpimr_trace_span(timeline, "alone", now, now + 0.5);
+  assert_all(mpimr_trace_write(timeline, MPI_COMM_SELF, path, NULL, 0) == MPIMR_OK);
   size_t length;
   char *text = read_text(path, &length);
   int ok = text != NULL && json_is_valid(text, length) && count_of(text, "\"thread_name\"") == 1 &&
@@ -132,7 +135,7 @@ static void test_write_on_another_communicator(void **state) {
            strstr(text, "\"dur\":500000.000") != NULL && strstr(text, "{\"name\":\"mpimr\"}") != NULL;
   free(text);
   assert_all(ok);
-  mpimr_trace_free(trace);
+  mpimr_trace_free(timeline);
   test_remove_tree(dir);
 }
 
@@ -151,15 +154,15 @@ static void test_disabled_writes_nothing(void **state) {
   char dir[256], path[512];
   test_temp_dir(dir, sizeof dir);
   snprintf(path, sizeof path, "%s/trace.json", dir);
-  mpimr_trace *trace = NULL;
-  assert_all(mpimr_trace_create(&trace, "off", 0) == MPIMR_OK && trace != NULL &&
-             !mpimr_trace_enabled(trace));
+  mpimr_trace *timeline = NULL;
+  assert_all(mpimr_trace_create(&timeline, "off", 0) == MPIMR_OK && timeline != NULL &&
+             !mpimr_trace_enabled(timeline));
   double now = mpimr_trace_now();
-  mpimr_trace_span(trace, "ignored", now, now);
+  mpimr_trace_span(timeline, "ignored", now, now);
   char message[64] = "unchanged";
-  assert_all(mpimr_trace_write(trace, MPI_COMM_WORLD, path, message, sizeof message) == MPIMR_OK);
+  assert_all(mpimr_trace_write(timeline, MPI_COMM_WORLD, path, message, sizeof message) == MPIMR_OK);
   assert_all(message[0] == '\0');
-  mpimr_trace_free(trace);
+  mpimr_trace_free(timeline);
   /* A NULL trace is a disabled one. */
   mpimr_trace_span(NULL, "ignored", now, now);
   assert_all(!mpimr_trace_enabled(NULL));
@@ -173,17 +176,17 @@ static void test_disabled_writes_nothing(void **state) {
 
 /* Writes to `path` and checks that every rank fails the same way, with a message naming it. */
 static void expect_write_error(const char *path, const char *cause) {
-  mpimr_trace *trace = NULL;
-  assert_all(mpimr_trace_create(&trace, "failing", 1) == MPIMR_OK);
+  mpimr_trace *timeline = NULL;
+  assert_all(mpimr_trace_create(&timeline, "failing", 1) == MPIMR_OK);
   double now = mpimr_trace_now();
-  mpimr_trace_span(trace, "lost", now, now);
+  mpimr_trace_span(timeline, "lost", now, now);
   char message[512] = "";
-  int rc = mpimr_trace_write(trace, MPI_COMM_WORLD, path, message, sizeof message);
+  int rc = mpimr_trace_write(timeline, MPI_COMM_WORLD, path, message, sizeof message);
   if (rc != MPIMR_ERR_IO || !strstr(message, path) || !strstr(message, cause))
     fprintf(stderr, "rank %d: status %d, message '%s'\n", test_rank(), rc, message);
   assert_all(rc == MPIMR_ERR_IO);
   assert_all(strstr(message, path) != NULL && strstr(message, cause) != NULL);
-  mpimr_trace_free(trace);
+  mpimr_trace_free(timeline);
 }
 
 static void test_unwritable_path_fails_everywhere(void **state) {
@@ -207,6 +210,69 @@ static void test_unwritable_path_fails_everywhere(void **state) {
   test_remove_tree(dir);
 }
 
+/* Rank 0: the values and samples every rank recorded in test_values_and_memory_samples(). */
+static int check_values_file(const char *path, int nranks) {
+  size_t length;
+  char *text = read_text(path, &length);
+  if (text == NULL) return 0;
+  int ok = json_is_valid(text, length);
+  ok = ok && count_of(text, "\"ph\":\"C\"") == 2 * (size_t)nranks;
+  ok = ok && count_of(text, "\"name\":\"round header\",\"cat\":\"shuffle\"") == (size_t)nranks;
+  ok = ok && count_of(text, "\"args\":{\"round\":3}}") == (size_t)nranks; /* a header has no bytes */
+  ok = ok && count_of(text, "\"args\":{\"round\":4,\"bytes\":0}}") == (size_t)nranks; /* no value given */
+  for (int r = 0; r < nranks && ok; r++) {
+    char data[128], first[256], second[256];
+    snprintf(data, sizeof data, "\"args\":{\"round\":3,\"bytes\":%llu}}", 5000000000ULL + (unsigned)r);
+    snprintf(first, sizeof first,
+             "{\"name\":\"memory\",\"cat\":\"memory\",\"ph\":\"C\",\"pid\":0,\"tid\":%d,\"id\":%d,"
+             "\"ts\":2000000.000,\"args\":{\"bytes\":%llu}}",
+             r, r, 1000ULL + (unsigned)r);
+    snprintf(second, sizeof second, "\"tid\":%d,\"id\":%d,\"ts\":2500000.000,\"args\":{\"bytes\":%llu}}", r,
+             r, (1ULL << 40) + (unsigned)r);
+    size_t data_spans = count_of(text, data), first_samples = count_of(text, first),
+           second_samples = count_of(text, second);
+    if (data_spans != 1 || first_samples != 1 || second_samples != 1) {
+      fprintf(stderr, "rank %d: %zu data spans with its bytes, memory samples %zu and %zu\n", r, data_spans,
+              first_samples, second_samples);
+      ok = 0;
+    }
+  }
+  free(text);
+  return ok;
+}
+
+static void test_values_and_memory_samples(void **state) {
+  (void)state;
+  char dir[256], path[512];
+  test_temp_dir(dir, sizeof dir);
+  snprintf(path, sizeof path, "%s/values.json", dir);
+  uint64_t rank = (uint64_t)test_rank();
+
+  /* Off: nothing is recorded, whatever the kind. */
+  trace off;
+  trace_init(&off, 0, 0.0);
+  trace_span_value(&off, TRACE_ROUND_DATA, 1.0, 2.0, 0, 42);
+  trace_memory(&off, 1.0, 42);
+  assert_all(off.count == 0);
+  trace_destroy(&off);
+
+  trace on;
+  trace_init(&on, 1, 1.0); /* times are written from the origin: 3.0 is at 2 s */
+  trace_span(&on, TRACE_ROUND_HEADER, 1.5, 1.75, 3);
+  trace_span_value(&on, TRACE_ROUND_DATA, 1.75, 2.0, 3, UINT64_C(5000000000) + rank);
+  trace_span(&on, TRACE_ROUND_DATA, 2.0, 2.25, 4);
+  trace_memory(&on, 3.0, 1000 + rank);
+  trace_memory(&on, 3.5, (UINT64_C(1) << 40) + rank);
+  assert_all(on.count == 5 && !on.dropped);
+  assert_all(on.events[3].kind == TRACE_MEMORY && on.events[3].start == 2.0 && on.events[3].end == 2.0);
+  char message[256] = "";
+  assert_all(trace_write(&on, MPI_COMM_WORLD, path, message, sizeof message) == MPIMR_OK);
+  int ok = test_rank() != 0 || check_values_file(path, test_size());
+  assert_all(ok);
+  trace_destroy(&on);
+  test_remove_tree(dir);
+}
+
 int main(int argc, char **argv) {
   MPI_Init(&argc, &argv);
   const struct CMUnitTest tests[] = {
@@ -214,6 +280,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_write_on_another_communicator),
       cmocka_unit_test(test_disabled_writes_nothing),
       cmocka_unit_test(test_unwritable_path_fails_everywhere),
+      cmocka_unit_test(test_values_and_memory_samples),
   };
   int failed = cmocka_run_group_tests(tests, NULL, NULL);
   MPI_Finalize();
