@@ -586,7 +586,11 @@ static int read_points(const options *o, kmeans *km, int rank, int nranks) {
   km->skip_header = o->skip_header;
   km->columns = o->columns;
   km->column_ranges = o->column_ranges;
-  if (job_cli_run_pinned(&config, PROGRAM, NULL, NULL, &km->pinning) != MPIMR_OK) {
+  char *bad_records = iter_cli_bad_records_path(o->cli.job.output_dir, o->cli.job.max_bad_records, rank);
+  config.bad_records_path = bad_records;
+  int rc = job_cli_run_pinned(&config, PROGRAM, NULL, NULL, &km->pinning);
+  free(bad_records);
+  if (rc != MPIMR_OK) {
     mpimr_dataset_free(data);
     return 1;
   }
@@ -1501,6 +1505,7 @@ int main(int argc, char **argv) {
     } else {
       status = run_kmeans(&o, &km, rank, nranks);
     }
+    iter_cli_keep_bad_records(o.cli.job.max_bad_records ? o.cli.job.output_dir : NULL, rank);
     kmeans_free(&km);
     mpimr_workspace_free(km.workspace);
   }
