@@ -21,9 +21,10 @@ cd "$(dirname "$0")/.."
 # doxygen: the API reference test (docs.reference); the rest: the real data and trusted tools the
 # graph and k-means tests compare with (METIS graphs in libmetis-doc, WormNet in python3-networkx's
 # examples, networkx and scikit-learn themselves); slurm-wlm and munge: the Slurm test (app.slurm);
-# python3-dev, python3-mpi4py, python3-numpy and python3-pytest: the Python package and its tests
+# python3-dev, python3-mpi4py, python3-numpy and python3-pytest: the Python package and its tests;
+# chromium: the report's test in a real browser (app.report)
 bash scripts/install-deps.sh doxygen libmetis-doc python3-networkx python3-scipy python3-sklearn slurm-wlm munge \
-  python3-dev python3-mpi4py python3-numpy python3-pytest
+  python3-dev python3-mpi4py python3-numpy python3-pytest chromium
 source scripts/mpi-env.sh
 jobs=$(nproc)
 
