@@ -554,8 +554,8 @@ MPIMR_API int mpimr_counter_add(mpimr_emitter *out, const char *name, uint64_t n
  * same on every rank; local, no MPI). Besides the program's own counters the
  * framework keeps "mpimr.input_bytes", "mpimr.input_records",
  * "mpimr.pairs_emitted", "mpimr.pairs_sent", "mpimr.keys_reduced",
- * "mpimr.pairs_output", "mpimr.bytes_output", "mpimr.bad_records",
- * "mpimr.spill_bytes" and "mpimr.rounds" (rounds: the most any rank took).
+ * "mpimr.pairs_output", "mpimr.bytes_output", "mpimr.bad_records" and
+ * "mpimr.spill_bytes" (with map_block, "mpimr.input_records" counts blocks).
  * Returns MPIMR_OK and sets `*value`; MPIMR_ERR_NOT_FOUND if no rank added to
  * it; MPIMR_ERR_STATE if the job has not succeeded.
  */

@@ -222,6 +222,7 @@ void mpimr_job_free(mpimr_job *job) {
   free(job->counter_sizes);
   free(job->counter_displs);
   bad_record_log_destroy(&job->bad);
+  progress_destroy(&job->progress);
   if (job->comm != MPI_COMM_NULL) MPI_Comm_free(&job->comm);
   free(job);
 }

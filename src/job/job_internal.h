@@ -183,7 +183,6 @@ struct mpimr_job {
   bad_record_log bad;   /**< Map records skipped (max_bad_records). */
   uint64_t bad_total;   /**< Records skipped over all ranks (summed with the shuffle's agreement). */
   progress_display progress;
-  progress_figures progress_last; /**< The display's figures when it last looked at the ranks' headers. */
   uint64_t input_total;  /**< The whole input in the display's units (bytes, or records; 0: unknown). */
   int input_in_bytes;    /**< The input is files: the display counts bytes. */
   int reducing;          /**< Reduce and writing the part are running (the display says "reduce"). */

@@ -195,7 +195,6 @@ static mpimr_poll_result map_finish(map_task *m, mpimr_executor *ex, int status)
     m->reader_open = 0;
   }
   m->base.result = status;
-  job_share_progress(m->job); /* the last rounds' headers carry this rank's final figures */
   shuffle_finish_map(m->job->shuffle, ex, status);
   return MPIMR_READY;
 }
@@ -219,7 +218,6 @@ mpimr_poll_result job_map_poll(mpimr_future *self, mpimr_executor *ex) {
       m->wait_started = 0;
     }
     int rc = job_drain_map_side(job);
-    job_share_progress(job);
     if (rc == MPIMR_OK) rc = shuffle_seal(job->shuffle, ex);
     if (rc != MPIMR_OK) return map_finish(m, ex, rc);
     m->needs_flush = 0;

@@ -476,39 +476,21 @@ static void measure_input(mpimr_job *job) {
     for (size_t i = 0; i < job->inputs.count; i++) job->input_total += job->inputs.files[i].size;
 }
 
-/* This rank's figures for the round headers: input mapped (the display's units), spilled, skipped. */
-void job_share_progress(mpimr_job *job) {
-  if (job->shuffle == NULL) return;
-  int64_t words[SHUFFLE_PROGRESS_WORDS] = {
-      (int64_t)(job->input_in_bytes ? job->stats.input_bytes : job->stats.input_records),
-      (int64_t)(job->spill.bytes_written + job->output_spill.bytes_written), (int64_t)job->bad.count};
-  shuffle_set_progress(job->shuffle, words);
-}
-
-/* The display's figures: rank 0's own, and the other ranks' as their latest round headers said. */
+/* This rank's own figures for the progress display (rank 0 adds the other ranks' reports). */
 static void sample_progress(void *context, progress_figures *f) {
   mpimr_job *job = context;
-  const char *phase = job->task.state == PHASE_CLOSING ? "" : job->reducing ? "reduce" : phase_name(job);
-  if (job->shuffle == NULL) { /* after the shuffle: the figures of its last look stand */
-    *f = job->progress_last;
-    f->phase = phase;
-    return;
-  }
-  f->phase = phase;
+  int state = job->task.state;
+  f->phase = state == PHASE_CLOSING     ? ""
+             : job->reducing            ? "reduce"
+             : state > PHASE_SHUFFLE_AGREED ? "output"
+             : state == PHASE_MAP && !mpimr_future_is_done(&job->map.base) ? "map"
+                                        : "shuffle";
   f->total = job->input_total;
   f->in_bytes = job->input_in_bytes;
-  job_share_progress(job);
-  uint64_t sums[SHUFFLE_PROGRESS_WORDS] = {0};
-  for (int r = 0; r < job->nranks; r++) {
-    int64_t words[SHUFFLE_PROGRESS_WORDS];
-    shuffle_peer_progress(job->shuffle, r, words);
-    for (int k = 0; k < SHUFFLE_PROGRESS_WORDS; k++) sums[k] += words[k] > 0 ? (uint64_t)words[k] : 0;
-  }
-  f->mapped = sums[0];
-  f->spilled_bytes = sums[1];
-  f->bad_records = sums[2];
-  f->rounds = shuffle_get_counters(job->shuffle)->rounds;
-  job->progress_last = *f;
+  f->mapped = job->input_in_bytes ? job->stats.input_bytes : job->stats.input_records;
+  f->spilled_bytes = job->spill.bytes_written + job->output_spill.bytes_written;
+  f->bad_records = job->bad.count;
+  f->rounds = job->shuffle ? shuffle_get_counters(job->shuffle)->rounds : job->stats.rounds;
 }
 
 /* Takes the spill figures and removes every run and spill directory, whatever the outcome. */
@@ -590,6 +572,7 @@ static mpimr_poll_result job_poll(mpimr_future *self, mpimr_executor *ex) {
       /* fall through */
     case PHASE_SPILL_WRITES:
       if (job->writer.running && !mpimr_future_join(self, &job->writer.base)) return MPIMR_PENDING;
+      progress_close(&job->progress, ex); /* this rank's figures are final */
       rc = shuffle_outcome(job);
       if (rc == MPIMR_ERR_MPI) return task_finish(job, rc);
       if (rc == MPIMR_OK) rc = stage_bad_records(job);
@@ -603,10 +586,6 @@ static mpimr_poll_result job_poll(mpimr_future *self, mpimr_executor *ex) {
       if (rc != MPIMR_OK) return task_finish(job, rc);
       /* Done with the round buffers: their memory goes to reduce, unless the shuffle is to serve
        * the workspace's next job (mpimr_job_free() hands it over). */
-      if (progress_future(&job->progress) != NULL) { /* the display's last look at the ranks' figures */
-        progress_figures last;
-        sample_progress(job, &last);
-      }
       if (job->config.workspace == NULL) {
         shuffle_free(job->shuffle);
         job->shuffle = NULL;
@@ -672,12 +651,14 @@ int mpimr_job_start(mpimr_job *job) {
   mpimr_executor_spawn(job->executor, shuffle_driver(job->shuffle));
   mpimr_executor_spawn(job->executor, &job->map.base);
   mpimr_executor_spawn(job->executor, &job->task);
-  measure_input(job); /* on every rank: each shares its figures in the display's units */
-  mpimr_progress display = progress_resolve(job->config.progress, job->rank, stderr);
-  if (display != MPIMR_PROGRESS_OFF) {
-    progress_start(&job->progress, job->executor, display, job->config.progress_interval_seconds, stderr,
-                   sample_progress, job, job->started_at);
-    stall_watch_ignore_polls(&job->watch, &job->progress.polls);
+  /* Every rank reports to rank 0 whenever the setting is not OFF (only rank 0 knows whether it shows). */
+  if (job->config.progress != MPIMR_PROGRESS_OFF && job->nranks > 0) {
+    measure_input(job);
+    mpimr_progress display = progress_resolve(job->config.progress, job->rank, stderr);
+    if (progress_start(&job->progress, job->executor, job->comm, job->rank, job->nranks, display,
+                       job->config.progress_interval_seconds, stderr, sample_progress, job, job->started_at) ==
+        MPIMR_OK)
+      stall_watch_ignore_polls(&job->watch, &job->progress.polls);
   }
   stall_watch_start(&job->watch, job->executor, locate_job, job, &job->task);
   return MPIMR_OK;

@@ -5,6 +5,7 @@
 #include "job/progress.h"
 
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -13,10 +14,21 @@
 
 enum { PROGRESS_TEXT_BYTES = 256 };
 
+/* 1 if the launcher that started this process writes its stderr to a terminal: mpirun hands the
+ * ranks it starts itself a pipe for stderr, whatever its own is, and forwards what they write. */
+static int launcher_on_terminal(void) {
+  char link[64], target[64];
+  snprintf(link, sizeof link, "/proc/%ld/fd/2", (long)getppid());
+  ssize_t n = readlink(link, target, sizeof target - 1);
+  if (n <= 0) return 0;
+  target[n] = '\0';
+  return strncmp(target, "/dev/pts/", 9) == 0 || strncmp(target, "/dev/tty", 8) == 0;
+}
+
 mpimr_progress progress_resolve(mpimr_progress setting, int rank, FILE *stream) {
   if (rank != 0 || setting == MPIMR_PROGRESS_OFF) return MPIMR_PROGRESS_OFF;
   if (setting != MPIMR_PROGRESS_AUTO) return setting;
-  return isatty(fileno(stream)) ? MPIMR_PROGRESS_LINE : MPIMR_PROGRESS_OFF;
+  return isatty(fileno(stream)) || launcher_on_terminal() ? MPIMR_PROGRESS_LINE : MPIMR_PROGRESS_OFF;
 }
 
 static void append(char *text, size_t size, const char *format, ...) {
@@ -85,13 +97,26 @@ void progress_format(const progress_figures *f, double elapsed, double map_elaps
   append(text, size, ", %.1f s", elapsed);
 }
 
+/* Rank 0's figures: its own, plus each other rank's latest report. */
+static void gather_figures(progress_display *p, progress_figures *f) {
+  memset(f, 0, sizeof *f);
+  p->sample(p->context, f);
+  if (f->phase == NULL) f->phase = "";
+  if (p->latest == NULL) return;
+  for (int r = 1; r < p->nranks; r++) {
+    f->mapped += p->latest[r].mapped;
+    f->spilled_bytes += p->latest[r].spilled_bytes;
+    f->bad_records += p->latest[r].bad_records;
+  }
+  /* Rank 0 has mapped its share, the others have not: the job is still mapping. */
+  if (f->total != 0 && f->mapped < f->total && strcmp(f->phase, "shuffle") == 0) f->phase = "map";
+}
+
 /* Writes one state: in place for LINE (blanking what a shorter line leaves), a new line for PLAIN. */
 static void show(progress_display *p, const char *prefix, int final) {
   progress_figures figures;
-  memset(&figures, 0, sizeof figures);
-  p->sample(p->context, &figures);
+  gather_figures(p, &figures);
   double now = clock_now();
-  if (figures.phase == NULL) figures.phase = "";
   if (p->map_ended_at == 0 && strcmp(figures.phase, "map") != 0) p->map_ended_at = now;
   double elapsed = now - p->started_at;
   double map_elapsed = p->map_ended_at ? p->map_ended_at - p->started_at : elapsed;
@@ -115,29 +140,100 @@ static int timer_due(void *context) {
   return clock_now() >= p->deadline;
 }
 
+/* An MPI call of the display failed: it stops (rank 0 shows its own figures only), the job goes on. */
+static void give_up(progress_display *p) { p->failed = 1; }
+
+/* A rank other than 0: sends its figures (final once closing), at most one report in flight. */
+static void send_report(progress_display *p, mpimr_executor *ex) {
+  progress_figures own;
+  memset(&own, 0, sizeof own);
+  p->sample(p->context, &own);
+  p->outgoing = (progress_report){own.mapped, own.spilled_bytes, own.bad_records, p->rank, p->closing};
+  if (MPI_Isend(&p->outgoing, (int)sizeof p->outgoing, MPI_BYTE, 0, PROGRESS_TAG, p->comm, &p->send_request) !=
+      MPI_SUCCESS) {
+    give_up(p);
+    return;
+  }
+  if (mpimr_future_await_requests(ex, &p->base, &p->send_group, &p->send_request, 1) != MPIMR_OK) {
+    MPI_Wait(&p->send_request, MPI_STATUS_IGNORE); /* no room in the reactor: a small send finishes at once */
+    mpimr_future_wake(ex, &p->base);
+  }
+  p->send_in_flight = 1;
+  p->final_sent = p->closing;
+}
+
+/* Rank 0: takes a report that came and keeps a receive posted until every rank's final one is in. */
+static void receive_reports(progress_display *p, mpimr_executor *ex) {
+  if (p->receive_posted && p->receive_group.remaining == 0) {
+    p->receive_posted = 0;
+    const progress_report *r = &p->incoming;
+    if (p->receive_group.error != MPI_SUCCESS || r->rank <= 0 || r->rank >= p->nranks) {
+      give_up(p);
+      return;
+    }
+    if (p->cancelled) return; /* a cancelled receive brings nothing */
+    p->latest[r->rank] = *r;
+    p->finals += r->final != 0;
+  }
+  if (p->receive_posted || p->cancelled || p->failed || p->finals == p->nranks - 1) return;
+  p->incoming.rank = -1; /* before the receive: a report already waiting lands during MPI_Irecv */
+  if (MPI_Irecv(&p->incoming, (int)sizeof p->incoming, MPI_BYTE, MPI_ANY_SOURCE, PROGRESS_TAG, p->comm,
+                &p->receive_request) != MPI_SUCCESS) {
+    give_up(p);
+    return;
+  }
+  if (mpimr_future_await_requests(ex, &p->base, &p->receive_group, &p->receive_request, 1) != MPIMR_OK) {
+    MPI_Cancel(&p->receive_request); /* no room in the reactor: give the display up */
+    MPI_Wait(&p->receive_request, MPI_STATUS_IGNORE);
+    give_up(p);
+    return;
+  }
+  p->receive_posted = 1;
+}
+
+static mpimr_poll_result finish(progress_display *p) {
+  p->running = 0;
+  p->base.result = MPIMR_OK;
+  return MPIMR_READY;
+}
+
 static mpimr_poll_result progress_poll(mpimr_future *self, mpimr_executor *ex) {
   progress_display *p = (progress_display *)self;
   p->polls++;
-  if (p->stopping) {
-    p->running = 0;
-    self->result = MPIMR_OK;
-    return MPIMR_READY;
-  }
   double now = clock_now();
-  if (now >= p->deadline) { /* else the first poll, right after spawning */
-    show(p, "", 0);
-    p->deadline = now + p->interval;
+  int due = now >= p->deadline;
+  if (due) p->deadline = now + p->interval;
+  if (p->rank != 0) {
+    if (p->send_in_flight && p->send_group.remaining == 0) {
+      p->send_in_flight = 0;
+      if (p->send_group.error != MPI_SUCCESS) give_up(p);
+    }
+    if (p->failed || (p->final_sent && !p->send_in_flight)) return finish(p);
+    if (!p->send_in_flight && (p->closing || due)) send_report(p, ex);
+    if (p->failed) return finish(p);
+  } else {
+    receive_reports(p, ex);
+    int complete = p->failed || p->finals == p->nranks - 1 || (p->cancelled && !p->receive_posted);
+    if (p->stopping && complete) {
+      if (p->mode != MPIMR_PROGRESS_OFF) show(p, p->outcome == MPIMR_OK ? "done: " : "failed: ", 1);
+      return finish(p);
+    }
+    if (due && !p->stopping && p->mode != MPIMR_PROGRESS_OFF) show(p, "", 0);
+    if (p->failed && !p->receive_posted && p->mode == MPIMR_PROGRESS_OFF) return finish(p);
   }
-  mpimr_future_await_condition(ex, self, &p->timer);
+  if (!p->stopping && (p->rank == 0 || !p->closing)) mpimr_future_await_condition(ex, self, &p->timer);
   return MPIMR_PENDING;
 }
 
-void progress_start(progress_display *p, mpimr_executor *ex, mpimr_progress mode, double interval, FILE *stream,
-                    progress_sample_fn sample, void *context, double started_at) {
+int progress_start(progress_display *p, mpimr_executor *ex, MPI_Comm comm, int rank, int nranks,
+                   mpimr_progress mode, double interval, FILE *stream, progress_sample_fn sample, void *context,
+                   double started_at) {
   memset(p, 0, sizeof *p);
-  if (mode != MPIMR_PROGRESS_LINE && mode != MPIMR_PROGRESS_PLAIN) return;
-  p->mode = mode;
-  p->interval = interval > 0 ? interval : mode == MPIMR_PROGRESS_LINE ? 1.0 : 10.0;
+  p->mode = rank == 0 && (mode == MPIMR_PROGRESS_LINE || mode == MPIMR_PROGRESS_PLAIN) ? mode : MPIMR_PROGRESS_OFF;
+  p->interval = interval > 0 ? interval : mode == MPIMR_PROGRESS_PLAIN ? 10.0 : 1.0;
+  p->comm = comm;
+  p->rank = rank;
+  p->nranks = nranks;
   p->stream = stream;
   p->sample = sample;
   p->context = context;
@@ -145,21 +241,45 @@ void progress_start(progress_display *p, mpimr_executor *ex, mpimr_progress mode
   p->timer.ready = timer_due;
   p->timer.context = p;
   p->deadline = started_at + p->interval;
+  if (rank == 0 && nranks > 1) {
+    p->latest = calloc((size_t)nranks, sizeof *p->latest);
+    if (p->latest == NULL) return MPIMR_ERR_NOMEM;
+  }
   p->running = 1;
   mpimr_future_init(&p->base, progress_poll);
   mpimr_executor_spawn(ex, &p->base); /* its first poll arms the timer: the first line comes after one interval */
+  return MPIMR_OK;
+}
+
+void progress_close(progress_display *p, mpimr_executor *ex) {
+  if (!p->running || p->closing) return;
+  p->closing = 1;
+  if (p->rank != 0) {
+    mpimr_condition_cancel(ex, &p->timer);
+    mpimr_future_wake(ex, &p->base);
+  }
 }
 
 void progress_stop(progress_display *p, mpimr_executor *ex, int outcome) {
   if (!p->running || p->stopping) return;
+  progress_close(p, ex);
   p->stopping = 1;
+  p->outcome = outcome;
   mpimr_condition_cancel(ex, &p->timer);
-  show(p, outcome == MPIMR_OK ? "done: " : "failed: ", 1);
+  if (p->rank == 0 && mpimr_status_needs_abort(outcome) && p->receive_posted) {
+    p->cancelled = 1; /* the other ranks are out of step: their final reports may never come */
+    MPI_Cancel(&p->receive_request);
+  }
   mpimr_future_wake(ex, &p->base);
 }
 
 void progress_show(progress_display *p) {
-  if (p->running && !p->stopping) show(p, "", 0);
+  if (p->running && !p->stopping && p->mode != MPIMR_PROGRESS_OFF) show(p, "", 0);
 }
 
 mpimr_future *progress_future(progress_display *p) { return p->running ? &p->base : NULL; }
+
+void progress_destroy(progress_display *p) {
+  free(p->latest);
+  p->latest = NULL;
+}

@@ -54,8 +54,6 @@ int job_drain_map_side(mpimr_job *job);
 /* ---- map.c: the map future --------------------------------------------------------------------- */
 
 void job_describe_map_position(const map_task *m, char *text, size_t size);
-/** Sets the figures this rank's next round headers carry for rank 0's progress display (pipeline.c). */
-void job_share_progress(mpimr_job *job);
 int job_map_record_slice(map_task *m, int *more);
 int job_map_index_slice(map_task *m, int *more);
 int job_map_pair_slice(map_task *m, int *more);

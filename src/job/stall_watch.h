@@ -10,7 +10,8 @@
  * the receives for their replies, and the host names gathered to rank 0
  * (MPI_Igather, plus rank 0's own by MPI_Ibcast when a timeout is set) once
  * when it starts. All its messages travel on the job's communicator, which
- * carries no other point-to-point message.
+ * carries no other point-to-point message but the progress display's
+ * (job/progress.h), under a tag of its own.
  *
  * What it promises:
  *  - Progress is any poll of another future: every request group that

@@ -148,11 +148,10 @@ SHUFFLE_COLD int shuffle_create(shuffle **out, MPI_Comm comm, int depth, size_t 
     shuffle_free(sh);
     return rc;
   }
-  sh->peer_progress = calloc((size_t)sh->nranks * SHUFFLE_PROGRESS_WORDS, sizeof *sh->peer_progress);
   sh->slots = calloc((size_t)sh->nslots, sizeof *sh->slots);
   sh->spare_buffers = calloc((size_t)sh->nslots, sizeof *sh->spare_buffers);
   sh->spare_capacities = calloc((size_t)sh->nslots, sizeof *sh->spare_capacities);
-  rc = sh->slots && sh->spare_buffers && sh->spare_capacities && sh->peer_progress ? MPIMR_OK : MPIMR_ERR_NOMEM;
+  rc = sh->slots && sh->spare_buffers && sh->spare_capacities ? MPIMR_OK : MPIMR_ERR_NOMEM;
   for (int i = 0; i < sh->nslots && rc == MPIMR_OK; i++) {
     size_t home_bytes = 0;
     unsigned char *home = sh->ops->send_home ? sh->ops->send_home(sh, i, &home_bytes) : NULL;
@@ -174,7 +173,6 @@ SHUFFLE_COLD void shuffle_free(shuffle *sh) {
   for (int i = 0; i < sh->spare_count; i++) free(sh->spare_buffers[i]);
   free(sh->spare_buffers);
   free(sh->spare_capacities);
-  free(sh->peer_progress);
   if (sh->ops && sh->ops->destroy) sh->ops->destroy(sh);
   if (sh->control_comm != MPI_COMM_NULL) MPI_Comm_free(&sh->control_comm);
   if (sh->data_comm != MPI_COMM_NULL) MPI_Comm_free(&sh->data_comm);
@@ -217,24 +215,11 @@ void shuffle_rearm(shuffle *sh, shuffle_receive_fn receive, void *context) {
   sh->receive = receive;
   sh->receive_context = context;
   memset(&sh->counters, 0, sizeof sh->counters);
-  memset(sh->progress_out, 0, sizeof sh->progress_out);
-  memset(sh->peer_progress, 0, sizeof(int64_t) * SHUFFLE_PROGRESS_WORDS * (size_t)sh->nranks);
   sh->trace = NULL;
   sh->detail[0] = '\0';
 }
 
 mpimr_future *shuffle_driver(shuffle *sh) { return &sh->driver; }
-
-void shuffle_set_progress(shuffle *sh, const int64_t words[SHUFFLE_PROGRESS_WORDS]) {
-  memcpy(sh->progress_out, words, sizeof sh->progress_out);
-}
-
-void shuffle_peer_progress(const shuffle *sh, int rank, int64_t words[SHUFFLE_PROGRESS_WORDS]) {
-  if (rank == sh->rank)
-    memcpy(words, sh->progress_out, sizeof sh->progress_out);
-  else
-    memcpy(words, &sh->peer_progress[SHUFFLE_PROGRESS_WORDS * rank], sizeof sh->progress_out);
-}
 
 send_set *shuffle_fill_set(shuffle *sh) { return &shuffle_slot_of(sh, sh->next_round)->send; }
 
@@ -296,7 +281,6 @@ int shuffle_seal(shuffle *sh, mpimr_executor *ex) {
     slot->send_header[SHUFFLE_HEADER_INTS * d] = (int64_t)slot->send.lengths[d];
     slot->send_header[SHUFFLE_HEADER_INTS * d + 1] = flags | (shared ? SHUFFLE_HEADER_SHARED : 0);
     slot->send_header[SHUFFLE_HEADER_INTS * d + 2] = (int64_t)slot->send.offsets[d];
-    memcpy(&slot->send_header[SHUFFLE_HEADER_INTS * d + 3], sh->progress_out, sizeof sh->progress_out);
   }
   int rc =
       sh->ops->publish_headers ? sh->ops->publish_headers(sh, ex, slot) : shuffle_post_headers(sh, ex, slot);
@@ -367,7 +351,6 @@ static void handle_counts(shuffle *sh, mpimr_executor *ex, round_slot *slot, uin
   for (int s = 0; s < sh->nranks; s++) {
     const int64_t *header = &slot->recv_header[SHUFFLE_HEADER_INTS * s];
     int64_t bytes = header[0], flags = header[1];
-    memcpy(&sh->peer_progress[SHUFFLE_PROGRESS_WORDS * s], header + 3, sizeof(int64_t) * SHUFFLE_PROGRESS_WORDS);
     all_final &= (flags & SHUFFLE_HEADER_FINAL) != 0;
     any_error |= (flags & SHUFFLE_HEADER_ERROR) != 0;
     if (bytes < 0 || (uint64_t)bytes > SIZE_MAX - total) {

@@ -214,23 +214,6 @@ const char *shuffle_sharing_reason(const shuffle *sh);
 /** Ranks whose bytes this rank reads in place (itself included; 0 unless SHARED_MEMORY). */
 int shuffle_shared_peers(const shuffle *sh);
 
-/** 64-bit words of progress figures each round header carries (shuffle_set_progress()). */
-enum { SHUFFLE_PROGRESS_WORDS = 3 };
-
-/**
- * Sets the figures this rank's next round headers carry to every peer (the
- * caller's meaning: the job's input mapped, bytes spilled, records skipped).
- * Costs nothing extra on the wire: the headers are sent every round anyway.
- */
-void shuffle_set_progress(shuffle *sh, const int64_t words[SHUFFLE_PROGRESS_WORDS]);
-
-/**
- * The figures rank `rank`'s latest round header that this rank has read
- * carried (all 0 before its first round of this run); `words` gets
- * SHUFFLE_PROGRESS_WORDS values. This rank's own are what it set.
- */
-void shuffle_peer_progress(const shuffle *sh, int rank, int64_t words[SHUFFLE_PROGRESS_WORDS]);
-
 /** Rounds whose bytes have arrived and been handed to the receive function. */
 uint64_t shuffle_rounds_received(const shuffle *sh);
 

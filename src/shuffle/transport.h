@@ -84,15 +84,13 @@
 #include "util/trace.h"
 
 /*
- * A round header per peer: [bytes, flags, offset, progress...], 64-bit. With SHUFFLE_HEADER_SHARED the bytes are
+ * A round header per peer: [bytes, flags, offset], 64-bit. With SHUFFLE_HEADER_SHARED the bytes are
  * not sent: they lie at `offset` in the sender's home for the round's slot, for the receiver to
  * read. SHUFFLE_HEADER_LARGE: the sender's set does not fit one MPI call's int counts under the
  * shuffle's message limit (shuffle_set_is_large()); every rank sees every sender's flags, so all
  * agree, without another message, that the round needs the large path (transport_alltoallv.c).
  */
-/* After those three, the sender's SHUFFLE_PROGRESS_WORDS (shuffle_set_progress()), the same to
- * every peer: the job's progress figures ride on the rounds it sends anyway. */
-enum { SHUFFLE_HEADER_INTS = 3 + SHUFFLE_PROGRESS_WORDS };
+enum { SHUFFLE_HEADER_INTS = 3 };
 enum {
   SHUFFLE_HEADER_FINAL = 1,
   SHUFFLE_HEADER_ERROR = 2,
@@ -179,8 +177,6 @@ struct shuffle {
   shuffle_receive_fn receive;
   void *receive_context;
   shuffle_counters counters;
-  int64_t progress_out[SHUFFLE_PROGRESS_WORDS]; /* What this rank's next headers carry. */
-  int64_t *peer_progress; /* SHUFFLE_PROGRESS_WORDS per rank: the latest each one's headers carried. */
   trace *trace;
   /* What it was created with, for shuffle_fits(). */
   size_t round_bytes;
