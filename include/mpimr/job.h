@@ -401,10 +401,12 @@ typedef struct mpimr_job_config {
 
   /* Watching and tolerating (issue 24). */
   /**
-   * Map records whose map function may fail (mpimr_fail(), or any non-zero
-   * return that is not an emit's failure) over the whole job before the job
-   * fails (default 0: the first failure fails the job). A record that fails
-   * is skipped and counted (counter "mpimr.bad_records"); pairs it emitted
+   * Map records whose map function may fail with mpimr_fail() over the
+   * whole job before the job fails (default 0: the first failure fails the
+   * job). A record whose map call returns what mpimr_fail() returned is
+   * skipped and counted (counter "mpimr.bad_records"); a map function that
+   * returns non-zero without calling mpimr_fail() (or because an emit
+   * failed) fails the job at once, as without this setting. Pairs it emitted
    * before failing are kept, so a map function should check its record
    * before it emits. With file output, rank 0 writes `OUTDIR/_bad_records`,
    * one line per skipped record: `PATH<TAB>OFFSET<TAB>MESSAGE` (for index
@@ -427,10 +429,11 @@ typedef struct mpimr_job_config {
   const char *bad_records_path;
   /**
    * A live progress display on rank 0's stderr (default MPIMR_PROGRESS_OFF):
-   * the phase, the input mapped as a share of the whole (all ranks; known a
-   * shuffle round late for the other ranks), bytes a second, rounds, bytes
-   * spilled, bad records and the time the map phase has left. The other
-   * ranks' figures ride on the round headers: no extra message.
+   * the phase, the input mapped as a share of the whole (all ranks), bytes
+   * a second, rounds, bytes spilled, bad records and the time the map phase
+   * has left. Set it alike on every rank: unless it is OFF, every rank sends
+   * rank 0 its figures each interval (one small MPI_Isend on the job's
+   * communicator), and a final report when its map and shuffle are done.
    */
   mpimr_progress progress;
   /**

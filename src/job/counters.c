@@ -110,6 +110,10 @@ mpimr_counter *counter_set_find(counter_set *set, const char *name) {
   return counter_at(set, index);
 }
 
+void counter_set_zero(counter_set *set) {
+  for (size_t i = 0; i < set->count; i++) counter_at(set, i)->value = 0;
+}
+
 unsigned char *counter_set_pack(const counter_set *set, size_t *size) {
   size_t total = 0;
   for (size_t i = 0; i < set->count; i++) total += strlen(set->names[i]) + 1 + sizeof(uint64_t);

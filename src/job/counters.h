@@ -51,6 +51,9 @@ const mpimr_counter *counter_set_lookup(const counter_set *set, const char *name
 const char *counter_set_name(const counter_set *set, size_t i);
 uint64_t counter_set_value(const counter_set *set, size_t i);
 
+/** Sets every counter to 0 (their handles stay valid). */
+void counter_set_zero(counter_set *set);
+
 /**
  * Packs every counter as "name\0" and its 8-byte value, into a new buffer
  * (free it) of `*size` bytes; NULL if out of memory.

@@ -67,10 +67,11 @@ static const char *bad_record_place(const map_task *m, uint64_t *position) {
 }
 
 /*
- * A map call returned non-zero. One that failed because emit failed passes that status on. Otherwise,
- * with max_bad_records, the record is skipped (MPIMR_OK: map goes on) until this rank alone has
- * skipped more than the limit; the sample's map (sample.c) skips without counting, since the job's
- * map meets the same record again. Without it, a user error.
+ * A map call returned non-zero. One that failed because emit failed passes that status on. One that
+ * failed through mpimr_fail() with max_bad_records set (its message is waiting in job->bad) has its
+ * record skipped (MPIMR_OK: map goes on) until this rank alone has skipped more than the limit; the
+ * sample's map (sample.c) skips without counting, since the job's map meets the same record again.
+ * Any other is a user error.
  */
 static int map_call_failed(map_task *m, int returned) {
   mpimr_job *job = m->job;
@@ -78,7 +79,7 @@ static int map_call_failed(map_task *m, int returned) {
   char position[320];
   job_describe_map_position(m, position, sizeof position);
   bad_record_log *bad = &job->bad;
-  if (bad->limit > 0) {
+  if (bad->limit > 0 && bad->message[0] != '\0') {
     if (m != &job->map) {
       bad->message[0] = '\0';
       return MPIMR_OK;

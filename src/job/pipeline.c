@@ -642,7 +642,12 @@ int mpimr_job_start(mpimr_job *job) {
     if (rc != MPIMR_OK) job_set_error(job, "%s", message);
   }
   if (rc == MPIMR_OK) rc = plan_map(job);
-  if (rc == MPIMR_OK && job->ranged) rc = job_choose_splitters(job);
+  if (rc == MPIMR_OK && job->ranged) {
+    rc = job_choose_splitters(job);
+    /* The sample maps records the job maps again: what its map calls counted is taken back (no
+     * counter had been added to before it). */
+    counter_set_zero(&job->counters);
+  }
   if (rc != MPIMR_OK) {
     job->outcome = job_finish(job, rc);
     job->finished_early = 1;

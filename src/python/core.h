@@ -107,6 +107,11 @@ int core_job_types_ready(void);
 /* Called by an emitter when emitting failed with `status` (records it on the job). */
 void core_job_note_emit_failure(core_job *job, int status);
 
+/* The counter called `name` (a str) of the job whose map or reduce call was given `out`, from the
+ * job's cache of handles by name, or found (and cached) the first time; NULL with ValueError (a bad
+ * name), TypeError or MemoryError set. */
+mpimr_counter *core_job_counter(core_job *job, mpimr_emitter *out, PyObject *name);
+
 /* Whether MPI is still usable (initialised and not finalised): objects freed after
  * MPI_Finalize leak their communicators instead of freeing them. */
 int core_mpi_usable(void);

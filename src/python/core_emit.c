@@ -109,6 +109,63 @@ static PyObject *emitter_origin(PyObject *object, PyObject *unused) {
   return path ? Py_BuildValue("(NK)", path, (unsigned long long)origin.offset) : NULL;
 }
 
+/* count()'s n: a non-negative int below 2**64 (bool refused, as the package's counts refuse it). */
+static int count_amount(PyObject *object, uint64_t *n) {
+  if (PyBool_Check(object) || !PyIndex_Check(object)) {
+    PyErr_Format(PyExc_TypeError, "count: n must be an int, not %s", Py_TYPE(object)->tp_name);
+    return -1;
+  }
+  PyObject *number = PyNumber_Index(object);
+  if (number == NULL) return -1;
+  unsigned long long value = PyLong_AsUnsignedLongLong(number);
+  int failed = value == (unsigned long long)-1 && PyErr_Occurred();
+  if (failed) {
+    PyErr_Clear();
+    PyErr_Format(PyExc_ValueError, "count: n must be in [0, 2**64), not %R", number);
+  }
+  Py_DECREF(number);
+  *n = value;
+  return failed ? -1 : 0;
+}
+
+/* count(name, n=1). Its arguments are parsed by hand (METH_FASTCALL): it may be called once per
+ * record, and then costs a dict lookup of the name and an addition. */
+static PyObject *emitter_count(PyObject *object, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
+  core_emitter_object *self = (core_emitter_object *)object;
+  if (nargs > 2) {
+    PyErr_Format(PyExc_TypeError, "count() takes at most 2 arguments (%zd given)", nargs);
+    return NULL;
+  }
+  PyObject *name = nargs > 0 ? args[0] : NULL, *amount = nargs > 1 ? args[1] : NULL;
+  Py_ssize_t keywords = kwnames != NULL ? PyTuple_GET_SIZE(kwnames) : 0;
+  for (Py_ssize_t i = 0; i < keywords; i++) {
+    PyObject *keyword = PyTuple_GET_ITEM(kwnames, i);
+    PyObject **slot = PyUnicode_CompareWithASCIIString(keyword, "name") == 0 ? &name
+                      : PyUnicode_CompareWithASCIIString(keyword, "n") == 0  ? &amount
+                                                                             : NULL;
+    if (slot == NULL || *slot != NULL) {
+      PyErr_Format(PyExc_TypeError,
+                   slot == NULL ? "count() got an unexpected keyword argument %R"
+                                : "count() got multiple values for argument %R",
+                   keyword);
+      return NULL;
+    }
+    *slot = args[nargs + i];
+  }
+  if (name == NULL) {
+    PyErr_SetString(PyExc_TypeError, "count() missing its argument 'name'");
+    return NULL;
+  }
+  mpimr_emitter *out = live_emitter(self);
+  if (out == NULL) return NULL;
+  uint64_t n = 1;
+  if (amount != NULL && count_amount(amount, &n) != 0) return NULL;
+  mpimr_counter *counter = core_job_counter(self->job, out, name);
+  if (counter == NULL) return NULL;
+  mpimr_counter_increment(counter, n);
+  Py_RETURN_NONE;
+}
+
 static PyMethodDef emitter_methods[] = {
     {"many", emitter_many, METH_VARARGS,
      "many(keys, values): emits keys[i], values[i] for every i.\n\n"
@@ -123,6 +180,14 @@ static PyMethodDef emitter_methods[] = {
      "and stops 1-D NumPy integer arrays (any stride: b[0::2] and b[1::2] of one array of\n"
      "boundaries will do), values as for many(). Tokenise a block with NumPy and emit every word\n"
      "in one call."},
+    {"count", (PyCFunction)(void (*)(void))emitter_count, METH_FASTCALL | METH_KEYWORDS,
+     "count(name, n=1): adds n (an int in [0, 2**64)) to the job's counter `name`.\n\n"
+     "Counters are this rank's until the job succeeds, then summed over ranks: read them with\n"
+     "Job.counters() or Job.counter(name). A name is a str of 1-64 printable ASCII characters\n"
+     "other than '\"' and '\\', not starting with 'mpimr.' (the framework's own): anything else\n"
+     "raises ValueError; a name or n of the wrong type raises TypeError. The name is resolved\n"
+     "once per job and kept, so calling count() per record costs a dict lookup and an addition.\n"
+     "Sums wrap around modulo 2**64, as in C."},
     {"origin", emitter_origin, METH_NOARGS,
      "origin() -> (path, offset): the file and byte offset of the record being mapped (for a\n"
      "block, its first record)."},
@@ -132,8 +197,10 @@ PyTypeObject core_emitter_type = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "mpimr.Emitter",
     .tp_basicsize = sizeof(core_emitter_object),
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "Where a map or reduce function sends pairs: emit(key, value), emit.many(keys, values).\n"
-              "Valid only during the call it was given to.",
+    .tp_doc =
+        "Where a map or reduce function sends pairs: emit(key, value), emit.many(keys, values);\n"
+        "emit.count(name, n) adds to a counter of the job.\n"
+        "Valid only during the call it was given to.",
     .tp_call = emitter_call,
     .tp_methods = emitter_methods,
 };

@@ -7,6 +7,14 @@
  * then interrupts the job on this rank (mpimr_job_interrupt), every rank stops as after SIGINT,
  * and the exception is raised again once the job has ended. An exception raised by a callback is
  * kept (the first one) and fails the job with its type and message, as mpimr_fail() does.
+ *
+ * With max_bad_records, a map function that raises mpimr.BadRecord has its record skipped through
+ * mpimr_fail() (the library counts and lists it). The library skips any map call that fails, so
+ * another exception then interrupts the job (mpimr_job_interrupt) to fail it as without the
+ * setting, and the job's status and message are told as a map function's failure.
+ *
+ * Counters: emit.count() keeps each name's mpimr_counter handle in a dict on the job, so a name is
+ * hashed in C once per job, not once per call.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,7 +40,9 @@ struct core_job {
   /* C copies of the strings the configuration points to. */
   char **inputs;
   int input_count;
-  char *output_dir, *spill_dir, *trace_path;
+  char *output_dir, *spill_dir, *trace_path, *bad_records_path;
+  PyObject *bad_record_type; /* mpimr.BadRecord: with max_bad_records, skips its map record */
+  PyObject *counter_handles; /* {name: the mpimr_counter's address}, or NULL before the first count() */
   /* Running. */
   PyThreadState *released; /* the GIL is released (by this job's run) when set */
   PyObject *exception;     /* the first exception a callback raised, or a KeyboardInterrupt */
@@ -40,6 +50,8 @@ struct core_job {
   int made, started, finished;
   int counted_running;     /* the datasets' running_jobs include this job */
   int busy;                /* a call of this job's runs (in C, or a callback of it): no other may */
+  /* This rank's account of a map function's exception that interrupted the job (see above), "" if none. */
+  char raised_message[512];
 };
 
 PyObject *core_stopped_error;
@@ -78,9 +90,35 @@ static PyObject *take_raised_exception(void) {
 #endif
 }
 
-/* Turns the exception a callback raised into the job's failure; returns the status the callback
- * returns to C. `out` is the callback's emitter (NULL for a combiner). */
-static int callback_failed(core_job *job, mpimr_emitter *out) {
+/* Drops the local variables of an exception's traceback frames (traceback.clear_frames()). */
+static void clear_traceback_frames(PyObject *exception) {
+  PyObject *traceback = PyException_GetTraceback(exception);
+  PyObject *module = traceback ? PyImport_ImportModule("traceback") : NULL;
+  PyObject *result = module ? PyObject_CallMethod(module, "clear_frames", "O", traceback) : NULL;
+  if (result == NULL) PyErr_Clear();
+  Py_XDECREF(result);
+  Py_XDECREF(module);
+  Py_XDECREF(traceback);
+}
+
+/* A map function raised `exception` (not BadRecord) in a job that skips bad records: the library
+ * would skip the record, so the job is interrupted instead, and `message` receives the account this
+ * rank gives (as mpimr_fail() would have worded it). */
+static void interrupt_for_exception(core_job *job, mpimr_emitter *out, const char *type, const char *text,
+                                    char *message, size_t size) {
+  char position[320] = "";
+  mpimr_record_origin origin;
+  if (mpimr_map_origin(out, &origin) == MPIMR_OK)
+    snprintf(position, sizeof position, " (input '%s' at byte %llu)", origin.path,
+             (unsigned long long)origin.offset);
+  snprintf(message, size, "map: %s%s%s%s", type, text[0] ? ": " : "", text, position);
+  mpimr_job_interrupt(job->job, message);
+}
+
+/* Turns the exception a callback raised into the job's failure, or with max_bad_records a map
+ * function's mpimr.BadRecord into a skipped record; returns the status the callback returns to C.
+ * `out` is the callback's emitter (NULL for a combiner); `mapping`: the callback is the map function. */
+static int callback_failed(core_job *job, mpimr_emitter *out, int mapping) {
   PyObject *exception = take_raised_exception();
   if (PyErr_GivenExceptionMatches(exception, core_stopped_error)) {
     /* An emit failed because the job is stopping: pass its status on. */
@@ -95,15 +133,95 @@ static int callback_failed(core_job *job, mpimr_emitter *out) {
     message = "";
   }
   const char *type = Py_TYPE(exception)->tp_name;
+  int skipping = mapping && out != NULL && job->config.max_bad_records > 0;
+  char raised[sizeof job->raised_message - 32] = ""; /* room for "rank R: " */
+  int status = MPIMR_ERR_USER;
   if (interrupt) { /* KeyboardInterrupt, SystemExit: stop every rank, as a signal does */
     mpimr_job_interrupt(job->job, type);
+    status = MPIMR_ERR_INTERRUPTED;
+  } else if (skipping && job->bad_record_type != NULL &&
+             PyErr_GivenExceptionMatches(exception, job->bad_record_type)) {
+    /* The record is skipped (the library counts and lists it): the exception is not the job's. */
+    mpimr_fail(out, "%s", message[0] ? message : type);
+    clear_traceback_frames(exception); /* a map_block function's locals may hold views of its block */
+    Py_XDECREF(text);
+    Py_DECREF(exception);
+    return MPIMR_ERR_USER;
+  } else if (skipping) {
+    interrupt_for_exception(job, out, type, message, raised, sizeof raised);
+    status = MPIMR_ERR_INTERRUPTED;
   } else if (out != NULL) {
     mpimr_fail(out, "%s%s%s", type, message[0] ? ": " : "", message);
   }
   Py_XDECREF(text);
-  if (job->exception == NULL) job->exception = exception;
-  else Py_DECREF(exception);
-  return interrupt ? MPIMR_ERR_INTERRUPTED : MPIMR_ERR_USER;
+  if (job->exception == NULL) {
+    job->exception = exception;
+    if (raised[0] != '\0')
+      snprintf(job->raised_message, sizeof job->raised_message, "rank %d: %s", job->rank, raised);
+  } else {
+    Py_DECREF(exception);
+  }
+  return status;
+}
+
+/* The status a call of the library returned, as Python tells it: a job interrupted for a map
+ * function's exception (see callback_failed) failed as that function's failure. */
+static int job_outcome(const core_job *job, int status) {
+  return status == MPIMR_ERR_INTERRUPTED && job->raised_message[0] != '\0' ? MPIMR_ERR_USER : status;
+}
+
+mpimr_counter *core_job_counter(core_job *job, mpimr_emitter *out, PyObject *name) {
+  int cached = PyUnicode_CheckExact(name); /* a str subclass might compare equal to another name */
+  if (cached && job->counter_handles != NULL) {
+    PyObject *handle = PyDict_GetItemWithError(job->counter_handles, name);
+    if (handle != NULL) return PyLong_AsVoidPtr(handle);
+    if (PyErr_Occurred()) return NULL;
+  }
+  if (!PyUnicode_Check(name)) {
+    PyErr_Format(PyExc_TypeError, "count: a counter's name must be a str, not %s", Py_TYPE(name)->tp_name);
+    return NULL;
+  }
+  Py_ssize_t length;
+  const char *text = PyUnicode_AsUTF8AndSize(name, &length);
+  if (text == NULL) { /* lone surrogates: not ASCII either */
+    PyErr_Clear();
+    text = "\x7f";
+    length = 1;
+  }
+  const char *problem = NULL;
+  if (length == 0)
+    problem = "is empty";
+  else if (length > 64)
+    problem = "is longer than 64 characters";
+  else if (strncmp(text, "mpimr.", 6) == 0)
+    problem = "starts with 'mpimr.', as the framework's own counters do";
+  for (Py_ssize_t i = 0; problem == NULL && i < length; i++) {
+    unsigned char c = (unsigned char)text[i];
+    if (c < 0x20 || c >= 0x7f)
+      problem = "holds a character that is not printable ASCII";
+    else if (c == '"' || c == '\\')
+      problem = "holds a '\"' or a '\\'";
+  }
+  if (problem != NULL) {
+    PyErr_Format(PyExc_ValueError,
+                 "count: the counter name %R %s (a name is 1-64 printable ASCII characters other than '\"' "
+                 "and '\\', not starting with 'mpimr.')",
+                 name, problem);
+    return NULL;
+  }
+  mpimr_counter *counter = mpimr_counter_find(out, text);
+  if (counter == NULL) {
+    PyErr_NoMemory();
+    return NULL;
+  }
+  if (cached) {
+    if (job->counter_handles == NULL && (job->counter_handles = PyDict_New()) == NULL) return NULL;
+    PyObject *handle = PyLong_FromVoidPtr(counter);
+    int failed = handle == NULL || PyDict_SetItem(job->counter_handles, name, handle) != 0;
+    Py_XDECREF(handle);
+    if (failed) return NULL;
+  }
+  return counter;
 }
 
 /* Calls `function(arguments..., emitter)` with the GIL; returns the callback's status. Each call
@@ -111,14 +229,17 @@ static int callback_failed(core_job *job, mpimr_emitter *out) {
 static int call_with_emitter(core_job *job, PyObject *function, PyObject **arguments, size_t count,
                              mpimr_emitter *out) {
   core_emitter_object *emitter = PyObject_New(core_emitter_object, &core_emitter_type);
-  if (emitter == NULL) return callback_failed(job, out);
+  if (emitter == NULL) return callback_failed(job, out, function == job->map_function);
   emitter->out = out;
   emitter->job = job;
   arguments[count] = (PyObject *)emitter;
   int status = MPIMR_OK;
   PyObject *result = PyObject_Vectorcall(function, arguments, count + 1, NULL);
-  if (result == NULL) status = callback_failed(job, out);
-  else Py_DECREF(result);
+  if (result == NULL) {
+    status = callback_failed(job, out, function == job->map_function);
+  } else {
+    Py_DECREF(result);
+  }
   if (status == MPIMR_OK && job->emit_status != MPIMR_OK) status = job->emit_status; /* swallowed */
   emitter->out = NULL;
   emitter->job = NULL;
@@ -131,7 +252,8 @@ static int call_with_emitter(core_job *job, PyObject *function, PyObject **argum
 static int call_taking(core_job *job, PyObject *function, PyObject **arguments, size_t count, mpimr_emitter *out) {
   int made = 1;
   for (size_t i = 0; i < count; i++) made = made && arguments[i] != NULL;
-  int status = made ? call_with_emitter(job, function, arguments, count, out) : callback_failed(job, out);
+  int status = made ? call_with_emitter(job, function, arguments, count, out)
+                    : callback_failed(job, out, function == job->map_function);
   for (size_t i = 0; i < count; i++) Py_XDECREF(arguments[i]);
   return status;
 }
@@ -179,17 +301,6 @@ static PyTypeObject block_exporter_type = {
 
 int core_job_types_ready(void) { return PyType_Ready(&block_exporter_type); }
 
-/* Drops the local variables of an exception's traceback frames (traceback.clear_frames()). */
-static void clear_traceback_frames(PyObject *exception) {
-  PyObject *traceback = PyException_GetTraceback(exception);
-  PyObject *module = traceback ? PyImport_ImportModule("traceback") : NULL;
-  PyObject *result = module ? PyObject_CallMethod(module, "clear_frames", "O", traceback) : NULL;
-  if (result == NULL) PyErr_Clear();
-  Py_XDECREF(result);
-  Py_XDECREF(module);
-  Py_XDECREF(traceback);
-}
-
 static int map_block(void *user, const void *block, size_t length, mpimr_emitter *out) {
   core_job *job = user;
   PyThreadState *state = enter_python(job);
@@ -203,7 +314,7 @@ static int map_block(void *user, const void *block, size_t length, mpimr_emitter
     arguments[0] = PyMemoryView_FromObject((PyObject *)exporter);
   }
   if (arguments[0] == NULL) {
-    status = callback_failed(job, out);
+    status = callback_failed(job, out, 1);
   } else {
     status = call_with_emitter(job, job->map_function, arguments, 1, out);
     Py_DECREF(arguments[0]);
@@ -285,7 +396,7 @@ static long long combine_python(void *user, const void *key, size_t key_len, voi
     if (merged.length <= acc_cap) memcpy(acc, merged.data, merged.length);
     core_bytes_release(&merged);
   }
-  if (length < 0) callback_failed(job, NULL); /* the job fails with MPIMR_ERR_USER */
+  if (length < 0) callback_failed(job, NULL, 0); /* the job fails with MPIMR_ERR_USER */
   Py_XDECREF(result);
   for (int i = 0; i < 3; i++) Py_XDECREF(arguments[i]);
   leave_python(job, state);
@@ -510,6 +621,21 @@ static int configure_tuning(core_job *self, PyObject *settings) {
   return 0;
 }
 
+/* Skipping bad records and the progress display. */
+static int configure_watch(core_job *self, PyObject *settings) {
+  mpimr_job_config *c = &self->config;
+  int progress = 0;
+  if (setting_u64(settings, "max_bad_records", &c->max_bad_records) != 0 ||
+      setting_path(settings, "bad_records_path", &self->bad_records_path) != 0 ||
+      setting_int(settings, "progress", &progress) != 0 ||
+      setting_seconds(settings, "progress_interval_seconds", &c->progress_interval_seconds) != 0)
+    return -1;
+  c->bad_records_path = self->bad_records_path;
+  c->progress = (mpimr_progress)progress;
+  self->bad_record_type = new_reference(setting(settings, "bad_record"));
+  return 0;
+}
+
 /* Job(comm_handle, settings): reads the settings; create() then makes the C job (collective). */
 static int job_init(PyObject *object, PyObject *args, PyObject *kwargs) {
   core_job *self = (core_job *)object;
@@ -534,7 +660,7 @@ static int job_init(PyObject *object, PyObject *args, PyObject *kwargs) {
   self->config.user = self;
   if (configure_inputs(self, settings) != 0 || configure_map(self, settings) != 0 ||
       configure_grouping(self, settings) != 0 || configure_output(self, settings) != 0 ||
-      configure_tuning(self, settings) != 0)
+      configure_tuning(self, settings) != 0 || configure_watch(self, settings) != 0)
     return -1;
   /* The C job will point to the datasets: they must not be freed before it is. */
   if (self->input_dataset) self->input_dataset->attached_jobs++;
@@ -610,7 +736,7 @@ static PyObject *job_start(PyObject *object, PyObject *unused) {
   RUN_IN_C(self, rc = mpimr_job_start(job));
   self->busy = 0;
   if (rc != MPIMR_OK) note_finished(self);
-  return PyLong_FromLong(rc);
+  return PyLong_FromLong(job_outcome(self, rc));
 }
 
 /* Checks Python's signals between stretches of the job: a KeyboardInterrupt (or another
@@ -642,7 +768,7 @@ static PyObject *job_test(PyObject *object, PyObject *unused) {
   if (done) note_finished(self);
   else check_signals(self);
   self->busy = 0;
-  return Py_BuildValue("(iO)", rc, done ? Py_True : Py_False);
+  return Py_BuildValue("(iO)", job_outcome(self, rc), done ? Py_True : Py_False);
 }
 
 static PyObject *job_wait(PyObject *object, PyObject *unused) {
@@ -658,7 +784,7 @@ static PyObject *job_wait(PyObject *object, PyObject *unused) {
   }
   self->busy = 0;
   note_finished(self);
-  return PyLong_FromLong(rc);
+  return PyLong_FromLong(job_outcome(self, rc));
 }
 
 static PyObject *job_take_exception(PyObject *object, PyObject *unused) {
@@ -673,6 +799,9 @@ static PyObject *job_take_exception(PyObject *object, PyObject *unused) {
 static PyObject *job_error_message(PyObject *object, PyObject *unused) {
   (void)unused;
   core_job *self = (core_job *)object;
+  if (self->raised_message[0] != '\0')
+    return PyUnicode_DecodeUTF8(self->raised_message, (Py_ssize_t)strlen(self->raised_message),
+                                "backslashreplace");
   return PyUnicode_DecodeUTF8(mpimr_job_error_message(self->job), (Py_ssize_t)strlen(mpimr_job_error_message(self->job)),
                               "backslashreplace");
 }
@@ -692,7 +821,8 @@ static const struct {
     STAT_FIELD(map_table_bytes, 'u'),    STAT_FIELD(reduce_table_bytes, 'u'), STAT_FIELD(buffer_bytes, 'u'),
     STAT_FIELD(peak_rss_bytes, 'u'),     STAT_FIELD(memory_budget_bytes, 'u'), STAT_FIELD(peak_memory_bytes, 'u'),
     STAT_FIELD(spill_bytes, 'u'),        STAT_FIELD(spill_runs, 'u'),         STAT_FIELD(merge_passes, 'u'),
-    STAT_FIELD(time_sample, 'd'),        STAT_FIELD(sample_pairs, 'u'),
+    STAT_FIELD(time_sample, 'd'),        STAT_FIELD(sample_pairs, 'u'),       STAT_FIELD(bad_records, 'u'),
+    STAT_FIELD(heaviest_key_pairs, 'u'),
 };
 
 static PyObject *job_stats(PyObject *object, PyObject *unused) {
@@ -716,6 +846,68 @@ static PyObject *job_stats(PyObject *object, PyObject *unused) {
     Py_XDECREF(value);
   }
   return dict;
+}
+
+/* Raises for a failed mpimr_job_counter() or mpimr_job_each_counter(). */
+static void *counters_failed(int status) {
+  if (status == MPIMR_ERR_STATE)
+    PyErr_SetString(PyExc_RuntimeError,
+                    "a job's counters are read once it has succeeded (they are summed over "
+                    "the ranks at its end)");
+  else if (status == MPIMR_ERR_NOMEM)
+    PyErr_NoMemory();
+  else
+    PyErr_Format(PyExc_RuntimeError, "the job's counters could not be read: %s", mpimr_strerror(status));
+  return NULL;
+}
+
+typedef struct counter_visit {
+  PyObject *counters; /* the dict being filled */
+  int failed;
+} counter_visit;
+
+static void visit_counter(void *context, const char *name, uint64_t value) {
+  counter_visit *visit = context;
+  if (visit->failed) return;
+  PyObject *number = PyLong_FromUnsignedLongLong(value);
+  visit->failed = number == NULL || PyDict_SetItemString(visit->counters, name, number) != 0;
+  Py_XDECREF(number);
+}
+
+/* counters() -> {name: total over ranks} of a job that succeeded (local). */
+static PyObject *job_counters(PyObject *object, PyObject *unused) {
+  (void)unused;
+  mpimr_job *job = live_job((core_job *)object);
+  if (job == NULL) return NULL;
+  counter_visit visit = {PyDict_New(), 0};
+  if (visit.counters == NULL) return NULL;
+  int rc = mpimr_job_each_counter(job, visit_counter, &visit);
+  if (rc < 0 || visit.failed) {
+    Py_DECREF(visit.counters);
+    return rc < 0 ? counters_failed(rc) : NULL;
+  }
+  return visit.counters;
+}
+
+/* counter(name) -> the total over ranks of one counter of a job that succeeded (local). */
+static PyObject *job_counter(PyObject *object, PyObject *name) {
+  mpimr_job *job = live_job((core_job *)object);
+  if (job == NULL) return NULL;
+  if (!PyUnicode_Check(name)) {
+    PyErr_Format(PyExc_TypeError, "counter: a counter's name must be a str, not %s", Py_TYPE(name)->tp_name);
+    return NULL;
+  }
+  Py_ssize_t length;
+  const char *text = PyUnicode_AsUTF8AndSize(name, &length);
+  if (text == NULL) PyErr_Clear();
+  if (text == NULL || strlen(text) != (size_t)length) text = ""; /* no counter has such a name, or none */
+  uint64_t value;
+  int rc = mpimr_job_counter(job, text, &value);
+  if (rc == MPIMR_ERR_NOT_FOUND) {
+    PyErr_SetObject(PyExc_KeyError, name);
+    return NULL;
+  }
+  return rc == MPIMR_OK ? PyLong_FromUnsignedLongLong(value) : counters_failed(rc);
 }
 
 /* report(json_path): the summary line as text on rank 0 (None elsewhere); collective. */
@@ -753,6 +945,7 @@ static void free_job(core_job *self) {
     if (self->output_dataset) self->output_dataset->attached_jobs--;
     self->datasets_attached = 0;
   }
+  Py_CLEAR(self->counter_handles); /* they point into the job */
   if (self->job != NULL) {
     if (core_mpi_usable()) mpimr_job_free(self->job); /* after MPI_Finalize its communicator leaks */
     self->job = NULL;
@@ -781,11 +974,13 @@ static void job_dealloc(PyObject *object) {
   Py_XDECREF(self->input_dataset);
   Py_XDECREF(self->output_dataset);
   Py_XDECREF(self->exception);
+  Py_XDECREF(self->bad_record_type);
   for (int i = 0; i < self->input_count; i++) free(self->inputs[i]);
   free(self->inputs);
   free(self->output_dir);
   free(self->spill_dir);
   free(self->trace_path);
+  free(self->bad_records_path);
   Py_TYPE(object)->tp_free(object);
 }
 
@@ -797,6 +992,8 @@ static PyMethodDef job_methods[] = {
     {"take_exception", job_take_exception, METH_NOARGS, "the first exception a callback raised, or None"},
     {"error_message", job_error_message, METH_NOARGS, "this rank's error message"},
     {"stats", job_stats, METH_NOARGS, "this rank's figures as a dict"},
+    {"counters", job_counters, METH_NOARGS, "counters() -> {name: total over ranks} (after success)"},
+    {"counter", job_counter, METH_O, "counter(name) -> total over ranks (KeyError if none)"},
     {"report", job_report, METH_VARARGS, "report(json_path) -> summary text on rank 0, else None"},
     {"close", job_close, METH_NOARGS, "frees the C job"},
     {NULL, NULL, 0, NULL}};

@@ -13,13 +13,14 @@ def split_words(block, emit):
     emit.many(bytes(block).split(), 1)
 
 
-def committed_parts(comm, path):
+def committed_parts(comm, path, extra=()):
     """The part files of a committed result, in rank order, as bytes: after a barrier (every rank
-    has returned from the job), `_SUCCESS` and one part-RRRRR per rank must be all there is."""
+    has returned from the job), `_SUCCESS`, one part-RRRRR per rank and the names in `extra` (such
+    as `_bad_records`) must be all there is."""
     comm.Barrier()
     assert os.path.isfile(os.path.join(path, "_SUCCESS")), f"{path}: no _SUCCESS"
     parts = [f"part-{r:05d}" for r in range(comm.Get_size())]
-    assert sorted(os.listdir(path)) == sorted(["_SUCCESS"] + parts), os.listdir(path)
+    assert sorted(os.listdir(path)) == sorted(["_SUCCESS"] + parts + list(extra)), os.listdir(path)
     result = []
     for name in parts:
         with open(os.path.join(path, name), "rb") as f:
@@ -69,11 +70,11 @@ def parse_lines(data):
     return data.split(b"\n")[:-1]
 
 
-def text_counts(comm, path):
+def text_counts(comm, path, extra=()):
     """A committed text result of u64 counts as {key: int}; keys are unique over all parts and each
-    part is in key order."""
+    part is in key order (`extra`: as for committed_parts)."""
     counts = {}
-    for part in committed_parts(comm, path):
+    for part in committed_parts(comm, path, extra):
         pairs = parse_text(part)
         keys = [k for k, _ in pairs]
         assert keys == sorted(keys), "a part file is not in key order"

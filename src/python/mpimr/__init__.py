@@ -54,6 +54,15 @@ map or reduce function raised (chained to that exception, the message naming
 the input file and byte offset, or the key), ``RemoteError`` on the others --
 and commits nothing. A ``KeyboardInterrupt`` during a job stops it on every
 rank, as SIGINT stops a C program, and is raised again on its rank.
+
+Watching a job: ``emit.count(name, n)`` adds to a counter from map and reduce
+functions, and ``job.counters()`` / ``job.counter(name)`` read the totals over
+all ranks once the job has succeeded (the framework's own, ``mpimr.*``,
+included). With ``max_bad_records=N`` a map function that raises
+``BadRecord("why")`` has its record skipped and listed in
+``OUTDIR/_bad_records``, until more than N were skipped over the whole job.
+``progress="line"`` or ``"plain"`` shows the job's progress on rank 0's
+stderr.
 """
 
 import os as _os
@@ -65,7 +74,7 @@ from . import _core
 
 __all__ = [
     "Job", "Dataset", "Workspace", "Values", "Emitter", "JobError", "CallbackError", "RemoteError",
-    "run", "u64", "f64", "key_u64", "BUILTIN_REDUCERS", "BUILTIN_COMBINERS",
+    "BadRecord", "run", "u64", "f64", "key_u64", "BUILTIN_REDUCERS", "BUILTIN_COMBINERS",
 ]
 
 Values = _core.Values
@@ -80,6 +89,7 @@ _OUTPUT_FORMATS = {"text": 0, "binary": 1, "none": 2, "lines": 3}
 _FORMATTERS = ("u64", "f64")
 _TRANSPORTS = {"auto": 0, "alltoallv": 1, "pairwise": 2, "shared-memory": 3}
 _PINS = {"auto": 0, "core": 1, "none": 2}
+_PROGRESS = {"off": 0, "auto": 1, "line": 2, "plain": 3}
 
 
 class JobError(RuntimeError):
@@ -106,6 +116,23 @@ class CallbackError(JobError):
 
 class RemoteError(JobError):
     """Another rank failed (its own exception names the cause); this rank stopped with it."""
+
+
+class BadRecord(Exception):
+    """Raised by a map function for a record it cannot use: ``raise mpimr.BadRecord("why")``.
+
+    In a job with ``max_bad_records=N`` (N > 0) the record is skipped and the job goes on: it is
+    counted (the counter ``"mpimr.bad_records"``) and listed in ``OUTDIR/_bad_records`` (or
+    ``bad_records_path``) as ``PATH<TAB>BYTE OFFSET<TAB>MESSAGE``, the message being ``str()`` of
+    the exception. Once more than N records were skipped over the whole job, the job fails on
+    every rank (``JobError``). Pairs the call emitted before raising are kept, so check a record
+    before emitting from it. For ``map_block`` the whole block is skipped (listed at its first
+    record's offset); for ``map_index``/``map_local`` the batch, for ``map_pair`` the pair.
+
+    Without ``max_bad_records``, or raised by a reduce function, it fails the job as any
+    exception does (``CallbackError``). Any other exception a map function raises fails the job
+    whatever ``max_bad_records`` is: a bug is not a bad record.
+    """
 
 
 def u64(value):
@@ -342,6 +369,15 @@ class Job:
     "core", "none"), ``verbose``, ``trace_path``, ``stall_warning_seconds``,
     ``stall_timeout_seconds``, ``workspace``.
 
+    Watching it: ``max_bad_records`` (how many map records that raise ``BadRecord`` the job may
+    skip, over all ranks; default 0: none), ``bad_records_path`` (where rank 0 lists the skipped
+    records; default ``OUTDIR/_bad_records`` for a job with ``output_dir``, else no list),
+    ``progress`` ("off", the default; "line": one line on rank 0's stderr rewritten in place;
+    "plain": a new line every interval, for logs; "auto": "line" when rank 0's stderr is a
+    terminal, else "off"), ``progress_interval_seconds`` (between updates; 0 or None: 1 s for
+    "line", 10 s for "plain"). Map and reduce functions add to counters with
+    ``emit.count(name, n=1)``; read them with ``counters()`` and ``counter(name)``.
+
     Making the job is collective (it duplicates the communicator and checks the settings);
     ``run()`` or ``start()`` with ``test()``/``wait()`` run it once. A job is used by one call at
     a time: its methods raise RuntimeError when called from its own callbacks, or from another
@@ -356,7 +392,8 @@ class Job:
                  spill_dir=None, round_bytes=None, rounds_in_flight=None, transport="auto",
                  peer_window=None, ranks_per_node=None, combine_bytes=None, read_bytes=None,
                  pin="auto", verbose=False, trace_path=None, stall_warning_seconds=None,
-                 stall_timeout_seconds=None, workspace=None):
+                 stall_timeout_seconds=None, workspace=None, max_bad_records=0,
+                 bad_records_path=None, progress="off", progress_interval_seconds=None):
         self.comm, handle = _comm_handle(comm)
         settings = {}
         maps = [name for name, f in (("map", map), ("map_block", map_block), ("map_index", map_index),
@@ -468,7 +505,8 @@ class Job:
         settings["transport"] = _choice("transport", transport, _TRANSPORTS)
         settings["pin"] = _choice("pin", pin, _PINS)
         settings["verbose"] = bool(verbose)
-        for name, value in (("spill_dir", spill_dir), ("trace_path", trace_path)):
+        for name, value in (("spill_dir", spill_dir), ("trace_path", trace_path),
+                            ("bad_records_path", bad_records_path)):
             if value is not None:
                 if not isinstance(value, (str, bytes)) and not hasattr(value, "__fspath__"):
                     raise TypeError(f"{name} must be a path")
@@ -477,13 +515,17 @@ class Job:
                     raise ValueError(f"{name} {value!r} is empty or holds a NUL")
                 settings[name] = value
         for name, value in (("stall_warning_seconds", stall_warning_seconds),
-                            ("stall_timeout_seconds", stall_timeout_seconds)):
+                            ("stall_timeout_seconds", stall_timeout_seconds),
+                            ("progress_interval_seconds", progress_interval_seconds)):
             if value is not None:
                 settings[name] = _seconds(name, value)
         if workspace is not None:
             if not isinstance(workspace, Workspace):
                 raise TypeError("workspace must be a mpimr.Workspace")
             settings["workspace"] = workspace._core
+        settings["max_bad_records"] = _count("max_bad_records", max_bad_records)
+        settings["bad_record"] = BadRecord
+        settings["progress"] = _choice("progress", progress, _PROGRESS)
         self._keep = (input_dataset, output_dataset, workspace)  # alive while the job is
         self._core = _core.Job(handle, settings)
         self._check(self._core.create())
@@ -535,6 +577,20 @@ class Job:
     def stats(self):
         """This rank's figures (times in seconds, volumes in pairs and bytes), as a dict."""
         return self._core.stats()
+
+    def counters(self):
+        """Every counter of the job, summed over all ranks, as ``{name: int}`` in name order: those
+        the map and reduce functions added to with ``emit.count()``, and the framework's own
+        ("mpimr.input_records", "mpimr.input_bytes", "mpimr.pairs_emitted", "mpimr.pairs_sent",
+        "mpimr.keys_reduced", "mpimr.pairs_output", "mpimr.bytes_output", "mpimr.bad_records",
+        "mpimr.spill_bytes"). The same on every rank; not collective. Raises
+        RuntimeError unless the job has succeeded, ValueError once it is closed."""
+        return self._core.counters()
+
+    def counter(self, name):
+        """One counter of the job (a str name), summed over all ranks, as in ``counters()``;
+        KeyError if no rank added to it. Raises RuntimeError unless the job has succeeded."""
+        return self._core.counter(name)
 
     def report(self, file=None, json_path=None):
         """Prints the job's one-line summary (minimum and maximum over ranks) on rank 0 to
