@@ -547,7 +547,8 @@ static inline void mpimr_counter_increment(mpimr_counter *counter, uint64_t n) {
 /**
  * Adds `n` to the counter called `name` (mpimr_counter_find() and
  * mpimr_counter_increment() in one call; the name is looked up by hash each
- * time, a few nanoseconds for a short name). Returns MPIMR_OK, or
+ * time: about 13 ns a call for a short name, against well under 1 ns for a
+ * handle; bench/counter_bench.c). Returns MPIMR_OK, or
  * MPIMR_ERR_INVAL / MPIMR_ERR_NOMEM as mpimr_counter_find() returns NULL.
  */
 MPIMR_API int mpimr_counter_add(mpimr_emitter *out, const char *name, uint64_t n);
