@@ -7,6 +7,10 @@
 #   AWK_MEDIAN       awk source of median(list): the median of the numbers in
 #                    a space-separated list (the mean of the middle two for an
 #                    even count); prepend it to an awk program
+#   wordcount_corpus BIN DIR SIZE
+#                    the path of the generated word-count corpus of SIZE bytes
+#                    in DIR, made with BIN/mpimr-gentext (2 ranks) the first
+#                    time and kept for the next runs
 #   bar_chart_style  the gnuplot lines of the scripts' clustered bar charts
 #   bar_chart PNG TITLE PLOT
 #                    draws a bar chart of a medians CSV (900x520) with gnuplot:
@@ -15,6 +19,12 @@
 
 say() { echo "$@" | tee -a "$table"; }
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
+
+wordcount_corpus() {
+  local corpus=$2/wordcount-$3.txt
+  [ -s "$corpus" ] || mpirun --oversubscribe -np 2 "$1/mpimr-gentext" -o "$corpus" --size "$3" >/dev/null
+  echo "$corpus"
+}
 
 AWK_MEDIAN='
   function median(list,   n, v, i, j, t) {

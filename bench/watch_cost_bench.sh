@@ -80,10 +80,7 @@ table=$out/$name.txt
 csv=$out/$name.csv
 counters_csv=$out/$name-counters.csv
 : > "$table"
-corpus=$data/wordcount-$size.txt
-if [ ! -s "$corpus" ]; then
-  mpirun --oversubscribe -np 2 "$bin/mpimr-gentext" -o "$corpus" --size "$size" >/dev/null
-fi
+corpus=$(wordcount_corpus "$bin" "$data" "$size")
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mpirun_args=(-np "$np")

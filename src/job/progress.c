@@ -4,13 +4,13 @@
  */
 #include "job/progress.h"
 
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "mpimr/error.h"
 #include "util/clock.h"
+#include "util/message.h"
 
 enum { PROGRESS_TEXT_BYTES = 256 };
 
@@ -31,14 +31,6 @@ mpimr_progress progress_resolve(mpimr_progress setting, int rank, FILE *stream) 
   return isatty(fileno(stream)) || launcher_on_terminal() ? MPIMR_PROGRESS_LINE : MPIMR_PROGRESS_OFF;
 }
 
-static void append(char *text, size_t size, const char *format, ...) {
-  size_t used = strlen(text);
-  if (used + 1 >= size) return;
-  va_list args;
-  va_start(args, format);
-  vsnprintf(text + used, size - used, format, args);
-  va_end(args);
-}
 
 /* "1.07 GB", "312.5 MB", "17 B": decimal units, as the summary line uses. */
 static void append_bytes(char *text, size_t size, double bytes) {
@@ -49,52 +41,52 @@ static void append_bytes(char *text, size_t size, double bytes) {
     unit++;
   }
   if (unit == 0)
-    append(text, size, "%.0f B", bytes);
+    message_append(text, size, "%.0f B", bytes);
   else
-    append(text, size, "%.*f %s", bytes < 10 ? 2 : bytes < 100 ? 1 : 0, bytes, units[unit]);
+    message_append(text, size, "%.*f %s", bytes < 10 ? 2 : bytes < 100 ? 1 : 0, bytes, units[unit]);
 }
 
 static void append_amount(char *text, size_t size, const progress_figures *f, double amount) {
   if (f->in_bytes)
     append_bytes(text, size, amount);
   else
-    append(text, size, "%.0f records", amount);
+    message_append(text, size, "%.0f records", amount);
 }
 
 static void append_duration(char *text, size_t size, double seconds) {
   if (seconds < 60)
-    append(text, size, "%.0f s", seconds < 1 ? 1.0 : seconds);
+    message_append(text, size, "%.0f s", seconds < 1 ? 1.0 : seconds);
   else if (seconds < 3600)
-    append(text, size, "%d min %02d s", (int)(seconds / 60), (int)seconds % 60);
+    message_append(text, size, "%d min %02d s", (int)(seconds / 60), (int)seconds % 60);
   else
-    append(text, size, "%d h %02d min", (int)(seconds / 3600), (int)(seconds / 60) % 60);
+    message_append(text, size, "%d h %02d min", (int)(seconds / 3600), (int)(seconds / 60) % 60);
 }
 
 void progress_format(const progress_figures *f, double elapsed, double map_elapsed, char *text, size_t size) {
   text[0] = '\0';
-  if (f->phase != NULL && f->phase[0] != '\0') append(text, size, "%s ", f->phase);
+  if (f->phase != NULL && f->phase[0] != '\0') message_append(text, size, "%s ", f->phase);
   uint64_t mapped = f->total && f->mapped > f->total ? f->total : f->mapped;
   if (f->total) {
-    append(text, size, "%.1f%% of ", 100.0 * (double)mapped / (double)f->total);
+    message_append(text, size, "%.1f%% of ", 100.0 * (double)mapped / (double)f->total);
     append_amount(text, size, f, (double)f->total);
   } else {
     append_amount(text, size, f, (double)mapped);
-    append(text, size, " mapped");
+    message_append(text, size, " mapped");
   }
   double rate_time = map_elapsed > 0 ? map_elapsed : elapsed;
   if (rate_time > 0) {
-    append(text, size, ", ");
+    message_append(text, size, ", ");
     append_amount(text, size, f, (double)mapped / rate_time);
-    append(text, size, "/s");
+    message_append(text, size, "/s");
   }
-  append(text, size, ", %llu rounds, spilled ", (unsigned long long)f->rounds);
+  message_append(text, size, ", %llu rounds, spilled ", (unsigned long long)f->rounds);
   append_bytes(text, size, (double)f->spilled_bytes);
-  if (f->bad_records) append(text, size, ", %llu bad records", (unsigned long long)f->bad_records);
+  if (f->bad_records) message_append(text, size, ", %llu bad records", (unsigned long long)f->bad_records);
   if (strcmp(f->phase, "map") == 0 && f->total && mapped > 0 && mapped < f->total && elapsed > 0) {
-    append(text, size, ", map left ~");
+    message_append(text, size, ", map left ~");
     append_duration(text, size, elapsed * (double)(f->total - mapped) / (double)mapped);
   }
-  append(text, size, ", %.1f s", elapsed);
+  message_append(text, size, ", %.1f s", elapsed);
 }
 
 /* Rank 0's figures: its own, plus each other rank's latest report. */

@@ -10,6 +10,7 @@
 
 #include "mpimr/error.h"
 #include "util/clock.h"
+#include "util/message.h"
 
 /* The watch's tags on the job's communicator. The job sends no other point-to-point message there:
  * the shuffle has communicators of its own, and datasets use the caller's. */
@@ -84,21 +85,11 @@ static void check_request_errors(stall_watch *w) {
       fail_mpi(w, "a probe's reply", w->peers[r].reply_group.error);
 }
 
-/* Appends to the text in `text` (a buffer of `size` bytes); what does not fit is cut. */
-static void append(char *text, size_t size, const char *format, ...) __attribute__((format(printf, 3, 4)));
-static void append(char *text, size_t size, const char *format, ...) {
-  size_t used = strlen(text);
-  if (used + 1 >= size) return;
-  va_list args;
-  va_start(args, format);
-  vsnprintf(text + used, size - used, format, args);
-  va_end(args);
-}
 
 /* "'shuffle' (round 12)", or "'commit'" outside the shuffle. */
 static void append_place(char *text, size_t size, const char *phase, int64_t round) {
-  append(text, size, "'%.*s'", STALL_PHASE_BYTES, phase);
-  if (round >= 0) append(text, size, " (round %" PRId64 ")", round);
+  message_append(text, size, "'%.*s'", STALL_PHASE_BYTES, phase);
+  if (round >= 0) message_append(text, size, " (round %" PRId64 ")", round);
 }
 
 /* A rank's host name once the gathering has completed, else NULL. */
@@ -155,18 +146,18 @@ static int append_silent(const stall_watch *w, double now, char *text, size_t si
     if (silent++ == 0 || waited < shortest) shortest = waited;
   }
   if (silent == 0) return 0;
-  append(text, size, "; no answer within %.0f s from ", shortest);
+  message_append(text, size, "; no answer within %.0f s from ", shortest);
   for (int r = 1, listed = 0; r < w->nranks; r++) {
     if (!reply_due(&w->peers[r])) continue;
     if (listed == MAX_SILENT_LISTED) {
-      append(text, size, " and %d more", silent - listed);
+      message_append(text, size, " and %d more", silent - listed);
       break;
     }
-    append(text, size, "%srank %d", listed++ ? ", " : "", r);
+    message_append(text, size, "%srank %d", listed++ ? ", " : "", r);
     const char *host = host_of(w, r);
-    if (host) append(text, size, " (host %.*s)", STALL_HOST_BYTES, host);
+    if (host) message_append(text, size, " (host %.*s)", STALL_HOST_BYTES, host);
   }
-  append(text, size, " (stopped, or busy without returning to the executor)");
+  message_append(text, size, " (stopped, or busy without returning to the executor)");
   return silent;
 }
 
@@ -190,18 +181,18 @@ static void append_answered(const stall_watch *w, char *text, size_t size) {
     }
     int last = r;
     while (last + 1 < w->nranks && same_answer(w, first, &w->peers[last + 1])) last++;
-    append(text, size, groups ? ", " : "; ");
+    message_append(text, size, groups ? ", " : "; ");
     if (groups++ == MAX_ANSWER_GROUPS) {
-      append(text, size, "...");
+      message_append(text, size, "...");
       return;
     }
     if (last == r)
-      append(text, size, "rank %d answered (", r);
+      message_append(text, size, "rank %d answered (", r);
     else
-      append(text, size, "ranks %d-%d answered (", r, last);
-    append(text, size, "%s in ", working(w, first) ? "working" : "waiting");
+      message_append(text, size, "ranks %d-%d answered (", r, last);
+    message_append(text, size, "%s in ", working(w, first) ? "working" : "waiting");
     append_place(text, size, first->reply.phase, first->reply.round);
-    append(text, size, ")");
+    message_append(text, size, ")");
     r = last + 1;
   }
 }
@@ -212,10 +203,10 @@ static void describe_root_wait(const stall_watch *w, double now, double waited, 
   int64_t round = -1;
   w->locate(w->locate_context, phase, sizeof phase, &round);
   text[0] = '\0';
-  append(text, size, "waited %.0f s without progress in phase ", waited);
+  message_append(text, size, "waited %.0f s without progress in phase ", waited);
   append_place(text, size, phase, round);
-  append(text, size, " on host %s", w->own_host);
-  if (append_silent(w, now, text, size) == 0) append(text, size, "; every rank answered");
+  message_append(text, size, " on host %s", w->own_host);
+  if (append_silent(w, now, text, size) == 0) message_append(text, size, "; every rank answered");
   append_answered(w, text, size);
 }
 
