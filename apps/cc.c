@@ -400,6 +400,7 @@ static mpimr_job_config job_config(const options *o, cc *g) {
   config.user = g;
   config.output_dir = NULL;
   config.overwrite = 0;
+  config.max_bad_records = 0; /* only the job that reads the edges skips malformed lines */
   config.workspace = g->workspace;
   if (g->jobs++ > 0) {
     config.pin = MPIMR_PIN_NONE;
@@ -432,6 +433,7 @@ static int build_graph(const options *o, cc *g, mpimr_dataset *graph, int rank, 
   config.reduce_in_order = 1; /* it emits the vertex it was called for */
   config.output_dataset = graph;
   char *bad_records = iter_cli_bad_records_path(o->cli.job.output_dir, o->cli.job.max_bad_records, rank);
+  config.max_bad_records = o->cli.job.max_bad_records;
   config.bad_records_path = bad_records;
   int rc = job_cli_run_pinned(&config, PROGRAM, NULL, NULL, &g->pinning);
   free(bad_records);

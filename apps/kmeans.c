@@ -487,9 +487,9 @@ static int map_line(void *user, const void *record, size_t length, mpimr_emitter
   mpimr_record_origin origin;
   int rc = mpimr_map_origin(out, &origin);
   if (rc != MPIMR_OK) return rc;
-  if (origin.file_index >= MAX_FILES) return mpimr_fail(out, "more than %" PRIu64 " input files", MAX_FILES);
-  if (origin.offset >> OFFSET_BITS) return mpimr_fail(out, "a point beyond the first 1 TiB of a file");
-  if (remember_file(km, origin.file_index, origin.path) != 0) return mpimr_fail(out, "out of memory");
+  if (origin.file_index >= MAX_FILES) return mpimr_fail_job(out, "more than %" PRIu64 " input files", MAX_FILES);
+  if (origin.offset >> OFFSET_BITS) return mpimr_fail_job(out, "a point beyond the first 1 TiB of a file");
+  if (remember_file(km, origin.file_index, origin.path) != 0) return mpimr_fail_job(out, "out of memory");
   input_file *file = &km->files[origin.file_index];
   if (km->skip_header > 0) {
     if (file->header_end == HEADER_UNKNOWN && find_header_end(km, file) != 0)
@@ -504,7 +504,7 @@ static int map_line(void *user, const void *record, size_t length, mpimr_emitter
     return mpimr_fail(out, "a point with %zu coordinates, not %zu (--dims)", count, km->dims);
   unsigned char key[8];
   put_u64_be(key, ((uint64_t)origin.file_index << OFFSET_BITS) | origin.offset);
-  if (reserve_value(km, 1 + count * 8) != 0) return mpimr_fail(out, "out of memory for a point");
+  if (reserve_value(km, 1 + count * 8) != 0) return mpimr_fail_job(out, "out of memory for a point");
   size_t encoded = encode_point(km->line_values, count, km->value);
   return mpimr_emit(out, key, sizeof key, km->value, encoded);
 }
@@ -526,6 +526,7 @@ static mpimr_job_config job_config(const options *o, kmeans *km) {
   config.user = km;
   config.output_dir = NULL;
   config.overwrite = 0;
+  config.max_bad_records = 0; /* only the job that reads the points skips malformed lines */
   config.workspace = km->workspace;
   if (km->jobs++ > 0) {
     config.pin = MPIMR_PIN_NONE;
@@ -587,6 +588,7 @@ static int read_points(const options *o, kmeans *km, int rank, int nranks) {
   km->columns = o->columns;
   km->column_ranges = o->column_ranges;
   char *bad_records = iter_cli_bad_records_path(o->cli.job.output_dir, o->cli.job.max_bad_records, rank);
+  config.max_bad_records = o->cli.job.max_bad_records;
   config.bad_records_path = bad_records;
   int rc = job_cli_run_pinned(&config, PROGRAM, NULL, NULL, &km->pinning);
   free(bad_records);

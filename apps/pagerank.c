@@ -570,6 +570,7 @@ static mpimr_job_config job_config(pagerank *pr) {
   config.key_order = MPIMR_KEY_ORDER_PART;
   config.output_dir = NULL;
   config.overwrite = 0;
+  config.max_bad_records = 0; /* only the job that reads the graph skips malformed lines */
   config.output_format = MPIMR_OUTPUT_NONE;
   config.verbose = 0;
   config.trace_path = NULL;
@@ -661,6 +662,7 @@ static int build_graph(pagerank *pr, int rank, uint64_t *edges) {
   config.reduce = reduce_adjacency;
   config.verbose = pr->cli.job.verbose;
   char *bad_records = iter_cli_bad_records_path(pr->cli.job.output_dir, pr->cli.job.max_bad_records, rank);
+  config.max_bad_records = pr->cli.job.max_bad_records;
   config.bad_records_path = bad_records;
   int rc = job_cli_run_pinned(&config, PROGRAM, NULL, NULL, &pr->pinning);
   free(bad_records);

@@ -100,7 +100,12 @@ typedef int (*mpimr_partition_fn)(void *user, const void *key, size_t key_len, u
 /** What mpimr_job_config.progress shows on rank 0's stderr. */
 typedef enum mpimr_progress {
   MPIMR_PROGRESS_OFF = 0,   /**< Nothing (the library's default). */
-  MPIMR_PROGRESS_AUTO = 1,  /**< MPIMR_PROGRESS_LINE if rank 0's stderr is a terminal, else nothing. */
+  /**
+   * MPIMR_PROGRESS_LINE if rank 0's stderr is a terminal, or is a pipe and
+   * the stderr of the process that started rank 0 (mpirun, which forwards
+   * its ranks' output) is one; else nothing.
+   */
+  MPIMR_PROGRESS_AUTO = 1,
   MPIMR_PROGRESS_LINE = 2,  /**< One line rewritten in place (`\r`), ended by a final state. */
   MPIMR_PROGRESS_PLAIN = 3  /**< A new line every interval and a final one, for batch logs. */
 } mpimr_progress;
@@ -405,8 +410,9 @@ typedef struct mpimr_job_config {
    * whole job before the job fails (default 0: the first failure fails the
    * job). A record whose map call returns what mpimr_fail() returned is
    * skipped and counted (counter "mpimr.bad_records"); a map function that
-   * returns non-zero without calling mpimr_fail() (or because an emit
-   * failed) fails the job at once, as without this setting. Pairs it emitted
+   * returns non-zero without calling mpimr_fail(), fails through
+   * mpimr_fail_job(), or fails because an emit failed, fails the job at
+   * once, as without this setting. Pairs it emitted
    * before failing are kept, so a map function should check its record
    * before it emits. With file output, rank 0 writes `OUTDIR/_bad_records`,
    * one line per skipped record: `PATH<TAB>OFFSET<TAB>MESSAGE` (for index
@@ -481,8 +487,8 @@ typedef struct mpimr_job_stats {
    * (mpimr_job_report() names it when one key dominates the reduce side).
    */
   uint64_t heaviest_key_pairs;
-  uint32_t heaviest_key_len; /**< The key's full length; its first 48 bytes are in heaviest_key. */
-  unsigned char heaviest_key[48];
+  uint32_t heaviest_key_len;      /**< The key's full length. */
+  unsigned char heaviest_key[48]; /**< The key's first bytes (at most 48). */
 } mpimr_job_stats;
 
 /**
@@ -532,7 +538,8 @@ typedef struct mpimr_counter {
  * was given `out`, making it (at 0) the first time: resolve it once (in the
  * first call, or keep it in the function's state) and add with
  * mpimr_counter_increment(), which costs one addition. Names are 1-64
- * printable ASCII characters other than `"` and `\`; those starting
+ * printable ASCII characters other than the double quote and the
+ * backslash; those starting
  * "mpimr." are the framework's own (read them with mpimr_job_counter()).
  * The handle is valid until the job is freed; a job's counters are summed
  * over ranks when it succeeds, and shown by mpimr_job_report(). Returns
@@ -573,6 +580,18 @@ MPIMR_API int mpimr_job_counter(const mpimr_job *job, const char *name, uint64_t
 MPIMR_API int mpimr_job_each_counter(const mpimr_job *job,
                                      void (*visit)(void *context, const char *name, uint64_t value),
                                      void *context);
+
+/**
+ * Fails the job as mpimr_fail() does, but never skips the record, also when
+ * max_bad_records allows skipping: for a failure that is not the record's
+ * fault (out of memory, a limit of the program). Call it with the emitter
+ * the function was given and return what it returns (MPIMR_ERR_USER).
+ */
+MPIMR_API int mpimr_fail_job(mpimr_emitter *out, const char *format, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
 
 /**
  * The default memory budget of one rank: half of the node's memory (or of

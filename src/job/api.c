@@ -197,6 +197,7 @@ void mpimr_job_free(mpimr_job *job) {
   if (job == NULL) return;
   int keep = job->config.workspace != NULL && succeeded_everywhere(job);
   stall_watch_destroy(&job->watch); /* before the executor: it cancels receives the reactor holds */
+  progress_destroy(&job->progress); /* and so does the display */
   mpimr_executor_free(job->executor);
   if (keep) {
     /* The next job of the workspace takes them over (workspace_take_*). */
@@ -222,7 +223,6 @@ void mpimr_job_free(mpimr_job *job) {
   free(job->counter_sizes);
   free(job->counter_displs);
   bad_record_log_destroy(&job->bad);
-  progress_destroy(&job->progress);
   if (job->comm != MPI_COMM_NULL) MPI_Comm_free(&job->comm);
   free(job);
 }
@@ -257,16 +257,14 @@ static mpimr_job *emitter_job(const mpimr_emitter *emitter) {
   return NULL;
 }
 
-int mpimr_fail(mpimr_emitter *out, const char *format, ...) {
+/* mpimr_fail() and mpimr_fail_job(): `skippable` lets a map record's failure be skipped. */
+static int fail_call(mpimr_emitter *out, int skippable, const char *format, va_list args) {
   if (out == NULL || format == NULL) return MPIMR_ERR_INVAL;
   mpimr_job *job = emitter_job(out);
   if (job == NULL) return MPIMR_ERR_INVAL;
   char text[384];
-  va_list args;
-  va_start(args, format);
   vsnprintf(text, sizeof text, format, args);
-  va_end(args);
-  if (job->reducing_key == NULL && job->bad.limit > 0 && emitter_map_task(out) != NULL) {
+  if (skippable && job->reducing_key == NULL && job->bad.limit > 0 && emitter_map_task(out) != NULL) {
     /* A record that may be skipped: map_call_failed() lists it with this message. */
     snprintf(job->bad.message, sizeof job->bad.message, "%s", text);
     return MPIMR_ERR_USER;
@@ -283,6 +281,22 @@ int mpimr_fail(mpimr_emitter *out, const char *format, ...) {
   }
   if (job->emit_status == MPIMR_OK) job->emit_status = MPIMR_ERR_USER;
   return MPIMR_ERR_USER;
+}
+
+int mpimr_fail(mpimr_emitter *out, const char *format, ...) {
+  va_list args;
+  va_start(args, format);
+  int rc = fail_call(out, 1, format, args);
+  va_end(args);
+  return rc;
+}
+
+int mpimr_fail_job(mpimr_emitter *out, const char *format, ...) {
+  va_list args;
+  va_start(args, format);
+  int rc = fail_call(out, 0, format, args);
+  va_end(args);
+  return rc;
 }
 
 mpimr_counter *mpimr_counter_find(mpimr_emitter *out, const char *name) {

@@ -141,7 +141,11 @@ int job_map_record_slice(map_task *m, int *more) {
                        : job->config.map_record(job->config.user, record, length, m->emitter);
     m->padded_begin = 0;
     m->padded_span = 0;
-    if (returned != 0 && (rc = map_call_failed(m, returned)) != MPIMR_OK) return rc;
+    if (returned != 0) {
+      if ((rc = map_call_failed(m, returned)) != MPIMR_OK) return rc;
+    } else if (job->bad.message[0] != '\0') {
+      job->bad.message[0] = '\0'; /* mpimr_fail() called, yet 0 returned: nothing to skip */
+    }
   }
   m->figures->input_bytes += consumed;
   return job->store->flush_staged(job);
@@ -156,6 +160,7 @@ int job_map_index_slice(map_task *m, int *more) {
     int returned = map(job->config.user, m->next_index, m->emitter);
     int rc = returned != 0 ? map_call_failed(m, returned) : MPIMR_OK; /* naming the index that failed */
     if (rc != MPIMR_OK) return rc;
+    job->bad.message[0] = '\0'; /* a message mpimr_fail() left although 0 was returned */
     m->next_index++;
     m->figures->input_records++;
   }
@@ -175,6 +180,7 @@ int job_map_pair_slice(map_task *m, int *more) {
     int returned = job->config.map_pair(job->config.user, key, key_len, value, value_len, m->emitter);
     int rc = returned != 0 ? map_call_failed(m, returned) : MPIMR_OK; /* naming the pair that failed */
     if (rc != MPIMR_OK) return rc;
+    job->bad.message[0] = '\0'; /* a message mpimr_fail() left although 0 was returned */
     m->next_pair++;
     m->figures->input_records++;
   }

@@ -315,6 +315,16 @@ int output_gather_bad_records(const char *prefix, int ranks, uint64_t max_lines,
   return failed ? MPIMR_ERR_IO : MPIMR_OK;
 }
 
+void output_discard_bad_records(const char *prefix, int ranks) {
+  size_t room = strlen(prefix) + 24;
+  char *staged = malloc(room);
+  for (int rank = 0; staged != NULL && rank < ranks; rank++) {
+    snprintf(staged, room, "%s.%d", prefix, rank);
+    unlink(staged);
+  }
+  free(staged);
+}
+
 /* Removes an older result's `_bad_records`, and gathers this job's if it skipped any. */
 static int publish_bad_records(output_claim *claim, int ranks, char *message, size_t message_size) {
   char *path = files_join(claim->dir, OUTPUT_BAD_RECORDS_NAME);

@@ -61,6 +61,9 @@ int output_stage_bad_records(const char *prefix, int rank, const char *lines, si
 int output_gather_bad_records(const char *prefix, int ranks, uint64_t max_lines, const char *path, char *message,
                               size_t message_size);
 
+/** Rank 0: removes the ranks' `PREFIX.RANK` files (when there is nothing to list). */
+void output_discard_bad_records(const char *prefix, int ranks);
+
 /**
  * Collective: claims `dir` as above. Returns the same status on every rank
  * (BUSY: another job owns it; EXISTS: it holds a result and `overwrite` is

@@ -313,17 +313,19 @@ static char *bad_records_list(const mpimr_job *job, char **prefix, int *with_com
   return files_join(job->config.output_dir, OUTPUT_BAD_RECORDS_NAME);
 }
 
-/* Before the agreement that follows map: this rank's skipped records' lines are staged for rank 0. */
+/* Before the agreement that follows map, whatever this rank's outcome: its skipped records' lines
+ * (perhaps none: then an empty file, so that rank 0 never takes an older run's) are staged for
+ * rank 0. */
 static int stage_bad_records(mpimr_job *job) {
-  if (job->bad.length == 0) return MPIMR_OK;
+  if (job->config.max_bad_records == 0) return MPIMR_OK;
   char *prefix;
   int with_commit;
   char *list = bad_records_list(job, &prefix, &with_commit);
   int rc = MPIMR_OK;
   char message[512] = "";
   if (list != NULL)
-    rc = prefix ? output_stage_bad_records(prefix, job->rank, job->bad.lines, job->bad.length, message,
-                                           sizeof message)
+    rc = prefix ? output_stage_bad_records(prefix, job->rank, job->bad.lines ? job->bad.lines : "", job->bad.length,
+                                           message, sizeof message)
                 : MPIMR_ERR_NOMEM;
   if (rc != MPIMR_OK) job_set_error(job, "%s", message[0] ? message : "out of memory staging skipped records");
   free(list);
@@ -331,32 +333,56 @@ static int stage_bad_records(mpimr_job *job) {
   return rc;
 }
 
-/* After that agreement (every rank knows the sum of skipped records): rank 0 writes the list now
- * unless publishing will (a job that writes files and succeeds); more records skipped than allowed
- * fails the job on every rank, the list then holding at most the limit + 1. */
-static int check_bad_records(mpimr_job *job) {
-  uint64_t limit = job->config.max_bad_records;
-  if (limit == 0) return MPIMR_OK;
-  int over = job->bad_total > limit;
+/* Where a failed job's list goes: `_bad_records`, unless the directory holds an older result, which
+ * stays as it was (`_bad_records.failed` then). Rank 0; malloc'd. */
+static char *failed_list_path(const mpimr_job *job, const char *list, int with_commit) {
+  char *marker = with_commit ? files_join(job->config.output_dir, "_SUCCESS") : NULL;
+  int older_result = marker != NULL && access(marker, F_OK) == 0;
+  free(marker);
+  return older_result ? files_join(job->config.output_dir, OUTPUT_BAD_RECORDS_NAME ".failed") : strdup(list);
+}
+
+/* Rank 0's part, once every rank has staged its lines: the list now (at most the limit + 1 lines
+ * when `over`), unless publishing writes it (a job that writes files and succeeds); or, with
+ * nothing to list, the staged files removed. A failure here is rank 0's alone: it says so and
+ * the job goes on (the list is the job's report, not its result). */
+static void list_bad_records(mpimr_job *job, int rc, int over) {
   char *prefix;
   int with_commit;
-  char *list = job->bad_total > 0 ? bad_records_list(job, &prefix, &with_commit) : NULL;
-  if (list != NULL && with_commit && !over) {
-    job->output.bad_record_lines = job->bad_total;
-  } else if (list != NULL && job->rank == 0) {
-    char message[512] = "";
-    int rc = prefix ? output_gather_bad_records(prefix, job->nranks, over ? limit + 1 : job->bad_total, list, message,
-                                                sizeof message)
-                    : MPIMR_ERR_NOMEM;
-    if (rc != MPIMR_OK && !over) { /* rank 0 alone: the others go on, so this rank goes on too */
-      fprintf(stderr, "mpimr: warning: rank 0: %s\n", message[0] ? message : "out of memory listing skipped records");
-    } else if (rc != MPIMR_OK) {
-      job_set_error(job, "%s", message[0] ? message : "out of memory listing skipped records");
-    }
+  char *list = bad_records_list(job, &prefix, &with_commit);
+  if (list == NULL || prefix == NULL) {
+    if (list != NULL) fprintf(stderr, "mpimr: warning: rank 0: out of memory listing skipped records\n");
+    free(list);
+    free(prefix);
+    return;
   }
-  if (list != NULL) free(prefix);
+  char message[512] = "";
+  int listed = MPIMR_OK;
+  if (with_commit && rc == MPIMR_OK && !over) {
+    job->output.bad_record_lines = job->bad_total; /* output_publish() gathers them with the parts */
+  } else if (over || (rc == MPIMR_OK && job->bad_total > 0)) {
+    char *target = over ? failed_list_path(job, list, with_commit) : strdup(list);
+    listed = target ? output_gather_bad_records(prefix, job->nranks, over ? job->config.max_bad_records + 1 : job->bad_total,
+                                                target, message, sizeof message)
+                    : MPIMR_ERR_NOMEM;
+    free(target);
+  } else {
+    output_discard_bad_records(prefix, job->nranks);
+  }
+  if (listed != MPIMR_OK)
+    fprintf(stderr, "mpimr: warning: rank 0: %s\n", message[0] ? message : "out of memory listing skipped records");
   free(list);
-  if (!over) return MPIMR_OK;
+  free(prefix);
+}
+
+/* After that agreement (every rank knows the sum of skipped records, whatever the outcome): rank 0
+ * lists them; more than allowed fails the job on every rank, each naming the last it skipped. */
+static int settle_bad_records(mpimr_job *job, int rc) {
+  uint64_t limit = job->config.max_bad_records;
+  if (limit == 0) return rc;
+  int over = job->bad_total > limit;
+  if (job->rank == 0) list_bad_records(job, rc, over);
+  if (!over || rc != MPIMR_OK) return rc; /* a rank over the limit alone failed at once, naming its record */
   if (job->bad.count > 0)
     job_set_error(job, "map: %" PRIu64 " bad records over the whole job, more than max_bad_records (%" PRIu64
                        "); the last on this rank: %s",
@@ -398,7 +424,8 @@ static int post_counter_sizes(mpimr_job *job, mpimr_executor *ex) {
   if (rc == MPIMR_OK) job->counter_packed = counter_set_pack(&job->counters, &size);
   job->counter_sizes = calloc((size_t)job->nranks, sizeof *job->counter_sizes);
   job->counter_displs = calloc((size_t)job->nranks, sizeof *job->counter_displs);
-  /* A rank short of memory sends no counters (its totals then read NOMEM): the job stays in step. */
+  /* A rank short of memory for its packed counters sends none (then no rank has totals: reading them
+   * says MPIMR_ERR_STATE): the job stays in step. */
   job->counter_packed_size = job->counter_packed && size <= INT_MAX ? (int)size : 0;
   if (job->counter_sizes == NULL || job->counter_displs == NULL) {
     job_set_error(job, "out of memory gathering the counters");
@@ -541,6 +568,7 @@ static mpimr_poll_result close_job(mpimr_job *job) {
   if (display != NULL && !mpimr_future_join(&job->task, display)) return MPIMR_PENDING;
   if (job->closing_watch && !mpimr_future_join(&job->task, stall_watch_future(&job->watch))) return MPIMR_PENDING;
   job->task.result = job_finish(job, job->closing_status);
+  if (job->task.result != MPIMR_OK) job->counters_summed = 0; /* a job that failed has no totals */
   return MPIMR_READY;
 }
 
@@ -575,14 +603,15 @@ static mpimr_poll_result job_poll(mpimr_future *self, mpimr_executor *ex) {
       progress_close(&job->progress, ex); /* this rank's figures are final */
       rc = shuffle_outcome(job);
       if (rc == MPIMR_ERR_MPI) return task_finish(job, rc);
-      if (rc == MPIMR_OK) rc = stage_bad_records(job);
+      int staged = stage_bad_records(job);
+      if (rc == MPIMR_OK) rc = staged;
       rc = post_agreement(job, ex, rc, job->config.max_bad_records > 0);
       if (rc != MPIMR_OK) return task_finish(job, rc);
       self->state = PHASE_SHUFFLE_AGREED;
       return MPIMR_PENDING;
     case PHASE_SHUFFLE_AGREED:
       rc = agreement_outcome(job);
-      if (rc == MPIMR_OK) rc = check_bad_records(job);
+      if (rc != MPIMR_ERR_MPI) rc = settle_bad_records(job, rc);
       if (rc != MPIMR_OK) return task_finish(job, rc);
       /* Done with the round buffers: their memory goes to reduce, unless the shuffle is to serve
        * the workspace's next job (mpimr_job_free() hands it over). */
@@ -660,10 +689,12 @@ int mpimr_job_start(mpimr_job *job) {
   if (job->config.progress != MPIMR_PROGRESS_OFF && job->nranks > 0) {
     measure_input(job);
     mpimr_progress display = progress_resolve(job->config.progress, job->rank, stderr);
-    if (progress_start(&job->progress, job->executor, job->comm, job->rank, job->nranks, display,
-                       job->config.progress_interval_seconds, stderr, sample_progress, job, job->started_at) ==
-        MPIMR_OK)
-      stall_watch_ignore_polls(&job->watch, &job->progress.polls);
+    double interval = job->config.progress_interval_seconds > 0     ? job->config.progress_interval_seconds
+                      : job->config.progress == MPIMR_PROGRESS_PLAIN ? 10.0
+                                                                     : 1.0; /* the same on every rank */
+    progress_start(&job->progress, job->executor, job->comm, job->rank, job->nranks, display, interval, stderr,
+                   sample_progress, job, job->started_at);
+    stall_watch_ignore_polls(&job->watch, &job->progress.polls);
   }
   stall_watch_start(&job->watch, job->executor, locate_job, job, &job->task);
   return MPIMR_OK;

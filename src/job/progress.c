@@ -6,6 +6,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "mpimr/error.h"
@@ -28,7 +29,12 @@ static int launcher_on_terminal(void) {
 mpimr_progress progress_resolve(mpimr_progress setting, int rank, FILE *stream) {
   if (rank != 0 || setting == MPIMR_PROGRESS_OFF) return MPIMR_PROGRESS_OFF;
   if (setting != MPIMR_PROGRESS_AUTO) return setting;
-  return isatty(fileno(stream)) || launcher_on_terminal() ? MPIMR_PROGRESS_LINE : MPIMR_PROGRESS_OFF;
+  int fd = fileno(stream);
+  if (isatty(fd)) return MPIMR_PROGRESS_LINE;
+  /* A pipe or socket may be a launcher's, which forwards it to its own stderr; a file is a log. */
+  struct stat st;
+  int forwarded = fstat(fd, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode));
+  return forwarded && launcher_on_terminal() ? MPIMR_PROGRESS_LINE : MPIMR_PROGRESS_OFF;
 }
 
 
@@ -164,7 +170,7 @@ static void receive_reports(progress_display *p, mpimr_executor *ex) {
       return;
     }
     if (p->cancelled) return; /* a cancelled receive brings nothing */
-    p->latest[r->rank] = *r;
+    if (p->latest != NULL) p->latest[r->rank] = *r;
     p->finals += r->final != 0;
   }
   if (p->receive_posted || p->cancelled || p->failed || p->finals == p->nranks - 1) return;
@@ -175,10 +181,10 @@ static void receive_reports(progress_display *p, mpimr_executor *ex) {
     return;
   }
   if (mpimr_future_await_requests(ex, &p->base, &p->receive_group, &p->receive_request, 1) != MPIMR_OK) {
-    MPI_Cancel(&p->receive_request); /* no room in the reactor: give the display up */
-    MPI_Wait(&p->receive_request, MPI_STATUS_IGNORE);
-    give_up(p);
-    return;
+    /* No room in the reactor: wait here. In step a report always comes (every rank sends a final). */
+    p->receive_group.error = MPI_Wait(&p->receive_request, MPI_STATUS_IGNORE);
+    p->receive_group.remaining = 0;
+    mpimr_future_wake(ex, &p->base);
   }
   p->receive_posted = 1;
 }
@@ -217,12 +223,12 @@ static mpimr_poll_result progress_poll(mpimr_future *self, mpimr_executor *ex) {
   return MPIMR_PENDING;
 }
 
-int progress_start(progress_display *p, mpimr_executor *ex, MPI_Comm comm, int rank, int nranks,
+void progress_start(progress_display *p, mpimr_executor *ex, MPI_Comm comm, int rank, int nranks,
                    mpimr_progress mode, double interval, FILE *stream, progress_sample_fn sample, void *context,
                    double started_at) {
   memset(p, 0, sizeof *p);
   p->mode = rank == 0 && (mode == MPIMR_PROGRESS_LINE || mode == MPIMR_PROGRESS_PLAIN) ? mode : MPIMR_PROGRESS_OFF;
-  p->interval = interval > 0 ? interval : mode == MPIMR_PROGRESS_PLAIN ? 10.0 : 1.0;
+  p->interval = interval;
   p->comm = comm;
   p->rank = rank;
   p->nranks = nranks;
@@ -233,14 +239,11 @@ int progress_start(progress_display *p, mpimr_executor *ex, MPI_Comm comm, int r
   p->timer.ready = timer_due;
   p->timer.context = p;
   p->deadline = started_at + p->interval;
-  if (rank == 0 && nranks > 1) {
-    p->latest = calloc((size_t)nranks, sizeof *p->latest);
-    if (p->latest == NULL) return MPIMR_ERR_NOMEM;
-  }
+  /* Without memory for the other ranks' figures rank 0 still takes their reports (shows its own). */
+  if (rank == 0 && nranks > 1) p->latest = calloc((size_t)nranks, sizeof *p->latest);
   p->running = 1;
   mpimr_future_init(&p->base, progress_poll);
   mpimr_executor_spawn(ex, &p->base); /* its first poll arms the timer: the first line comes after one interval */
-  return MPIMR_OK;
 }
 
 void progress_close(progress_display *p, mpimr_executor *ex) {
@@ -252,16 +255,23 @@ void progress_close(progress_display *p, mpimr_executor *ex) {
   }
 }
 
+/* Rank 0: cancels the receive the reactor still holds (not one it has completed and freed). */
+static void cancel_receive(progress_display *p) {
+  if (p->rank != 0 || !p->receive_posted || p->receive_group.remaining == 0 || p->cancelled) return;
+  p->cancelled = 1;
+  MPI_Cancel(&p->receive_request);
+}
+
 void progress_stop(progress_display *p, mpimr_executor *ex, int outcome) {
-  if (!p->running || p->stopping) return;
+  if (!p->running) return;
+  /* Out of step (also when a stall timeout ends a job already closing): the other ranks' final
+   * reports may never come. */
+  if (mpimr_status_needs_abort(outcome)) cancel_receive(p);
+  if (p->stopping) return;
   progress_close(p, ex);
   p->stopping = 1;
   p->outcome = outcome;
   mpimr_condition_cancel(ex, &p->timer);
-  if (p->rank == 0 && mpimr_status_needs_abort(outcome) && p->receive_posted) {
-    p->cancelled = 1; /* the other ranks are out of step: their final reports may never come */
-    MPI_Cancel(&p->receive_request);
-  }
   mpimr_future_wake(ex, &p->base);
 }
 
@@ -272,6 +282,7 @@ void progress_show(progress_display *p) {
 mpimr_future *progress_future(progress_display *p) { return p->running ? &p->base : NULL; }
 
 void progress_destroy(progress_display *p) {
+  cancel_receive(p); /* a job freed unfinished: the reactor frees the request with the executor */
   free(p->latest);
   p->latest = NULL;
 }

@@ -5,7 +5,7 @@
  *
  * The display is a small future on every rank's executor, with a timer (a
  * condition on the monotonic clock): no thread, no collective. Every
- * interval each other rank sends rank 0 its figures (a 48-byte MPI_Isend,
+ * interval each other rank sends rank 0 its figures (a 32-byte MPI_Isend,
  * at most one in flight, on the job's communicator with a tag of its own),
  * and rank 0 keeps one MPI_Irecv posted for them and shows the sum. When a
  * rank's map and shuffle are done it sends a final report; rank 0's future
@@ -89,20 +89,20 @@ typedef struct progress_display {
 
 /**
  * What a job's setting means on this rank: on rank 0, LINE or PLAIN to show
- * the display or OFF not to (AUTO resolved by whether `stream`, or the
- * stderr of the launcher that started this process, is a terminal: mpirun
- * hands its ranks a pipe and forwards what they write); on the other ranks
- * OFF (they only report, whenever the setting is not OFF).
+ * the display or OFF not to (AUTO resolved by whether `stream` is a
+ * terminal, or is a pipe or socket and the stderr of the launcher that
+ * started this process is one: mpirun hands its ranks a pipe and forwards
+ * what they write); on the other ranks OFF (they only report, whenever the
+ * setting is not OFF).
  */
 mpimr_progress progress_resolve(mpimr_progress setting, int rank, FILE *stream);
 
 /**
- * Starts the display on every rank of `comm` (all with the same interval; 0
- * means the mode's default): `mode` is what progress_resolve() said for this
- * rank. Spawns its future on `ex`. Returns MPIMR_OK or MPIMR_ERR_NOMEM
- * (then nothing runs on this rank: rank 0 shows nothing).
+ * Starts the display on every rank of `comm`, all with the same `interval`
+ * (seconds, above 0): `mode` is what progress_resolve() said for this rank.
+ * Spawns its future on `ex`.
  */
-int progress_start(progress_display *p, mpimr_executor *ex, MPI_Comm comm, int rank, int nranks,
+void progress_start(progress_display *p, mpimr_executor *ex, MPI_Comm comm, int rank, int nranks,
                    mpimr_progress mode, double interval, FILE *stream, progress_sample_fn sample, void *context,
                    double started_at);
 
@@ -124,7 +124,10 @@ void progress_show(progress_display *p);
 /** The display's future while it runs, else NULL. */
 mpimr_future *progress_future(progress_display *p);
 
-/** Frees what the display holds (after its future ended, or if it never started). */
+/**
+ * Frees what the display holds; before the executor is freed: a receive
+ * the reactor still holds (a job freed unfinished) is cancelled first.
+ */
 void progress_destroy(progress_display *p);
 
 /** Writes the figures as the display's text ("map 43.1% of 1.07 GB, ...") into `text`. */

@@ -9,9 +9,8 @@
  * kept (the first one) and fails the job with its type and message, as mpimr_fail() does.
  *
  * With max_bad_records, a map function that raises mpimr.BadRecord has its record skipped through
- * mpimr_fail() (the library counts and lists it). The library skips any map call that fails, so
- * another exception then interrupts the job (mpimr_job_interrupt) to fail it as without the
- * setting, and the job's status and message are told as a map function's failure.
+ * mpimr_fail() (the library counts and lists it); any other exception fails the job through
+ * mpimr_fail_job(), which never skips, as without the setting.
  *
  * Counters: emit.count() keeps each name's mpimr_counter handle in a dict on the job, so a name is
  * hashed in C once per job, not once per call.
@@ -50,8 +49,6 @@ struct core_job {
   int made, started, finished;
   int counted_running;     /* the datasets' running_jobs include this job */
   int busy;                /* a call of this job's runs (in C, or a callback of it): no other may */
-  /* This rank's account of a map function's exception that interrupted the job (see above), "" if none. */
-  char raised_message[512];
 };
 
 PyObject *core_stopped_error;
@@ -101,20 +98,6 @@ static void clear_traceback_frames(PyObject *exception) {
   Py_XDECREF(traceback);
 }
 
-/* A map function raised `exception` (not BadRecord) in a job that skips bad records: the library
- * would skip the record, so the job is interrupted instead, and `message` receives the account this
- * rank gives (as mpimr_fail() would have worded it). */
-static void interrupt_for_exception(core_job *job, mpimr_emitter *out, const char *type, const char *text,
-                                    char *message, size_t size) {
-  char position[320] = "";
-  mpimr_record_origin origin;
-  if (mpimr_map_origin(out, &origin) == MPIMR_OK)
-    snprintf(position, sizeof position, " (input '%s' at byte %llu)", origin.path,
-             (unsigned long long)origin.offset);
-  snprintf(message, size, "map: %s%s%s%s", type, text[0] ? ": " : "", text, position);
-  mpimr_job_interrupt(job->job, message);
-}
-
 /* Turns the exception a callback raised into the job's failure, or with max_bad_records a map
  * function's mpimr.BadRecord into a skipped record; returns the status the callback returns to C.
  * `out` is the callback's emitter (NULL for a combiner); `mapping`: the callback is the map function. */
@@ -134,7 +117,6 @@ static int callback_failed(core_job *job, mpimr_emitter *out, int mapping) {
   }
   const char *type = Py_TYPE(exception)->tp_name;
   int skipping = mapping && out != NULL && job->config.max_bad_records > 0;
-  char raised[sizeof job->raised_message - 32] = ""; /* room for "rank R: " */
   int status = MPIMR_ERR_USER;
   if (interrupt) { /* KeyboardInterrupt, SystemExit: stop every rank, as a signal does */
     mpimr_job_interrupt(job->job, type);
@@ -147,27 +129,16 @@ static int callback_failed(core_job *job, mpimr_emitter *out, int mapping) {
     Py_XDECREF(text);
     Py_DECREF(exception);
     return MPIMR_ERR_USER;
-  } else if (skipping) {
-    interrupt_for_exception(job, out, type, message, raised, sizeof raised);
-    status = MPIMR_ERR_INTERRUPTED;
   } else if (out != NULL) {
-    mpimr_fail(out, "%s%s%s", type, message[0] ? ": " : "", message);
+    /* A bug is not a bad record: the job fails even where records are skipped. */
+    mpimr_fail_job(out, "%s%s%s", type, message[0] ? ": " : "", message);
   }
   Py_XDECREF(text);
-  if (job->exception == NULL) {
+  if (job->exception == NULL)
     job->exception = exception;
-    if (raised[0] != '\0')
-      snprintf(job->raised_message, sizeof job->raised_message, "rank %d: %s", job->rank, raised);
-  } else {
+  else
     Py_DECREF(exception);
-  }
   return status;
-}
-
-/* The status a call of the library returned, as Python tells it: a job interrupted for a map
- * function's exception (see callback_failed) failed as that function's failure. */
-static int job_outcome(const core_job *job, int status) {
-  return status == MPIMR_ERR_INTERRUPTED && job->raised_message[0] != '\0' ? MPIMR_ERR_USER : status;
 }
 
 mpimr_counter *core_job_counter(core_job *job, mpimr_emitter *out, PyObject *name) {
@@ -320,7 +291,7 @@ static int map_block(void *user, const void *block, size_t length, mpimr_emitter
     Py_DECREF(arguments[0]);
     /* The block's memory is reused after the call: a view kept past it would read other data. */
     if (exporter->exports != 0 && status == MPIMR_OK) {
-      mpimr_fail(out, "the map_block function kept a view of its block (a memoryview, a slice of it or a NumPy "
+      mpimr_fail_job(out, "the map_block function kept a view of its block (a memoryview, a slice of it or a NumPy "
                       "array over it) past the call; copy what it keeps (bytes(block))");
       status = MPIMR_ERR_USER;
     } else if (exporter->exports != 0 && job->exception != NULL) {
@@ -736,7 +707,7 @@ static PyObject *job_start(PyObject *object, PyObject *unused) {
   RUN_IN_C(self, rc = mpimr_job_start(job));
   self->busy = 0;
   if (rc != MPIMR_OK) note_finished(self);
-  return PyLong_FromLong(job_outcome(self, rc));
+  return PyLong_FromLong(rc);
 }
 
 /* Checks Python's signals between stretches of the job: a KeyboardInterrupt (or another
@@ -768,7 +739,7 @@ static PyObject *job_test(PyObject *object, PyObject *unused) {
   if (done) note_finished(self);
   else check_signals(self);
   self->busy = 0;
-  return Py_BuildValue("(iO)", job_outcome(self, rc), done ? Py_True : Py_False);
+  return Py_BuildValue("(iO)", rc, done ? Py_True : Py_False);
 }
 
 static PyObject *job_wait(PyObject *object, PyObject *unused) {
@@ -784,7 +755,7 @@ static PyObject *job_wait(PyObject *object, PyObject *unused) {
   }
   self->busy = 0;
   note_finished(self);
-  return PyLong_FromLong(job_outcome(self, rc));
+  return PyLong_FromLong(rc);
 }
 
 static PyObject *job_take_exception(PyObject *object, PyObject *unused) {
@@ -799,9 +770,6 @@ static PyObject *job_take_exception(PyObject *object, PyObject *unused) {
 static PyObject *job_error_message(PyObject *object, PyObject *unused) {
   (void)unused;
   core_job *self = (core_job *)object;
-  if (self->raised_message[0] != '\0')
-    return PyUnicode_DecodeUTF8(self->raised_message, (Py_ssize_t)strlen(self->raised_message),
-                                "backslashreplace");
   return PyUnicode_DecodeUTF8(mpimr_job_error_message(self->job), (Py_ssize_t)strlen(mpimr_job_error_message(self->job)),
                               "backslashreplace");
 }
