@@ -412,22 +412,26 @@ typedef struct mpimr_job_config {
    * skipped and counted (counter "mpimr.bad_records"); a map function that
    * returns non-zero without calling mpimr_fail(), fails through
    * mpimr_fail_job(), or fails because an emit failed, fails the job at
-   * once, as without this setting. Pairs it emitted
-   * before failing are kept, so a map function should check its record
-   * before it emits. With file output, rank 0 writes `OUTDIR/_bad_records`,
-   * one line per skipped record: `PATH<TAB>OFFSET<TAB>MESSAGE` (for index
-   * input `index<TAB>N<TAB>MESSAGE`; for dataset input `pair<TAB>N<TAB>...`).
-   * Once more than this many failed over all ranks the job fails on every
-   * rank, naming the last one this rank skipped, and `_bad_records` lists
-   * at most max_bad_records + 1 of them (no `_SUCCESS`). With map_block a
-   * block is the record (its first record's offset is given). Reduce
-   * functions that fail always fail the job.
+   * once, as without this setting. Pairs a skipped record emitted before
+   * failing are kept, so a map function should check its record before it
+   * emits. With file output, rank 0 writes `OUTDIR/_bad_records`, one line
+   * per skipped record: `PATH<TAB>OFFSET<TAB>MESSAGE` (for index input
+   * `index<TAB>N<TAB>MESSAGE`, for local input `local<TAB>N<TAB>...`, for
+   * dataset input `pair<TAB>N<TAB>...`). Once more than this many fail over
+   * all ranks the job fails on every rank (a rank that alone went over the
+   * limit stops at once and names that record; otherwise each rank names
+   * the last one it skipped), and the list holds at most max_bad_records +
+   * 1 of them, with no `_SUCCESS`; it is then `_bad_records.failed` if the
+   * directory holds an older result, which stays as it was. With map_block
+   * a block is the record (its first record's offset is given). Reduce
+   * functions that fail always fail the job. Set it alike on every rank.
    */
   uint64_t max_bad_records;
   /**
    * Where the list of skipped records goes (rank 0 writes it, through a
    * temporary file renamed into place; every rank must be able to write
-   * `PATH.RANK` beside it, which rank 0 gathers and removes). NULL (the
+   * `PATH.RANK` beside it, which rank 0 gathers and removes unless the
+   * ranks end out of step). NULL (the
    * default): `OUTDIR/_bad_records` for a job that writes part files, else
    * no list. A program whose later job writes the result can set it for the
    * job that parses the input.
