@@ -4,8 +4,10 @@
 # on different nodes share no memory and their bytes go over TCP, as on a cluster. Checked:
 #   - the node groups: rank 0 reads its node's 2 ranks' bytes in place, no more;
 #   - mpimr-wordcount against wc_oracle with the default transport (in place inside a node,
-#     messages between nodes), with pairwise and alltoallv forced, and with TCP alone moving bytes
-#     (--mca btl self,tcp);
+#     messages between nodes), with pairwise and alltoallv forced (and the progress display's
+#     reports from every node), and with TCP alone moving bytes (--mca btl self,tcp);
+#   - mpimr-cc skipping two malformed lines (--max-bad-records): _bad_records gathered from every
+#     node, the labels those of the good lines on one node;
 #   - mpimr-sort: mpimr-valsort agrees on order, count and checksum;
 #   - mpimr-invindex against invindex_oracle.py, mpimr-rmat against rmat_oracle.py;
 #   - mpimr-kmeans (generated points): the same assignments as at np 1 on one node;
@@ -59,12 +61,29 @@ grep -q "transport shared-memory (rank 0 reads 2 ranks' bytes in place)" "$work/
   { echo "rank 0 should read exactly its node's 2 ranks in place:"; cat "$work/err"; exit 1; }
 "$oracle" "$work/wc-auto" 5 "$work/text.txt"
 
-# Each transport forced, and TCP as the only way bytes move.
+# Each transport forced, and TCP as the only way bytes move. The progress display's reports
+# cross the nodes too: its last line has every rank's input.
 for transport in pairwise alltoallv; do
   on_nodes "$bin/mpimr-wordcount" -q --transport "$transport" --round-size 64K -o "$work/wc-$transport" \
-    "$work/text.txt"
+    --progress=plain --progress-interval 0.05 "$work/text.txt" 2>"$work/progress-$transport"
   "$oracle" "$work/wc-$transport" 5 "$work/text.txt"
+  tail -n 1 "$work/progress-$transport" | grep -q '^mpimr: done: 100\.0% of ' ||
+    { echo "the progress display's last line is not every rank's input:"; cat "$work/progress-$transport"; exit 1; }
 done
+
+# Skipped records across nodes: mpimr-cc on an edge list with two malformed lines lists both in
+# _bad_records (gathered by rank 0 from every node's ranks) and labels the graph as on one node
+# without them.
+awk 'BEGIN { for (i = 0; i < 400; i++) { print i, (i * 7 + 3) % 400; if (i == 100) print "x 1"; if (i == 300) print "7" } }' \
+  >"$work/edges.txt"
+grep -v -e '^x' -e '^7$' "$work/edges.txt" >"$work/edges-good.txt"
+on_nodes --mca mpi_yield_when_idle 1 "$bin/mpimr-cc" -q --max-bad-records 2 -o "$work/cc-bad" "$work/edges.txt"
+run 2 "$bin/mpimr-cc" -q -o "$work/cc-good" "$work/edges-good.txt"
+[ "$(cut -f2 "$work/cc-bad/_bad_records" | sort -n | tr '\n' ' ')" = \
+  "$(grep -b -n -e '^x' -e '^7$' "$work/edges.txt" | cut -d: -f2 | tr '\n' ' ')" ] ||
+  { echo "_bad_records across nodes:"; cat "$work/cc-bad/_bad_records"; exit 1; }
+cmp <(cat "$work"/cc-bad/part-* | sort) <(cat "$work"/cc-good/part-* | sort) ||
+  { echo "mpimr-cc with skipped lines differs from mpimr-cc on the good lines"; exit 1; }
 on_nodes --mca btl self,tcp "$bin/mpimr-wordcount" -q --no-combiner --round-size 64K -o "$work/wc-tcp" \
   "$work/text.txt"
 "$oracle" "$work/wc-tcp" 5 "$work/text.txt"
