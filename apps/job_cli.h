@@ -30,7 +30,8 @@ enum job_cli_option {
   JOB_CLI_STALL_TIMEOUT,
   JOB_CLI_PROGRESS,
   JOB_CLI_PROGRESS_INTERVAL,
-  JOB_CLI_MAX_BAD_RECORDS /* the last: job_cli_is_option() takes the range */
+  JOB_CLI_MAX_BAD_RECORDS,
+  JOB_CLI_DYNAMIC_MAP /* the last: job_cli_is_option() takes the range */
 };
 
 /** The tuning and watching options' entries for a `struct option` table (the programs that run many jobs
@@ -47,7 +48,8 @@ enum job_cli_option {
   {"pin", required_argument, NULL, JOB_CLI_PIN},                           \
   {"progress", optional_argument, NULL, JOB_CLI_PROGRESS},                 \
   {"progress-interval", required_argument, NULL, JOB_CLI_PROGRESS_INTERVAL}, \
-  {"max-bad-records", required_argument, NULL, JOB_CLI_MAX_BAD_RECORDS}
+  {"max-bad-records", required_argument, NULL, JOB_CLI_MAX_BAD_RECORDS},   \
+  {"dynamic-map", no_argument, NULL, JOB_CLI_DYNAMIC_MAP}
 
 /** The shared options' entries for a `struct option` table. */
 #define JOB_CLI_LONG_OPTIONS                                         \
@@ -74,7 +76,10 @@ enum job_cli_option {
     "        --max-bad-records N   skip up to N input records over the whole job whose\n" \
     "                              parsing fails, listing each (file, byte offset,\n" \
     "                              why) in OUTDIR/_bad_records, and fail if more do\n" \
-    "                              (default 0: the first one fails the job)\n"
+    "                              (default 0: the first one fails the job)\n"          \
+    "        --dynamic-map         ranks that finish their share of the input early\n"  \
+    "                              take unstarted chunks of it from slower ranks\n"     \
+    "                              (file input; default off)\n"
 
 /** Their lines of a program's --help, in the OPTIONS layout the programs share. */
 extern const char JOB_CLI_HELP[];

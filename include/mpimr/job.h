@@ -447,6 +447,18 @@ typedef struct mpimr_job_config {
    */
   mpimr_progress progress;
   /**
+   * Non-zero: dynamic map for file input. The input is cut into 16 chunks
+   * per rank; each rank starts with its own consecutive 16 (what it maps
+   * without this setting), and a rank whose chunks are done asks the other
+   * ranks in turn for half of their unstarted ones, so a slow rank's work
+   * moves to the fast ones (job/steal.h: point-to-point messages on the
+   * job's communicator, answered by a small future on each rank's executor,
+   * and one MPI_Ibarrier at the end of map). Records, their origins and the
+   * result are as without it. Index, local and dataset input are mapped as
+   * without it. Default 0 (off). Set it alike on every rank.
+   */
+  int dynamic_map;
+  /**
    * Seconds between progress updates (0: the default, 1 s for
    * MPIMR_PROGRESS_LINE, 10 s for MPIMR_PROGRESS_PLAIN). Must be 0 or more.
    */
@@ -493,6 +505,8 @@ typedef struct mpimr_job_stats {
   uint64_t heaviest_key_pairs;
   uint32_t heaviest_key_len;      /**< The key's full length. */
   unsigned char heaviest_key[48]; /**< The key's first bytes (at most 48). */
+  uint64_t chunks_taken; /**< dynamic_map: input chunks this rank took from other ranks. */
+  uint64_t chunks_given; /**< dynamic_map: input chunks other ranks took from this rank. */
 } mpimr_job_stats;
 
 /**

@@ -55,6 +55,25 @@ static int setup_shuffle(mpimr_job *job) {
   return rc != MPIMR_OK ? rc : knob_rc;
 }
 
+
+/* The test knob MPIMR_TEST_MAP_DELAY="USEC@R1,R2,...": microseconds ranks R1, R2, ... sleep after
+ * each map slice (a slow rank, for the dynamic map's tests and benchmark); 0 for other ranks or
+ * anything else. */
+static unsigned map_delay_for(const char *knob, int rank) {
+  if (knob == NULL) return 0;
+  char *at;
+  unsigned long usec = strtoul(knob, &at, 10);
+  if (*at != '@' || usec > 10000000) return 0;
+  while (*at == '@' || *at == ',') {
+    char *end;
+    long listed = strtol(at + 1, &end, 10);
+    if (end == at + 1) return 0;
+    if (listed == rank) return (unsigned)usec;
+    at = end;
+  }
+  return 0;
+}
+
 static int job_setup(mpimr_job *job, const mpimr_pin_report *kept_pinning) {
   int rc = MPIMR_OK;
   if (job->config.pinned_by != NULL) {
@@ -104,6 +123,7 @@ static int job_setup(mpimr_job *job, const mpimr_pin_report *kept_pinning) {
   job->map_emitter.sink = job->store->emit;
   job->map_emitter.sink_state = job;
   job->bad.limit = job->config.max_bad_records;
+  job->map_delay_us = map_delay_for(getenv("MPIMR_TEST_MAP_DELAY"), job->rank);
   step = stall_watch_init(&job->watch, job->comm, job->config.stall_warning_seconds,
                           job->config.stall_timeout_seconds);
   if (step != MPIMR_OK && rc == MPIMR_OK) {

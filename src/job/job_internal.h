@@ -14,6 +14,7 @@
 #include "job/range.h"
 #include "job/spill.h"
 #include "job/stall_watch.h"
+#include "job/steal.h"
 #include "kv/count_table.h"
 #include "kv/sort.h"
 #include "kv/table.h"
@@ -36,6 +37,7 @@ typedef struct map_task {
   size_t next_piece;
   record_reader reader;
   int reader_open;
+  int stealing;        /**< Dynamic map: waiting for another rank's answer (job->share). */
   uint64_t next_index; /**< Integer-range or local input: the next index and the end. */
   uint64_t end_index;
   mpimr_dataset_cursor pair_cursor; /**< Dataset input: where the next pair is, its number and the end. */
@@ -186,6 +188,9 @@ struct mpimr_job {
   uint64_t input_total;  /**< The whole input in the display's units (bytes, or records; 0: unknown). */
   int input_in_bytes;    /**< The input is files: the display counts bytes. */
   int reducing;          /**< Reduce and writing the part are running (the display says "reduce"). */
+  int dynamic;           /**< Dynamic map is on (file input and config.dynamic_map). */
+  work_share share;      /**< Dynamic map: this rank's chunks, and the server that gives them away. */
+  unsigned map_delay_us; /**< Test knob MPIMR_TEST_MAP_DELAY: sleep after each map slice on this rank. */
   int finished_early;   /**< The job ended outside its future (failed to start, or the executor failed). */
   int outcome;          /**< The outcome then. */
   char error_message[640];

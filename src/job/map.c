@@ -106,6 +106,13 @@ int job_map_record_slice(map_task *m, int *more) {
   *more = 1;
   while (consumed < m->read_bytes && !m->needs_flush) {
     if (!m->reader_open) {
+      uint64_t chunk;
+      if (m->next_piece == m->piece_count && m == &job->map && job->dynamic &&
+          work_share_take(&job->share, &chunk)) {
+        /* Dynamic map: the next chunk of this rank's range (its own, or one given by another rank). */
+        m->piece_count = input_split(&job->inputs, (int)chunk, job->nranks * CHUNKS_PER_RANK, m->pieces);
+        m->next_piece = 0;
+      }
       if (m->next_piece == m->piece_count) {
         *more = 0;
         break;
@@ -201,6 +208,14 @@ static mpimr_poll_result map_finish(map_task *m, mpimr_executor *ex, int status)
     record_reader_close(&m->reader);
     m->reader_open = 0;
   }
+  /* Dynamic map: this rank asks no more, and joins the barrier that ends the servers (on every path:
+   * the other ranks wait for it). */
+  if (m->job->dynamic && work_share_finish(&m->job->share, ex) != MPIMR_OK && status == MPIMR_OK) {
+    job_set_error(m->job, "map: MPI_Ibarrier of the dynamic map failed");
+    status = MPIMR_ERR_MPI;
+  }
+  m->job->stats.chunks_taken = m->job->share.chunks_taken;
+  m->job->stats.chunks_given = m->job->share.chunks_given;
   m->base.result = status;
   shuffle_finish_map(m->job->shuffle, ex, status);
   return MPIMR_READY;
@@ -209,6 +224,14 @@ static mpimr_poll_result map_finish(map_task *m, mpimr_executor *ex, int status)
 mpimr_poll_result job_map_poll(mpimr_future *self, mpimr_executor *ex) {
   map_task *m = (map_task *)self;
   mpimr_job *job = m->job;
+  if (m->stealing) { /* dynamic map: another rank's answer */
+    if (work_share_asking(&job->share)) return MPIMR_PENDING;
+    m->stealing = 0;
+    if (work_share_answered(&job->share) < 0) {
+      job_set_error(job, "map: asking rank %d for input failed", job->share.victim);
+      return map_finish(m, ex, MPIMR_ERR_MPI);
+    }
+  }
   int status = shuffle_status(job->shuffle);
   if (status == MPIMR_OK) status = job_check_signal(job);
   if (status != MPIMR_OK) return map_finish(m, ex, status);
@@ -234,6 +257,16 @@ mpimr_poll_result job_map_poll(mpimr_future *self, mpimr_executor *ex) {
   int rc = map_slice(m, &more);
   if (job->trace.enabled) trace_span(&job->trace, TRACE_MAP_SLICE, slice_started, clock_now(), 0);
   if (rc != MPIMR_OK) return map_finish(m, ex, rc);
+  if (job->map_delay_us) usleep(job->map_delay_us); /* the test knob: a slow rank */
+  if (!more && !m->needs_flush && job->dynamic && !job->share.done) {
+    /* This rank's chunks are done: ask another rank for some of its own. */
+    if (work_share_ask(&job->share, ex, self) != MPIMR_OK) {
+      job_set_error(job, "map: asking rank %d for input failed", job->share.victim);
+      return map_finish(m, ex, MPIMR_ERR_MPI);
+    }
+    m->stealing = !job->share.done;
+    return MPIMR_PENDING;
+  }
   if (!more && !m->needs_flush) {
     /* The fill set is empty when combining (drains are sent at once), so the last table fits in it. */
     rc = job_drain_map_side(job);

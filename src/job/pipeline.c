@@ -566,6 +566,9 @@ static int job_finish(mpimr_job *job, int rc) {
 static mpimr_poll_result close_job(mpimr_job *job) {
   mpimr_future *display = progress_future(&job->progress);
   if (display != NULL && !mpimr_future_join(&job->task, display)) return MPIMR_PENDING;
+  /* Dynamic map's server ends with the barrier every rank joins at the end of its map (in step). */
+  mpimr_future *server = mpimr_status_needs_abort(job->closing_status) ? NULL : work_share_future(&job->share);
+  if (server != NULL && !mpimr_future_join(&job->task, server)) return MPIMR_PENDING;
   if (job->closing_watch && !mpimr_future_join(&job->task, stall_watch_future(&job->watch))) return MPIMR_PENDING;
   job->task.result = job_finish(job, job->closing_status);
   if (job->task.result != MPIMR_OK) job->counters_summed = 0; /* a job that failed has no totals */
@@ -574,6 +577,7 @@ static mpimr_poll_result close_job(mpimr_job *job) {
 
 static mpimr_poll_result task_finish(mpimr_job *job, int rc) {
   job->task.state = PHASE_CLOSING;
+  if (mpimr_status_needs_abort(rc)) work_share_abandon(&job->share);
   progress_stop(&job->progress, job->executor, rc);
   job->closing_watch = stall_watch_close(&job->watch, job->executor, rc);
   job->closing_status = rc;
@@ -681,6 +685,12 @@ int mpimr_job_start(mpimr_job *job) {
     job->outcome = job_finish(job, rc);
     job->finished_early = 1;
     return job->outcome;
+  }
+  /* Dynamic map (file input): the map takes chunks from job->share, starting with this rank's own. */
+  job->dynamic = job->config.dynamic_map && !job->indexed_input && job->config.map_pair == NULL;
+  if (job->dynamic) {
+    work_share_start(&job->share, job->executor, job->comm, job->rank, job->nranks);
+    job->map.piece_count = job->map.next_piece = 0; /* the share's pieces were the sample's */
   }
   mpimr_executor_spawn(job->executor, shuffle_driver(job->shuffle));
   mpimr_executor_spawn(job->executor, &job->map.base);

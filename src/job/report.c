@@ -10,7 +10,7 @@
 #include "job/job_internal.h"
 #include "mpimr/error.h"
 
-enum { TIME_FIELDS = 7, COUNT_FIELDS = 24 };
+enum { TIME_FIELDS = 7, COUNT_FIELDS = 26 };
 
 static const char *const time_names[TIME_FIELDS] = {"time_total",  "time_map",    "time_shuffle",
                                                     "time_reduce", "time_output", "time_send_wait",
@@ -20,7 +20,7 @@ static const char *const count_names[COUNT_FIELDS] = {
     "pairs_received",  "bytes_received",     "rounds",        "keys_reduced",  "pairs_output", "bytes_output",
     "map_table_bytes", "reduce_table_bytes", "buffer_bytes",  "peak_rss_bytes", "memory_budget_bytes",
     "peak_memory_bytes", "spill_bytes",       "spill_runs",    "merge_passes", "sample_pairs",
-    "bad_records",     "heaviest_key_pairs"};
+    "bad_records",     "heaviest_key_pairs", "chunks_taken", "chunks_given"};
 
 static void pack_stats(const mpimr_job_stats *s, double *times, uint64_t *counts) {
   const double t[TIME_FIELDS] = {s->time_total,  s->time_map,    s->time_shuffle,
@@ -31,7 +31,8 @@ static void pack_stats(const mpimr_job_stats *s, double *times, uint64_t *counts
       s->rounds,          s->keys_reduced,       s->pairs_output,   s->bytes_output,
       s->map_table_bytes, s->reduce_table_bytes, s->buffer_bytes,   s->peak_rss_bytes,
       s->memory_budget_bytes, s->peak_memory_bytes, s->spill_bytes, s->spill_runs,
-      s->merge_passes,    s->sample_pairs,       s->bad_records,    s->heaviest_key_pairs};
+      s->merge_passes,    s->sample_pairs,       s->bad_records,    s->heaviest_key_pairs,
+      s->chunks_taken,    s->chunks_given};
   memcpy(times, t, sizeof t);
   memcpy(counts, c, sizeof c);
 }
@@ -162,6 +163,10 @@ static void print_summary(FILE *stream, int nranks, const double *times, const u
     fprintf(stream, "; reduce load max/mean: pairs %.2f, bytes %.2f", load.pairs_ratio, load.bytes_ratio);
   }
   if (sum[22] > 0) fprintf(stream, "; bad records skipped %llu", (unsigned long long)sum[22]);
+  if (sum[24] > 0) /* dynamic map moved input between ranks */
+    fprintf(stream, "; dynamic map: input %.1f-%.1f MB a rank, %llu chunks taken from other ranks (%llu-%llu a rank)",
+            (double)cmin[0] / mb, (double)cmax[0] / mb, (unsigned long long)sum[24], (unsigned long long)cmin[24],
+            (unsigned long long)cmax[24]);
   fputc('\n', stream);
 }
 
