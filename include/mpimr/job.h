@@ -447,22 +447,26 @@ typedef struct mpimr_job_config {
    */
   mpimr_progress progress;
   /**
-   * Non-zero: dynamic map for file input. The input is cut into 16 chunks
-   * per rank; each rank starts with its own consecutive 16 (what it maps
-   * without this setting), and a rank whose chunks are done asks the other
-   * ranks in turn for half of their unstarted ones, so a slow rank's work
-   * moves to the fast ones (job/steal.h: point-to-point messages on the
-   * job's communicator, answered by a small future on each rank's executor,
-   * and one MPI_Ibarrier at the end of map). Records, their origins and the
-   * result are as without it. Index, local and dataset input are mapped as
-   * without it. Default 0 (off). Set it alike on every rank.
-   */
-  int dynamic_map;
-  /**
    * Seconds between progress updates (0: the default, 1 s for
    * MPIMR_PROGRESS_LINE, 10 s for MPIMR_PROGRESS_PLAIN). Must be 0 or more.
    */
   double progress_interval_seconds;
+
+  /**
+   * Non-zero: dynamic map for file input. The input is cut into 16 chunks
+   * per rank; each rank starts with its own consecutive 16 (what it maps
+   * without this setting), and a rank whose chunks are done asks the other
+   * ranks in turn for half of their unstarted ones, so a slow rank's work
+   * moves to fast ones (point-to-point messages on the job's communicator,
+   * answered by a small future on each rank's executor, and one
+   * MPI_Ibarrier at the end of map). Records, their origins and the result
+   * are as without it; which rank maps a record is not, so neither are the
+   * per-rank figures, and with map_block a block never spans two chunks
+   * (smaller blocks at chunk edges). Index, local and dataset input are
+   * mapped as without it. Default 0 (off). Must be the same on every rank
+   * (checked: MPIMR_ERR_INVAL otherwise).
+   */
+  int dynamic_map;
 } mpimr_job_config;
 
 /** Per-rank figures of one job. Times are seconds of wall clock. */

@@ -232,6 +232,10 @@ mpimr_poll_result job_map_poll(mpimr_future *self, mpimr_executor *ex) {
       return map_finish(m, ex, MPIMR_ERR_MPI);
     }
   }
+  if (job->dynamic && job->share.failed) { /* out of step: no answer or barrier can be relied on */
+    job_set_error(job, "map: dynamic map's messages failed");
+    return map_finish(m, ex, MPIMR_ERR_MPI);
+  }
   int status = shuffle_status(job->shuffle);
   if (status == MPIMR_OK) status = job_check_signal(job);
   if (status != MPIMR_OK) return map_finish(m, ex, status);

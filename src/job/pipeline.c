@@ -104,6 +104,16 @@ static int plan_map(mpimr_job *job) {
   }
   int rc = share_input_list(job);
   if (rc != MPIMR_OK) return rc;
+  /* Dynamic map's messages and barrier need every rank (a mismatch would hang the job). */
+  int mine[2] = {job->config.dynamic_map != 0, job->config.dynamic_map == 0}, all[2];
+  if (MPI_Allreduce(mine, all, 2, MPI_INT, MPI_MAX, job->comm) != MPI_SUCCESS) {
+    job_set_error(job, "MPI_Allreduce failed while checking dynamic_map");
+    return MPIMR_ERR_MPI;
+  }
+  if (all[0] && all[1]) {
+    job_set_error(job, "dynamic_map is set on some ranks and not on others: set it alike on every rank");
+    return MPIMR_ERR_INVAL;
+  }
   m->pieces = malloc((job->inputs.count ? job->inputs.count : 1) * sizeof *m->pieces);
   rc = m->pieces ? MPIMR_OK : MPIMR_ERR_NOMEM;
   if (rc == MPIMR_OK)
@@ -690,7 +700,7 @@ int mpimr_job_start(mpimr_job *job) {
   job->dynamic = job->config.dynamic_map && !job->indexed_input && job->config.map_pair == NULL;
   if (job->dynamic) {
     work_share_start(&job->share, job->executor, job->comm, job->rank, job->nranks);
-    job->map.piece_count = job->map.next_piece = 0; /* the share's pieces were the sample's */
+    job->map.piece_count = job->map.next_piece = 0; /* plan_map's static split (the sample read it) */
   }
   mpimr_executor_spawn(job->executor, shuffle_driver(job->shuffle));
   mpimr_executor_spawn(job->executor, &job->map.base);

@@ -8,13 +8,12 @@
 
 #include "mpimr/error.h"
 
-/* Hands `count` requests to the reactor for `owner`; without room, finishes them here (they are
- * small, and answered by the other ranks' servers whatever this rank does). */
-static void hand(mpimr_executor *ex, mpimr_future *owner, mpimr_request_group *group, MPI_Request *requests,
-                 int count) {
-  if (mpimr_future_await_requests(ex, owner, group, requests, count) == MPIMR_OK) return;
-  group->error = MPI_Waitall(count, requests, MPI_STATUSES_IGNORE);
-  group->remaining = 0;
+/* Hands one request to the reactor for `owner`. Without room the ranks would have to wait here for
+ * each other, so the share fails instead (out of step: the job ends without another collective). */
+static void hand(work_share *w, mpimr_executor *ex, mpimr_future *owner, mpimr_request_group *group,
+                 MPI_Request *request) {
+  if (mpimr_future_await_requests(ex, owner, group, request, 1) == MPIMR_OK) return;
+  w->failed = 1;
   mpimr_future_wake(ex, owner);
 }
 
@@ -26,12 +25,13 @@ static void answer(work_share *w) {
   w->give[0] = w->end - given;
   w->give[1] = w->end;
   w->end -= given;
-  w->chunks_given += given;
   if (w->ask >= (uint64_t)w->nranks ||
       MPI_Isend(w->give, 2, MPI_UINT64_T, (int)w->ask, STEAL_GIVE_TAG, w->comm, &w->give_request) != MPI_SUCCESS) {
+    w->end += given; /* nothing was given */
     w->failed = 1;
     return;
   }
+  w->chunks_given += given;
   w->give_in_flight = 1;
 }
 
@@ -44,7 +44,7 @@ static mpimr_poll_result server_poll(mpimr_future *self, mpimr_executor *ex) {
     int cancelled = w->barrier_posted && w->barrier_group.remaining == 0;
     if (w->ask_group.error != MPI_SUCCESS)
       w->failed = 1;
-    else if (!cancelled)
+    else if (!cancelled && !w->abandoned)
       answer(w);
   }
   int barrier_done = w->barrier_posted && w->barrier_group.remaining == 0;
@@ -52,14 +52,14 @@ static mpimr_poll_result server_poll(mpimr_future *self, mpimr_executor *ex) {
     MPI_Cancel(&w->ask_request);
     return MPIMR_PENDING; /* woken when the cancelled receive completes */
   }
-  if (barrier_done || (w->failed && !w->ask_posted && !w->barrier_posted)) {
+  if (barrier_done) { /* the only end: until then another rank may ask */
     if (w->give_in_flight) MPI_Wait(&w->give_request, MPI_STATUS_IGNORE);
     w->give_in_flight = 0;
     w->running = 0;
     self->result = w->failed ? MPIMR_ERR_MPI : MPIMR_OK;
     return MPIMR_READY;
   }
-  if (!w->ask_posted && !w->failed) {
+  if (!w->ask_posted && !w->failed && !w->abandoned) {
     w->ask = UINT64_MAX;
     if (MPI_Irecv(&w->ask, 1, MPI_UINT64_T, MPI_ANY_SOURCE, STEAL_ASK_TAG, w->comm, &w->ask_request) !=
         MPI_SUCCESS) {
@@ -67,7 +67,7 @@ static mpimr_poll_result server_poll(mpimr_future *self, mpimr_executor *ex) {
       return MPIMR_PENDING; /* the barrier (posted whatever happens) ends it */
     }
     w->ask_posted = 1;
-    hand(ex, self, &w->ask_group, &w->ask_request, 1);
+    hand(w, ex, self, &w->ask_group, &w->ask_request);
   }
   return MPIMR_PENDING;
 }
@@ -99,26 +99,31 @@ int work_share_ask(work_share *w, mpimr_executor *ex, mpimr_future *waiter) {
   w->victim = (w->rank + 1 + w->asked) % w->nranks;
   w->my_rank_word = (uint64_t)w->rank;
   w->got[0] = w->got[1] = 0;
-  if (MPI_Irecv(w->got, 2, MPI_UINT64_T, w->victim, STEAL_GIVE_TAG, w->comm, &w->steal_requests[0]) !=
-      MPI_SUCCESS)
-    return MPIMR_ERR_MPI;
-  if (MPI_Isend(&w->my_rank_word, 1, MPI_UINT64_T, w->victim, STEAL_ASK_TAG, w->comm, &w->steal_requests[1]) !=
-      MPI_SUCCESS) {
-    MPI_Cancel(&w->steal_requests[0]);
-    MPI_Wait(&w->steal_requests[0], MPI_STATUS_IGNORE);
+  if (MPI_Irecv(w->got, 2, MPI_UINT64_T, w->victim, STEAL_GIVE_TAG, w->comm, &w->answer_request) != MPI_SUCCESS) {
+    w->failed = 1;
     return MPIMR_ERR_MPI;
   }
   w->steal_in_flight = 1;
-  hand(ex, waiter, &w->steal_group, w->steal_requests, 2);
-  return MPIMR_OK;
+  hand(w, ex, waiter, &w->answer_group, &w->answer_request);
+  if (MPI_Isend(&w->my_rank_word, 1, MPI_UINT64_T, w->victim, STEAL_ASK_TAG, w->comm, &w->ask_send_request) !=
+      MPI_SUCCESS) {
+    w->failed = 1;
+    return MPIMR_ERR_MPI;
+  }
+  hand(w, ex, waiter, &w->ask_send_group, &w->ask_send_request);
+  return w->failed ? MPIMR_ERR_MPI : MPIMR_OK;
 }
 
-int work_share_asking(const work_share *w) { return w->steal_in_flight && w->steal_group.remaining > 0; }
+int work_share_asking(const work_share *w) {
+  return w->steal_in_flight && !w->failed && (w->answer_group.remaining > 0 || w->ask_send_group.remaining > 0);
+}
 
 int work_share_answered(work_share *w) {
   if (!w->steal_in_flight) return 0;
   w->steal_in_flight = 0;
-  if (w->steal_group.error != MPI_SUCCESS || w->got[1] < w->got[0]) return -1;
+  if (w->failed || w->answer_group.error != MPI_SUCCESS || w->ask_send_group.error != MPI_SUCCESS ||
+      w->got[1] < w->got[0] || w->got[1] > (uint64_t)w->nranks * CHUNKS_PER_RANK)
+    return -1;
   if (w->got[1] > w->got[0]) {
     w->next = w->got[0];
     w->end = w->got[1];
@@ -131,19 +136,26 @@ int work_share_answered(work_share *w) {
 }
 
 int work_share_finish(work_share *w, mpimr_executor *ex) {
-  if (!w->running || w->barrier_posted) return MPIMR_OK;
+  if (w->barrier_posted || w->nranks == 0) return MPIMR_OK;
   w->done = 1;
+  w->end = w->next; /* this rank's map is over: nothing more is given away */
   if (MPI_Ibarrier(w->comm, &w->barrier_request) != MPI_SUCCESS) {
     w->failed = 1;
     return MPIMR_ERR_MPI;
   }
   w->barrier_posted = 1;
-  hand(ex, &w->server, &w->barrier_group, &w->barrier_request, 1);
-  return MPIMR_OK;
+  hand(w, ex, &w->server, &w->barrier_group, &w->barrier_request);
+  return w->failed ? MPIMR_ERR_MPI : MPIMR_OK;
 }
 
 mpimr_future *work_share_future(work_share *w) { return w->running ? &w->server : NULL; }
 
 void work_share_abandon(work_share *w) {
+  if (w->abandoned) return;
+  w->abandoned = 1;
+  /* Only receives the reactor still holds: one it completed has been freed. */
   if (w->ask_posted && w->ask_group.remaining > 0) MPI_Cancel(&w->ask_request);
+  if (w->steal_in_flight && w->answer_group.remaining > 0) MPI_Cancel(&w->answer_request);
 }
+
+void work_share_destroy(work_share *w) { work_share_abandon(w); }

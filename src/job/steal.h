@@ -18,7 +18,9 @@
  * none in one sweep it is done and posts an MPI_Ibarrier; the server answers
  * until the barrier completes (every rank done, so no request can come),
  * then cancels its receive and ends. Nothing blocks; the map future waits
- * for an answer like for any request.
+ * for an answer like for any request. A failed MPI call (or no room in the
+ * reactor) sets `failed`: the map then fails with MPIMR_ERR_MPI, an
+ * out-of-step ending, and nothing waits for the server.
  */
 #ifndef MPIMR_JOB_STEAL_H
 #define MPIMR_JOB_STEAL_H
@@ -49,16 +51,20 @@ typedef struct work_share {
   MPI_Request barrier_request;
   mpimr_request_group barrier_group;
   int barrier_posted;
-  int failed; /**< An MPI call failed (the job is out of step). */
+  int failed; /**< An MPI call failed, or the reactor had no room: the ranks are out of step. */
   /* This rank asking. */
   int asked;      /**< Ranks that said none in the current sweep. */
   int victim;     /**< The rank asked last. */
   uint64_t my_rank_word;
   uint64_t got[2];
-  MPI_Request steal_requests[2];
-  mpimr_request_group steal_group;
+  MPI_Request answer_request; /**< The receive of the asked rank's answer. */
+  mpimr_request_group answer_group;
+  MPI_Request ask_send_request;
+  mpimr_request_group ask_send_group;
   int steal_in_flight;
-  int done; /**< No rank has chunks to give: this rank's map is over. */
+  int done;      /**< Every other rank said none in one sweep (a sweep is not a snapshot: one that
+                      said none may be given chunks later; balance, not correctness): asks no more. */
+  int abandoned; /**< An out-of-step ending: nothing more is answered. */
   /* Figures. */
   uint64_t chunks_taken; /**< Chunks this rank was given by others. */
   uint64_t chunks_given; /**< Chunks this rank gave away. */
@@ -97,7 +103,10 @@ int work_share_finish(work_share *w, mpimr_executor *ex);
 /** The server's future while it runs (join it before the job ends), else NULL. */
 mpimr_future *work_share_future(work_share *w);
 
-/** An out-of-step ending: cancels the server's receive so that its future can end. */
+/** An out-of-step ending: stops answering and cancels the receives the reactor holds. */
 void work_share_abandon(work_share *w);
+
+/** Before the executor is freed: as work_share_abandon() (a job freed unfinished). */
+void work_share_destroy(work_share *w);
 
 #endif
