@@ -11,6 +11,14 @@
 #                    the path of the generated word-count corpus of SIZE bytes
 #                    in DIR, made with BIN/mpimr-gentext (2 ranks) the first
 #                    time and kept for the next runs
+#   alternate_rows CSV HEADER ROUNDS ROW...
+#                    the scripts' measuring loop: the caller's `run ROW` prints
+#                    "WORDS DISTINCT FIELD..." for one run of ROW. A warm-up
+#                    runs each row once (said, not counted) and checks that all
+#                    agree on WORDS DISTINCT; then ROUNDS rounds run every row
+#                    in turn, each run checked, appending
+#                    "ROUND,ROW,WORDS,DISTINCT,FIELD..." to CSV under HEADER
+#                    (the caller's die reports a disagreement)
 #   bar_chart_style  the gnuplot lines of the scripts' clustered bar charts
 #   bar_chart PNG TITLE PLOT
 #                    draws a bar chart of a medians CSV (900x520) with gnuplot:
@@ -32,6 +40,27 @@ AWK_MEDIAN='
     for (i = 2; i <= n; i++) { t = v[i] + 0; for (j = i - 1; j >= 1 && v[j] + 0 > t; j--) v[j + 1] = v[j]; v[j + 1] = t }
     return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
   }'
+
+alternate_rows() {
+  local csv=$1 header=$2 rounds=$3 row round words distinct rest expected=""
+  shift 3
+  say "warm-up and agreement check:"
+  for row in "$@"; do
+    read -r words distinct rest < <(run "$row")
+    say "  $row: $words words, $distinct distinct; $rest"
+    [ -z "$expected" ] && expected="$words $distinct"
+    [ "$words $distinct" = "$expected" ] || die "$row counted $words $distinct, $1 $expected"
+  done
+  echo "$header" >"$csv"
+  for round in $(seq 1 "$rounds"); do
+    for row in "$@"; do
+      read -r words distinct rest < <(run "$row")
+      [ "$words $distinct" = "$expected" ] || die "$row counted $words $distinct in round $round, expected $expected"
+      echo "$round,$row,$words,$distinct,${rest// /,}" >>"$csv"
+    done
+    say "  round $round done (load $(loadavg))"
+  done
+}
 
 bar_chart_style() {
   cat <<'GNUPLOT'

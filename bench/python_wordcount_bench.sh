@@ -123,23 +123,7 @@ PYTHON
 rows=(c py-block py-split)
 [ $record = 1 ] && rows+=(py-record)
 rows+=(counter)
-say "warm-up and agreement check:"
-expected=""
-for row in "${rows[@]}"; do
-  read -r words distinct job wall < <(run "$row")
-  say "  $row: $words words, $distinct distinct, job ${job}s, wall ${wall}s"
-  [ -z "$expected" ] && expected="$words $distinct"
-  [ "$words $distinct" = "$expected" ] || die "$row counted $words $distinct, the C program $expected"
-done
-echo "round,row,words,distinct,job_seconds,wall_seconds" > "$csv"
-for round in $(seq 1 "$repeat"); do
-  for row in "${rows[@]}"; do
-    read -r words distinct job wall < <(run "$row")
-    [ "$words $distinct" = "$expected" ] || die "$row counted $words $distinct in round $round, expected $expected"
-    echo "$round,$row,$words,$distinct,$job,$wall" >> "$csv"
-  done
-  say "  round $round done (load $(loadavg))"
-done
+alternate_rows "$csv" "round,row,words,distinct,job_seconds,wall_seconds" "$repeat" "${rows[@]}"
 say ""
 say "medians of $repeat rounds (job: the job's own time; wall: the whole command, starting Python and MPI included):"
 awk -F, -v order="${rows[*]}" "$AWK_MEDIAN"'

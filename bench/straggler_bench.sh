@@ -96,23 +96,7 @@ run() {
     END { printf "%.0f %.0f %.6f %.0f\n", w, d, t, c }' "$work/stats.json"
 }
 
-say "warm-up and agreement check:"
-expected=""
-for row in "${rows[@]}"; do
-  read -r words distinct job moved < <(run "$row")
-  say "  $row: $words words, $distinct distinct, job ${job}s, $moved chunks moved"
-  [ -z "$expected" ] && expected="$words $distinct"
-  [ "$words $distinct" = "$expected" ] || die "$row counted $words $distinct, static-even $expected"
-done
-echo "round,row,words,distinct,job_seconds,chunks_moved" > "$csv"
-for round in $(seq 1 "$rounds"); do
-  for row in "${rows[@]}"; do
-    read -r words distinct job moved < <(run "$row")
-    [ "$words $distinct" = "$expected" ] || die "$row counted $words $distinct in round $round"
-    echo "$round,$row,$words,$distinct,$job,$moved" >> "$csv"
-  done
-  say "  round $round done (load $(loadavg))"
-done
+alternate_rows "$csv" "round,row,words,distinct,job_seconds,chunks_moved" "$rounds" "${rows[@]}"
 
 say ""
 say "medians of $rounds rounds (job: the largest time_total over ranks):"
