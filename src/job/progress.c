@@ -206,7 +206,7 @@ static mpimr_poll_result progress_poll(mpimr_future *self, mpimr_executor *ex) {
       p->send_in_flight = 0;
       if (p->send_group.error != MPI_SUCCESS) give_up(p);
     }
-    if (p->failed || (p->final_sent && !p->send_in_flight)) return finish(p);
+    if (p->failed || p->abandoned || (p->final_sent && !p->send_in_flight)) return finish(p);
     if (!p->send_in_flight && (p->closing || due)) send_report(p, ex);
     if (p->failed) return finish(p);
   } else {
@@ -266,7 +266,13 @@ void progress_stop(progress_display *p, mpimr_executor *ex, int outcome) {
   if (!p->running) return;
   /* Out of step (also when a stall timeout ends a job already closing): the other ranks' final
    * reports may never come. */
-  if (mpimr_status_needs_abort(outcome)) cancel_receive(p);
+  if (mpimr_status_needs_abort(outcome)) {
+    cancel_receive(p);
+    /* Nor may a rank wait for its report to reach rank 0, which may be the stopped one: the send
+     * stays with the reactor (its wake of a finished future is nothing) and goes with the executor. */
+    p->abandoned = 1;
+    mpimr_future_wake(ex, &p->base);
+  }
   if (p->stopping) return;
   progress_close(p, ex);
   p->stopping = 1;

@@ -77,6 +77,7 @@ typedef struct progress_display {
   mpimr_request_group send_group;
   int send_in_flight;
   int final_sent;
+  int abandoned; /**< The job ended out of step: no final report, no wait for the one in flight. */
   /* Rank 0: the receive posted, and the latest report of each rank. */
   progress_report incoming;
   MPI_Request receive_request;

@@ -37,8 +37,10 @@ fail() { echo "FAIL ($1): $2"; [ -f "$work/$1.log" ] && cat "$work/$1.log"; exit
 
 # start TAG ARGS...: mpimr-wordcount ARGS at np ranks in the background (as app_lib.sh's run, but
 # mpirun itself is the background job: its PID in $job), output in $work/TAG.log; returns once the
-# job has started (its verbose line is out, and a second more for the start's collectives).
-slow=(--no-combiner --round-size 4K --rounds-in-flight 1 --read-size 4K)
+# job maps: rank 0's first progress line says "map" with under half the input mapped. The job's
+# start and its summary are blocking collectives, out of the stall watch's reach, so a STOP must
+# come between them (a fixed sleep after the verbose line stopped a rank inside the start under load).
+slow=(--no-combiner --round-size 4K --rounds-in-flight 1 --read-size 4K --progress=plain --progress-interval 0.2)
 start() {
   local tag=$1 session_base started=$SECONDS
   shift
@@ -46,12 +48,13 @@ start() {
   MPIMR_TEST_JOB=$tag OMPI_MCA_orte_tmpdir_base=$session_base mpirun --oversubscribe -np "$np" "$wc" -v \
     "${slow[@]}" "$@" -o "$work/$tag.out" "$work/text.txt" < /dev/null > "$work/$tag.log" 2>&1 &
   job=$!
-  until grep -q "^mpimr: $np ranks; rank 0" "$work/$tag.log"; do
-    [ $((SECONDS - started)) -lt 60 ] || fail "$tag" "the job did not start within 60 s"
-    kill -0 "$job" 2> /dev/null || fail "$tag" "the job ended before it started"
-    sleep 0.05
+  until grep -Eq "^mpimr: map [0-9.]+% of" "$work/$tag.log"; do
+    [ $((SECONDS - started)) -lt 60 ] || fail "$tag" "the job did not start mapping within 60 s"
+    kill -0 "$job" 2> /dev/null || fail "$tag" "the job ended before it mapped"
+    sleep 0.02
   done
-  sleep 1
+  grep -Eq "^mpimr: map ([0-9]|[1-4][0-9])(\.[0-9])?% of" "$work/$tag.log" ||
+    fail "$tag" "half the input was mapped before the first progress line (too late to stop a rank)"
 }
 # stop TAG RANK: SIGSTOP to that rank of the job; its PID in $stopped, the time in $stopped_at.
 stop() {
