@@ -57,7 +57,7 @@ const char JOB_CLI_HELP[] =
 
 const char JOB_CLI_WATCH_HELP[] = JOB_CLI_WATCH_HELP_TEXT;
 
-int job_cli_is_option(int option) { return option >= JOB_CLI_ROUND_SIZE && option <= JOB_CLI_DYNAMIC_MAP; }
+int job_cli_is_option(int option) { return option >= JOB_CLI_ROUND_SIZE && option <= JOB_CLI_STATIC_MAP; }
 
 void job_cli_config_init(mpimr_job_config *config) {
   mpimr_job_config_init(config);
@@ -163,6 +163,7 @@ int job_cli_apply(job_cli *cli, int option, const char *value, int rank, const c
       cli_usage_error(rank, program, "--max-bad-records must be a whole number from 0, not '%s'", value);
       return CLI_EXIT_USAGE;
     case JOB_CLI_DYNAMIC_MAP: job->dynamic_map = 1; return 0;
+    case JOB_CLI_STATIC_MAP: job->dynamic_map = 0; return 0;
     default: cli_usage_error(rank, program, "internal error: option %d is not a job option", option);
   }
   return CLI_EXIT_USAGE;

@@ -31,7 +31,8 @@ enum job_cli_option {
   JOB_CLI_PROGRESS,
   JOB_CLI_PROGRESS_INTERVAL,
   JOB_CLI_MAX_BAD_RECORDS,
-  JOB_CLI_DYNAMIC_MAP /* the last: job_cli_is_option() takes the range */
+  JOB_CLI_DYNAMIC_MAP,
+  JOB_CLI_STATIC_MAP /* the last: job_cli_is_option() takes the range */
 };
 
 /** The tuning and watching options' entries for a `struct option` table (the programs that run many jobs
@@ -49,7 +50,8 @@ enum job_cli_option {
   {"progress", optional_argument, NULL, JOB_CLI_PROGRESS},                 \
   {"progress-interval", required_argument, NULL, JOB_CLI_PROGRESS_INTERVAL}, \
   {"max-bad-records", required_argument, NULL, JOB_CLI_MAX_BAD_RECORDS},   \
-  {"dynamic-map", no_argument, NULL, JOB_CLI_DYNAMIC_MAP}
+  {"dynamic-map", no_argument, NULL, JOB_CLI_DYNAMIC_MAP},                 \
+  {"static-map", no_argument, NULL, JOB_CLI_STATIC_MAP}
 
 /** The shared options' entries for a `struct option` table. */
 #define JOB_CLI_LONG_OPTIONS                                         \
@@ -77,9 +79,11 @@ enum job_cli_option {
     "                              parsing fails, listing each (file, byte offset,\n" \
     "                              why) in OUTDIR/_bad_records, and fail if more do\n" \
     "                              (default 0: the first one fails the job)\n"          \
-    "        --dynamic-map         ranks that finish their share of the input early\n"  \
-    "                              take unstarted chunks of it from slower ranks\n"     \
-    "                              (file input; default off)\n"
+    "        --static-map          each rank maps its own share of the input and no\n" \
+    "                              more (by default a rank that finishes its share\n"  \
+    "                              early takes unstarted chunks of it from slower\n"   \
+    "                              ranks: dynamic map)\n"                               \
+    "        --dynamic-map         dynamic map (the default; for scripts that say so)\n"
 
 /** Their lines of a program's --help, in the OPTIONS layout the programs share. */
 extern const char JOB_CLI_HELP[];

@@ -7,8 +7,8 @@ usage() {
 usage: bench/straggler_bench.sh [OPTIONS]
 
 Runs mpirun -np P mpimr-wordcount -q --format none --stats FILE CORPUS in four rows:
-  static-even    every rank at full speed, static map
-  static-slow    rank P-1 slowed (see --slow-by), static map
+  static-even    every rank at full speed, --static-map
+  static-slow    rank P-1 slowed (see --slow-by), --static-map
   dynamic-even   every rank at full speed, --dynamic-map
   dynamic-slow   rank P-1 slowed, --dynamic-map
 one after another, --rounds times, after a warm-up that checks all four agree on the
@@ -25,7 +25,8 @@ Two ways to slow rank P-1:
         starts before mpirun on the last CPU and follows the rank's affinity
         (/proc/PID/status) every 20 ms while the job runs. mpirun binds each rank
         to a core (--bind-to core --map-by core), so on a machine with one thread
-        a core the rank gets half of it. Needs P < the number of CPUs.
+        a core the rank gets half of it (P may equal the number of CPUs: the loop is
+        one process more).
 
 Options:
   --size SIZE       corpus size, K/M/G suffixes (default 256M)
@@ -101,7 +102,6 @@ trap 'rm -rf "$work"' EXIT
 mpirun_args=(-np "$np")
 [ "$np" -gt "$(nproc)" ] && mpirun_args+=(--oversubscribe)
 if [ "$slow_by" = hog ]; then
-  [ "$np" -lt "$(nproc)" ] || die "--slow-by hog needs fewer ranks than CPUs ($(nproc))"
   mpirun_args+=(--bind-to core --map-by core)
   last_cpu=$(($(nproc) - 1))
 fi
@@ -149,7 +149,7 @@ run() {
   local row=$1
   local -a options=(-q --format none --read-size "$read_size" --stats "$work/stats.json")
   local knob=""
-  case $row in dynamic-*) options+=(--dynamic-map) ;; esac
+  case $row in dynamic-*) options+=(--dynamic-map) ;; *) options+=(--static-map) ;; esac
   hog=""
   case $row in *-slow) [ "$slow_by" = knob ] && knob="$delay@$((np - 1))" ;; esac
   rm -f "$work/stats.json"

@@ -453,18 +453,21 @@ typedef struct mpimr_job_config {
   double progress_interval_seconds;
 
   /**
-   * Non-zero: dynamic map for file input. The input is cut into 16 chunks
-   * per rank; each rank starts with its own consecutive 16 (what it maps
-   * without this setting), and a rank whose chunks are done asks the other
+   * Non-zero: dynamic map for file and map_index input. The input (the
+   * files' bytes, or the index range) is cut into 16 chunks per rank; each
+   * rank starts with its own consecutive 16 (what a static split gives it),
+   * and a rank whose chunks are done asks the other
    * ranks in turn for half of their unstarted ones, so a slow rank's work
    * moves to fast ones (point-to-point messages on the job's communicator,
    * answered by a small future on each rank's executor, and one
    * MPI_Ibarrier at the end of map). Records, their origins and the result
    * are as without it; which rank maps a record is not, so neither are the
    * per-rank figures, and with map_block a block never spans two chunks
-   * (smaller blocks at chunk edges). Index, local and dataset input are
-   * mapped as without it. Default 0 (off). Must be the same on every rank
-   * (checked: MPIMR_ERR_INVAL otherwise).
+   * (smaller blocks at chunk edges); a map_index function must not depend
+   * on which rank calls it for an index. Local and dataset input (held by
+   * their rank) are mapped as without it. Default 1 (on; it costs nothing measurable when
+   * no rank is slow); 0 keeps each rank on its own share (a static split).
+   * Must be the same on every rank (checked: MPIMR_ERR_INVAL otherwise).
    */
   int dynamic_map;
 } mpimr_job_config;

@@ -42,6 +42,7 @@ void mpimr_job_config_init(mpimr_job_config *config) {
   config->pin = MPIMR_PIN_AUTO;
   config->output_format = MPIMR_OUTPUT_TEXT;
   config->stall_warning_seconds = DEFAULT_STALL_WARNING_SECONDS;
+  config->dynamic_map = 1;
 }
 
 int job_config_validate(const mpimr_job_config *c, char *why, size_t why_size) {

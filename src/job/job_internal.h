@@ -188,7 +188,7 @@ struct mpimr_job {
   uint64_t input_total;  /**< The whole input in the display's units (bytes, or records; 0: unknown). */
   int input_in_bytes;    /**< The input is files: the display counts bytes. */
   int reducing;          /**< Reduce and writing the part are running (the display says "reduce"). */
-  int dynamic;           /**< Dynamic map is on (file input and config.dynamic_map). */
+  int dynamic;           /**< Dynamic map is on (config.dynamic_map, for file or map_index input). */
   work_share share;      /**< Dynamic map: this rank's chunks, and the server that gives them away. */
   unsigned map_delay_us; /**< Test knob MPIMR_TEST_MAP_DELAY: sleep after each map slice on this rank. */
   int finished_early;   /**< The job ended outside its future (failed to start, or the executor failed). */

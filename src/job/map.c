@@ -107,9 +107,10 @@ int job_map_record_slice(map_task *m, int *more) {
   while (consumed < m->read_bytes && !m->needs_flush) {
     if (!m->reader_open) {
       uint64_t chunk;
-      if (m->next_piece == m->piece_count && m == &job->map && job->dynamic &&
-          work_share_take(&job->share, &chunk)) {
-        /* Dynamic map: the next chunk of this rank's range (its own, or one given by another rank). */
+      while (m->next_piece == m->piece_count && m == &job->map && job->dynamic &&
+             work_share_take(&job->share, &chunk)) {
+        /* Dynamic map: the next chunk of this rank's range (its own, or one given by another rank);
+         * a chunk in which no record starts (a small input, cut finer than its records) is passed. */
         m->piece_count = input_split(&job->inputs, (int)chunk, job->nranks * CHUNKS_PER_RANK, m->pieces);
         m->next_piece = 0;
       }
@@ -158,8 +159,22 @@ int job_map_record_slice(map_task *m, int *more) {
   return job->store->flush_staged(job);
 }
 
+/* Dynamic map of map_index: once this rank's range is done, the next chunk it holds (its own or one
+ * given by another rank), chunk c being [n c / C, n (c + 1) / C) of C = nranks * CHUNKS_PER_RANK (a
+ * rank's own 16 cover the range a static split gives it). Chunks may be empty when n < C. */
+static void take_index_chunk(map_task *m) {
+  mpimr_job *job = m->job;
+  uint64_t chunk, n = job->config.index_count, chunks = (uint64_t)job->nranks * CHUNKS_PER_RANK;
+  while (m->next_index == m->end_index && m == &job->map && job->dynamic && job->config.map_index &&
+         work_share_take(&job->share, &chunk)) {
+    m->next_index = (uint64_t)(((__uint128_t)n * chunk) / chunks);
+    m->end_index = (uint64_t)(((__uint128_t)n * (chunk + 1)) / chunks);
+  }
+}
+
 int job_map_index_slice(map_task *m, int *more) {
   mpimr_job *job = m->job;
+  take_index_chunk(m);
   uint64_t stop = m->next_index + INDICES_PER_SLICE;
   if (stop > m->end_index) stop = m->end_index;
   mpimr_map_index_fn map = job->config.map_index ? job->config.map_index : job->config.map_local;
@@ -171,6 +186,7 @@ int job_map_index_slice(map_task *m, int *more) {
     m->next_index++;
     m->figures->input_records++;
   }
+  take_index_chunk(m);
   *more = m->next_index < m->end_index;
   return job->store->flush_staged(job);
 }

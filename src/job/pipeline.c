@@ -78,6 +78,21 @@ static int share_input_list(mpimr_job *job) {
   return job_agree(job, rc);
 }
 
+/* Dynamic map's messages and barrier need every rank (a mismatch would hang the job): the same
+ * verdict on every rank. */
+static int check_dynamic_map_alike(mpimr_job *job) {
+  int mine[2] = {job->config.dynamic_map != 0, job->config.dynamic_map == 0}, all[2];
+  if (MPI_Allreduce(mine, all, 2, MPI_INT, MPI_MAX, job->comm) != MPI_SUCCESS) {
+    job_set_error(job, "MPI_Allreduce failed while checking dynamic_map");
+    return MPIMR_ERR_MPI;
+  }
+  if (all[0] && all[1]) {
+    job_set_error(job, "dynamic_map is set on some ranks and not on others: set it alike on every rank");
+    return MPIMR_ERR_INVAL;
+  }
+  return MPIMR_OK;
+}
+
 static int plan_map(mpimr_job *job) {
   map_task *m = &job->map;
   m->job = job;
@@ -100,20 +115,11 @@ static int plan_map(mpimr_job *job) {
     uint64_t n = job->config.index_count;
     m->next_index = (uint64_t)(((__uint128_t)n * (unsigned)job->rank) / (unsigned)job->nranks);
     m->end_index = (uint64_t)(((__uint128_t)n * (unsigned)(job->rank + 1)) / (unsigned)job->nranks);
-    return MPIMR_OK;
+    return check_dynamic_map_alike(job);
   }
   int rc = share_input_list(job);
   if (rc != MPIMR_OK) return rc;
-  /* Dynamic map's messages and barrier need every rank (a mismatch would hang the job). */
-  int mine[2] = {job->config.dynamic_map != 0, job->config.dynamic_map == 0}, all[2];
-  if (MPI_Allreduce(mine, all, 2, MPI_INT, MPI_MAX, job->comm) != MPI_SUCCESS) {
-    job_set_error(job, "MPI_Allreduce failed while checking dynamic_map");
-    return MPIMR_ERR_MPI;
-  }
-  if (all[0] && all[1]) {
-    job_set_error(job, "dynamic_map is set on some ranks and not on others: set it alike on every rank");
-    return MPIMR_ERR_INVAL;
-  }
+  if ((rc = check_dynamic_map_alike(job)) != MPIMR_OK) return rc;
   m->pieces = malloc((job->inputs.count ? job->inputs.count : 1) * sizeof *m->pieces);
   rc = m->pieces ? MPIMR_OK : MPIMR_ERR_NOMEM;
   if (rc == MPIMR_OK)
@@ -696,11 +702,14 @@ int mpimr_job_start(mpimr_job *job) {
     job->finished_early = 1;
     return job->outcome;
   }
-  /* Dynamic map (file input): the map takes chunks from job->share, starting with this rank's own. */
-  job->dynamic = job->config.dynamic_map && !job->indexed_input && job->config.map_pair == NULL;
+  /* Dynamic map (files or map_index): the map takes chunks from job->share, starting with this rank's
+   * own. Local and dataset input stay where they are. */
+  job->dynamic = job->config.dynamic_map && job->config.map_local == NULL && job->config.map_pair == NULL;
   if (job->dynamic) {
     work_share_start(&job->share, job->executor, job->comm, job->rank, job->nranks);
-    job->map.piece_count = job->map.next_piece = 0; /* plan_map's static split (the sample read it) */
+    /* plan_map's static split (the sample read it): the chunks replace it */
+    job->map.piece_count = job->map.next_piece = 0;
+    job->map.next_index = job->map.end_index = 0;
   }
   mpimr_executor_spawn(job->executor, shuffle_driver(job->shuffle));
   mpimr_executor_spawn(job->executor, &job->map.base);

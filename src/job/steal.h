@@ -2,9 +2,10 @@
  * job/steal.h — dynamic map: ranks that run out of input take chunks of it
  * from ranks that still have some.
  *
- * The input is cut into CHUNKS_PER_RANK chunks per rank (input_split() over
- * nranks * CHUNKS_PER_RANK ranges, so chunk boundaries follow the same
- * record rule as rank boundaries); rank r starts with chunks
+ * The input is cut into CHUNKS_PER_RANK chunks per rank (files by
+ * input_split() over nranks * CHUNKS_PER_RANK ranges, so chunk boundaries
+ * follow the same record rule as rank boundaries; a map_index range in
+ * equal parts, map.c); rank r starts with chunks
  * [r * CHUNKS_PER_RANK, (r + 1) * CHUNKS_PER_RANK), consecutive, so the
  * common case reads what it read before. A rank's unstarted chunks are
  * always one range [next, end) that only its own executor changes.

@@ -575,6 +575,7 @@ static int configure_tuning(core_job *self, PyObject *settings) {
   c->spill_dir = self->spill_dir;
   c->trace_path = self->trace_path;
   c->verbose = setting_flag(settings, "verbose");
+  c->dynamic_map = setting_flag(settings, "dynamic_map"); /* the Python layer always says */
   PyObject *workspace = setting(settings, "workspace");
   if (workspace != NULL) {
     if (!PyObject_TypeCheck(workspace, &core_workspace_type)) {
@@ -790,7 +791,7 @@ static const struct {
     STAT_FIELD(peak_rss_bytes, 'u'),     STAT_FIELD(memory_budget_bytes, 'u'), STAT_FIELD(peak_memory_bytes, 'u'),
     STAT_FIELD(spill_bytes, 'u'),        STAT_FIELD(spill_runs, 'u'),         STAT_FIELD(merge_passes, 'u'),
     STAT_FIELD(time_sample, 'd'),        STAT_FIELD(sample_pairs, 'u'),       STAT_FIELD(bad_records, 'u'),
-    STAT_FIELD(heaviest_key_pairs, 'u'),
+    STAT_FIELD(heaviest_key_pairs, 'u'),  STAT_FIELD(chunks_taken, 'u'),      STAT_FIELD(chunks_given, 'u'),
 };
 
 static PyObject *job_stats(PyObject *object, PyObject *unused) {

@@ -112,6 +112,35 @@ def test_stats_and_report(comm, corpus, outdir):
     job.close()
 
 
+@pytest.mark.parametrize("dynamic", [True, False])
+def test_dynamic_map_setting(comm, corpus, outdir, dynamic):
+    """dynamic_map (True by default): the same counts either way, every record mapped once
+    (emit.origin() names each), and with False no chunk moves and each rank maps exactly the bytes
+    of its static share; chunks taken and given add up over the ranks."""
+    seen = []
+
+    def words(record, emit):
+        seen.append(emit.origin())
+        emit.many(record.split(), 1)
+
+    job = mpimr.run(comm, inputs=[corpus.dir], map=words, reduce="sum_u64", output_dir=outdir(),
+                    dynamic_map=dynamic)
+    assert text_counts(comm, outdir()) == dict(corpus.words)
+    origins = sorted(o for rank_seen in comm.allgather(seen) for o in rank_seen)
+    assert origins == sorted((path, offset) for path, offset, _ in corpus.records)
+    stats = job.stats
+    assert comm.allreduce(stats["chunks_taken"]) == comm.allreduce(stats["chunks_given"])
+    if not dynamic:
+        assert stats["chunks_taken"] == stats["chunks_given"] == 0
+        total, rank, size = corpus.total_bytes, comm.Get_rank(), comm.Get_size()
+        # The static split cuts the bytes of all files evenly; records belong where they start,
+        # so a rank's bytes are its share give or take a line.
+        share = total * (rank + 1) // size - total * rank // size
+        longest = max(len(record) + 1 for _, _, record in corpus.records)
+        assert abs(stats["input_bytes"] - share) <= longest
+    job.close()
+
+
 def test_jobs_on_split_communicators(comm, corpus, outdir):
     """COMM_WORLD.Split(rank % 2): each half runs its own job at the same time, on its own output
     directory; each result is checked against its own oracle."""

@@ -367,7 +367,10 @@ class Job:
     ``rounds_in_flight``, ``transport`` ("auto", "alltoallv", "pairwise", "shared-memory"),
     ``peer_window``, ``ranks_per_node``, ``combine_bytes``, ``read_bytes``, ``pin`` ("auto",
     "core", "none"), ``verbose``, ``trace_path``, ``stall_warning_seconds``,
-    ``stall_timeout_seconds``, ``workspace``.
+    ``stall_timeout_seconds``, ``workspace``, ``dynamic_map`` (True, the default: ranks that
+    finish their share of the input files early take chunks of it from slower ranks; False: each
+    rank maps its own share; ``map_index`` ranges are split between ranks here, as
+    ``map_local`` batches, and stay with their rank).
 
     Watching it: ``max_bad_records`` (how many map records that raise ``BadRecord`` the job may
     skip, over all ranks; default 0: none), ``bad_records_path`` (where rank 0 lists the skipped
@@ -393,7 +396,8 @@ class Job:
                  peer_window=None, ranks_per_node=None, combine_bytes=None, read_bytes=None,
                  pin="auto", verbose=False, trace_path=None, stall_warning_seconds=None,
                  stall_timeout_seconds=None, workspace=None, max_bad_records=0,
-                 bad_records_path=None, progress="off", progress_interval_seconds=None):
+                 bad_records_path=None, progress="off", progress_interval_seconds=None,
+                 dynamic_map=True):
         self.comm, handle = _comm_handle(comm)
         settings = {}
         maps = [name for name, f in (("map", map), ("map_block", map_block), ("map_index", map_index),
@@ -505,6 +509,7 @@ class Job:
         settings["transport"] = _choice("transport", transport, _TRANSPORTS)
         settings["pin"] = _choice("pin", pin, _PINS)
         settings["verbose"] = bool(verbose)
+        settings["dynamic_map"] = bool(dynamic_map)
         for name, value in (("spill_dir", spill_dir), ("trace_path", trace_path),
                             ("bad_records_path", bad_records_path)):
             if value is not None:
