@@ -468,6 +468,7 @@ typedef struct mpimr_job_config {
    * their rank) are mapped as without it. Default 1 (on; it costs nothing measurable when
    * no rank is slow); 0 keeps each rank on its own share (a static split).
    * Must be the same on every rank (checked: MPIMR_ERR_INVAL otherwise).
+   * A program built before this field existed gets the default (on).
    */
   int dynamic_map;
 } mpimr_job_config;

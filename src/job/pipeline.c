@@ -607,6 +607,14 @@ static mpimr_poll_result job_poll(mpimr_future *self, mpimr_executor *ex) {
     job_set_error(job, "%s", stall_watch_message(&job->watch));
     return task_finish(job, rc);
   }
+  /* Dynamic map's messages failed (perhaps after this rank's map, while answering another rank):
+   * another rank may wait for an answer that will not come, so end here, out of step. */
+  if (job->dynamic && job->share.failed &&
+      !(self->state == PHASE_CLOSING && mpimr_status_needs_abort(job->closing_status))) {
+    if (job->error_message[0] == '\0') /* else the failure that came first keeps its message */
+      job_set_error(job, "dynamic map: a message to or from another rank failed (MPI, or no room in the reactor)");
+    return task_finish(job, MPIMR_ERR_MPI);
+  }
   switch ((enum job_phase)self->state) {
     case PHASE_MAP:
       if (!mpimr_future_join(self, &job->map.base)) return MPIMR_PENDING;
@@ -706,7 +714,7 @@ int mpimr_job_start(mpimr_job *job) {
    * own. Local and dataset input stay where they are. */
   job->dynamic = job->config.dynamic_map && job->config.map_local == NULL && job->config.map_pair == NULL;
   if (job->dynamic) {
-    work_share_start(&job->share, job->executor, job->comm, job->rank, job->nranks);
+    work_share_start(&job->share, job->executor, job->comm, job->rank, job->nranks, &job->task);
     /* plan_map's static split (the sample read it): the chunks replace it */
     job->map.piece_count = job->map.next_piece = 0;
     job->map.next_index = job->map.end_index = 0;

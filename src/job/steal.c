@@ -35,8 +35,8 @@ static void answer(work_share *w) {
   w->give_in_flight = 1;
 }
 
-static mpimr_poll_result server_poll(mpimr_future *self, mpimr_executor *ex) {
-  work_share *w = (work_share *)(void *)self;
+static mpimr_poll_result server_step(work_share *w, mpimr_executor *ex) {
+  mpimr_future *self = &w->server;
   if (w->ask_posted && w->ask_group.remaining == 0) {
     w->ask_posted = 0;
     /* Once the barrier has completed no request can come (every asker had its answer before it
@@ -72,8 +72,19 @@ static mpimr_poll_result server_poll(mpimr_future *self, mpimr_executor *ex) {
   return MPIMR_PENDING;
 }
 
-void work_share_start(work_share *w, mpimr_executor *ex, MPI_Comm comm, int rank, int nranks) {
+/* A failure the server meets is told to the job once (its map may be over, and the asker waits). */
+static mpimr_poll_result server_poll(mpimr_future *self, mpimr_executor *ex) {
+  work_share *w = (work_share *)(void *)self;
+  int failed_before = w->failed;
+  mpimr_poll_result outcome = server_step(w, ex);
+  if (w->failed && !failed_before && w->on_failure != NULL) mpimr_future_wake(ex, w->on_failure);
+  return outcome;
+}
+
+void work_share_start(work_share *w, mpimr_executor *ex, MPI_Comm comm, int rank, int nranks,
+                      mpimr_future *on_failure) {
   memset(w, 0, sizeof *w);
+  w->on_failure = on_failure;
   w->comm = comm;
   w->rank = rank;
   w->nranks = nranks;

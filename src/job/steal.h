@@ -21,7 +21,9 @@
  * then cancels its receive and ends. Nothing blocks; the map future waits
  * for an answer like for any request. A failed MPI call (or no room in the
  * reactor) sets `failed`: the map then fails with MPIMR_ERR_MPI, an
- * out-of-step ending, and nothing waits for the server.
+ * out-of-step ending, and nothing waits for the server; a failure of the
+ * server after this rank's map is over wakes `on_failure` (the job), which
+ * ends the same way.
  */
 #ifndef MPIMR_JOB_STEAL_H
 #define MPIMR_JOB_STEAL_H
@@ -53,6 +55,7 @@ typedef struct work_share {
   mpimr_request_group barrier_group;
   int barrier_posted;
   int failed; /**< An MPI call failed, or the reactor had no room: the ranks are out of step. */
+  mpimr_future *on_failure; /**< Woken when the server fails (this rank's map may be over by then). */
   /* This rank asking. */
   int asked;      /**< Ranks that said none in the current sweep. */
   int victim;     /**< The rank asked last. */
@@ -71,8 +74,14 @@ typedef struct work_share {
   uint64_t chunks_given; /**< Chunks this rank gave away. */
 } work_share;
 
-/** Sets up the share of rank `rank` of `nranks` and spawns its server on `ex`. */
-void work_share_start(work_share *w, mpimr_executor *ex, MPI_Comm comm, int rank, int nranks);
+/**
+ * Sets up the share of rank `rank` of `nranks` and spawns its server on
+ * `ex`. `on_failure` is woken if the server fails (it reads `failed`):
+ * after this rank's map is over nothing else would notice, and the rank
+ * that asked would wait for ever.
+ */
+void work_share_start(work_share *w, mpimr_executor *ex, MPI_Comm comm, int rank, int nranks,
+                      mpimr_future *on_failure);
 
 /** The next chunk this rank maps: 1 and `*chunk`, or 0 when its own are done (ask the others). */
 int work_share_take(work_share *w, uint64_t *chunk);

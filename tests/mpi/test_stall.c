@@ -115,6 +115,7 @@ static void test_no_probe_outlives_its_job(void **state) {
     mpimr_job_config config;
     mpimr_job_config_init(&config);
     config.map_index = map_slowly_on_last_rank;
+    config.dynamic_map = 0; /* the slow rank keeps its share: the others wait for it */
     config.index_count = (uint64_t)INDICES_PER_RANK * (uint64_t)test_size();
     config.combine = mpimr_combine_sum_u64;
     config.reduce = reduce_slowly_on_last_rank;
@@ -146,6 +147,7 @@ static int create_fails_as_invalid(double warning, double timeout) {
   mpimr_job_config config;
   mpimr_job_config_init(&config);
   config.map_index = map_slowly_on_last_rank;
+  config.dynamic_map = 0; /* the slow rank keeps its share: the others wait for it */
   config.output_format = MPIMR_OUTPUT_NONE;
   config.stall_warning_seconds = warning;
   config.stall_timeout_seconds = timeout;
