@@ -218,7 +218,7 @@ void mpimr_job_free(mpimr_job *job) {
   int keep = job->config.workspace != NULL && succeeded_everywhere(job);
   stall_watch_destroy(&job->watch); /* before the executor: it cancels receives the reactor holds */
   progress_destroy(&job->progress); /* and so does the display */
-  if (job->dynamic) work_share_destroy(&job->share); /* and dynamic map */
+  if (job->dynamic) work_share_abandon(&job->share); /* and dynamic map */
   mpimr_executor_free(job->executor);
   if (keep) {
     /* The next job of the workspace takes them over (workspace_take_*). */

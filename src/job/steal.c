@@ -169,4 +169,3 @@ void work_share_abandon(work_share *w) {
   if (w->steal_in_flight && w->answer_group.remaining > 0) MPI_Cancel(&w->answer_request);
 }
 
-void work_share_destroy(work_share *w) { work_share_abandon(w); }

@@ -113,10 +113,11 @@ int work_share_finish(work_share *w, mpimr_executor *ex);
 /** The server's future while it runs (join it before the job ends), else NULL. */
 mpimr_future *work_share_future(work_share *w);
 
-/** An out-of-step ending: stops answering and cancels the receives the reactor holds. */
+/**
+ * An out-of-step ending, or a job freed unfinished (call it before the
+ * executor is freed): stops answering and cancels the receives the reactor
+ * holds.
+ */
 void work_share_abandon(work_share *w);
-
-/** Before the executor is freed: as work_share_abandon() (a job freed unfinished). */
-void work_share_destroy(work_share *w);
 
 #endif
