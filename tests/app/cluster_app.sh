@@ -6,6 +6,9 @@
 #   - mpimr-wordcount against wc_oracle with the default transport (in place inside a node,
 #     messages between nodes), with pairwise and alltoallv forced (and the progress display's
 #     reports from every node), and with TCP alone moving bytes (--mca btl self,tcp);
+#   - dynamic map across nodes: with the ranks of n2 and n3 slowed (MPIMR_TEST_MAP_DELAY, passed
+#     with -x), both ranks of n1 take chunks of their input, every slow rank gives some, every byte
+#     is mapped once, and the counts equal wc_oracle's;
 #   - mpimr-cc skipping two malformed lines (--max-bad-records): _bad_records gathered from every
 #     node, the labels those of the good lines on one node;
 #   - mpimr-sort: mpimr-valsort agrees on order, count and checksum;
@@ -70,6 +73,23 @@ for transport in pairwise alltoallv; do
   tail -n 1 "$work/progress-$transport" | grep -q '^mpimr: done: 100\.0% of ' ||
     { echo "the progress display's last line is not every rank's input:"; cat "$work/progress-$transport"; exit 1; }
 done
+
+# Dynamic map across nodes: the ranks of n2 and n3 (2, 3 and 4) sleep 20 ms after each 64 KiB
+# slice, so n1's ranks run out first and take chunks from the other nodes' ranks over TCP.
+on_nodes -x MPIMR_TEST_MAP_DELAY=20000@2,3,4 "$bin/mpimr-wordcount" -q --read-size 64K \
+  --stats "$work/dynamic.json" -o "$work/wc-dynamic" "$work/text.txt"
+"$oracle" "$work/wc-dynamic" 5 "$work/text.txt"
+/usr/bin/python3 - "$work/dynamic.json" "$(stat -c %s "$work/text.txt")" <<'EOF'
+import json, sys
+ranks = json.load(open(sys.argv[1]))["ranks"]
+size = int(sys.argv[2])
+assert sum(r["input_bytes"] for r in ranks) == size, "every byte mapped once"
+assert sum(r["chunks_taken"] for r in ranks) == sum(r["chunks_given"] for r in ranks)
+for r in ranks[:2]:
+    assert r["chunks_taken"] > 0, f"rank {r['rank']} on n1 took no chunk: {ranks}"
+for r in ranks[2:]:
+    assert r["chunks_given"] > 0, f"slow rank {r['rank']} gave no chunk: {ranks}"
+EOF
 
 # Skipped records across nodes: mpimr-cc on an edge list with two malformed lines lists both in
 # _bad_records (gathered by rank 0 from every node's ranks) and labels the graph as on one node
