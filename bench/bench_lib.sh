@@ -11,6 +11,14 @@
 #                    the path of the generated word-count corpus of SIZE bytes
 #                    in DIR, made with BIN/mpimr-gentext (2 ranks) the first
 #                    time and kept for the next runs
+#   wordcount_bench_start NAME
+#                    the word-count benchmarks' setup, in the caller's shell
+#                    (it reads bin, out, data, size and np): checks that
+#                    mpimr-wordcount and mpimr-gentext are built, makes --out
+#                    and --data, starts the table $out/NAME.txt ($table),
+#                    names $csv ($out/NAME.csv), sets $corpus
+#                    (wordcount_corpus), makes $work (removed at exit), and
+#                    mpirun_args (-np $np, --oversubscribe beyond the cores)
 #   alternate_rows CSV HEADER ROUNDS ROW...
 #                    the scripts' measuring loop: the caller's `run ROW` prints
 #                    "WORDS DISTINCT FIELD..." for one run of ROW. A warm-up
@@ -32,6 +40,21 @@ wordcount_corpus() {
   local corpus=$2/wordcount-$3.txt
   [ -s "$corpus" ] || mpirun --oversubscribe -np 2 "$1/mpimr-gentext" -o "$corpus" --size "$3" >/dev/null
   echo "$corpus"
+}
+
+wordcount_bench_start() {
+  local p
+  for p in mpimr-wordcount mpimr-gentext; do [ -x "$bin/$p" ] || die "$bin/$p is missing"; done
+  mkdir -p "$out" "$data"
+  table=$out/$1.txt
+  csv=$out/$1.csv
+  : >"$table"
+  corpus=$(wordcount_corpus "$bin" "$data" "$size")
+  work=$(mktemp -d)
+  trap 'rm -rf "$work"' EXIT
+  mpirun_args=(-np "$np")
+  [ "$np" -gt "$(nproc)" ] && mpirun_args+=(--oversubscribe)
+  return 0
 }
 
 AWK_MEDIAN='

@@ -67,17 +67,8 @@ python=/usr/bin/python3
 bin=$(cd "$build/bin" && pwd) || die "no $build/bin: build first"
 export PYTHONPATH
 PYTHONPATH=$(cd "$build/python" && pwd) || die "no $build/python: the build has no Python package"
-for p in mpimr-wordcount mpimr-gentext; do [ -x "$bin/$p" ] || die "$bin/$p is missing"; done
-mkdir -p "$out" "$data"
 name=python-wordcount-$size-np$np
-table=$out/$name.txt
-csv=$out/$name.csv
-: > "$table"
-corpus=$(wordcount_corpus "$bin" "$data" "$size")
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-mpirun_args=(-np "$np")
-[ "$np" -gt "$(nproc)" ] && mpirun_args+=(--oversubscribe)
+wordcount_bench_start "$name"
 
 say "python word count benchmark, $(date -u +%Y-%m-%dT%H:%MZ)"
 say "machine:  $(nproc) cores ($(lscpu | sed -n 's/^Model name: *//p' | head -1)), load $(loadavg)"

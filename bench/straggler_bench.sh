@@ -91,16 +91,7 @@ if [ $plot_only = 1 ]; then
   exit 0
 fi
 bin=$(cd "$build/bin" && pwd) || die "no $build/bin: build first"
-for p in mpimr-wordcount mpimr-gentext; do [ -x "$bin/$p" ] || die "$bin/$p is missing"; done
-mkdir -p "$out" "$data"
-table=$out/$name.txt
-csv=$out/$name.csv
-: > "$table"
-corpus=$(wordcount_corpus "$bin" "$data" "$size")
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-mpirun_args=(-np "$np")
-[ "$np" -gt "$(nproc)" ] && mpirun_args+=(--oversubscribe)
+wordcount_bench_start "$name"
 if [ "$slow_by" = hog ]; then
   mpirun_args+=(--bind-to core --map-by core)
   last_cpu=$(($(nproc) - 1))
