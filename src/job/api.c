@@ -55,7 +55,6 @@ static int setup_shuffle(mpimr_job *job) {
   return rc != MPIMR_OK ? rc : knob_rc;
 }
 
-
 /* The test knob MPIMR_TEST_MAP_DELAY="USEC@R1,R2,...": microseconds ranks R1, R2, ... sleep after
  * each map slice (a slow rank, for the dynamic map's tests and benchmark); 0 for other ranks or
  * anything else. */

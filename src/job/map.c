@@ -225,8 +225,7 @@ static mpimr_poll_result map_finish(map_task *m, mpimr_executor *ex, int status)
     m->reader_open = 0;
   }
   /* Dynamic map: this rank asks no more, and joins the barrier that ends the servers (on every path:
-   * the other ranks wait for it). */
-  /* A barrier this rank could not join would leave its server (and the other ranks') waiting: the
+   * the other ranks wait for it). A barrier it could not join would leave the servers waiting: the
    * job then ends out of step, whatever had failed before. */
   if (m->job->dynamic && work_share_finish(&m->job->share, ex) != MPIMR_OK) {
     if (status == MPIMR_OK) job_set_error(m->job, "map: MPI_Ibarrier of the dynamic map failed");

@@ -163,14 +163,15 @@ static void print_summary(FILE *stream, int nranks, const double *times, const u
     fprintf(stream, "; reduce load max/mean: pairs %.2f, bytes %.2f", load.pairs_ratio, load.bytes_ratio);
   }
   if (sum[22] > 0) fprintf(stream, "; bad records skipped %llu", (unsigned long long)sum[22]);
-  if (sum[24] > 0 && sum[0] > 0) /* dynamic map moved input between ranks */
-    fprintf(stream, "; dynamic map: input %.1f-%.1f MB a rank, %llu chunks taken from other ranks (%llu-%llu a rank)",
-            (double)cmin[0] / mb, (double)cmax[0] / mb, (unsigned long long)sum[24], (unsigned long long)cmin[24],
-            (unsigned long long)cmax[24]);
-  else if (sum[24] > 0) /* map_index: no bytes, records are indices */
-    fprintf(stream, "; dynamic map: %llu-%llu indices a rank, %llu chunks taken from other ranks (%llu-%llu a rank)",
-            (unsigned long long)cmin[1], (unsigned long long)cmax[1], (unsigned long long)sum[24],
+  if (sum[24] > 0) { /* dynamic map moved input between ranks: bytes of files, or map_index's indices */
+    if (sum[0] > 0)
+      fprintf(stream, "; dynamic map: input %.1f-%.1f MB a rank", (double)cmin[0] / mb, (double)cmax[0] / mb);
+    else
+      fprintf(stream, "; dynamic map: %llu-%llu indices a rank", (unsigned long long)cmin[1],
+              (unsigned long long)cmax[1]);
+    fprintf(stream, ", %llu chunks taken from other ranks (%llu-%llu a rank)", (unsigned long long)sum[24],
             (unsigned long long)cmin[24], (unsigned long long)cmax[24]);
+  }
   fputc('\n', stream);
 }
 
